@@ -1,0 +1,84 @@
+"""Argument validation at the public boundary.
+
+Every check raises before any work starts, and its message names the argument,
+the value received and what is allowed.
+"""
+
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+
+
+def positive_int(name: str, value, *, allow_zero: bool = False) -> int:
+    """Return ``value`` as an int, or raise if it is not a (positive) integer."""
+    lower = "a non-negative" if allow_zero else "a positive"
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        if isinstance(value, numbers.Real) and float(value).is_integer():
+            value = int(value)
+        else:
+            raise ValueError(f"{name} must be {lower} integer, got {value!r}")
+    value = int(value)
+    if value < 0 or (value == 0 and not allow_zero):
+        raise ValueError(f"{name} must be {lower} integer, got {value}")
+    return value
+
+
+def positive_float(name: str, value, *, allow_zero: bool = False) -> float:
+    """Return ``value`` as a finite float > 0 (or >= 0), or raise."""
+    try:
+        value = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a real number, got {value!r}") from None
+    if not np.isfinite(value) or value < 0 or (value == 0 and not allow_zero):
+        allowed = "finite and >= 0" if allow_zero else "finite and > 0"
+        raise ValueError(f"{name} must be {allowed}, got {value}")
+    return value
+
+
+def finite_array(name: str, value, *, shape: tuple | None = None, ndim: int | None = None) -> np.ndarray:
+    """Return ``value`` as a C-contiguous float64 array with the given shape, or raise."""
+    try:
+        arr = np.ascontiguousarray(np.asarray(value, dtype=np.float64))
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be an array of real numbers, got {value!r}") from None
+    if ndim is not None and arr.ndim != ndim:
+        raise ValueError(f"{name} must have {ndim} dimension(s), got shape {arr.shape}")
+    if shape is not None and arr.shape != tuple(shape):
+        raise ValueError(f"{name} must have shape {tuple(shape)}, got {arr.shape}")
+    if not np.all(np.isfinite(arr)):
+        raise ValueError(f"{name} must contain only finite numbers (no NaN or inf)")
+    return arr
+
+
+def symmetric(name: str, matrix: np.ndarray) -> np.ndarray:
+    """Raise unless ``matrix`` is square and symmetric to rounding; return it symmetrized."""
+    if matrix.ndim != 2 or matrix.shape[0] != matrix.shape[1]:
+        raise ValueError(f"{name} must be a square matrix, got shape {matrix.shape}")
+    scale = max(1.0, float(np.max(np.abs(matrix))))
+    if not np.allclose(matrix, matrix.T, rtol=0.0, atol=1e-12 * scale):
+        raise ValueError(f"{name} must be symmetric (it is a Hessian or a covariance)")
+    return np.ascontiguousarray(0.5 * (matrix + matrix.T))
+
+
+def psd_sqrt(name: str, matrix: np.ndarray) -> np.ndarray:
+    """Symmetric square root of a positive semi-definite matrix; raise if it is not PSD."""
+    matrix = symmetric(name, matrix)
+    values, vectors = np.linalg.eigh(matrix)
+    scale = max(1.0, float(np.max(np.abs(values))))
+    if values.min() < -1e-12 * scale:
+        raise ValueError(
+            f"{name} must be positive semi-definite (a covariance), but its smallest "
+            f"eigenvalue is {values.min():.3g}"
+        )
+    values = np.clip(values, 0.0, None)
+    return np.ascontiguousarray((vectors * np.sqrt(values)) @ vectors.T)
+
+
+def choice(name: str, value, allowed) -> str:
+    """Raise unless ``value`` is one of ``allowed`` (strings)."""
+    if value not in allowed:
+        listed = ", ".join(repr(a) for a in allowed)
+        raise ValueError(f"unknown {name} {value!r}; allowed: {listed}")
+    return value

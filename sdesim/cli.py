@@ -1,0 +1,130 @@
+"""The ``sdesim`` command line: ``sdesim simulate …`` (see docs/reference/cli.md)."""
+
+from __future__ import annotations
+
+import argparse
+import inspect
+import sys
+
+import numpy as np
+
+from sdesim.methods import METHODS, SCHEMES
+from sdesim.problems import NOISE_LAWS, PROBLEMS, SAMPLINGS, make_problem
+from sdesim.problems.datasets import load_regression_data
+from sdesim.simulate import BUILTIN_OBSERVABLES, simulate
+
+# CLI option -> keyword of the problem constructors
+PROBLEM_OPTIONS = {
+    "dim": "dim", "batch_size": "batch_size", "weight_decay": "weight_decay", "noise": "noise",
+    "sampling": "sampling", "n": "n", "barrier": "barrier", "noise_scale": "noise_scale",
+}
+
+
+def _floats(text: str) -> list[float]:
+    try:
+        return [float(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {text!r}") from None
+
+
+def _ints(text: str) -> list[int]:
+    try:
+        return [int(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from None
+
+
+def _names(text: str) -> list[str]:
+    return [v.strip() for v in text.split(",") if v.strip()]
+
+
+def add_problem_arguments(parser: argparse.ArgumentParser, default: str = "quadratic") -> None:
+    g = parser.add_argument_group("problem")
+    g.add_argument("--problem", default=default, choices=sorted(PROBLEMS), help=f"the problem (default {default})")
+    g.add_argument("--dim", type=int, help="dimension d")
+    g.add_argument("--batch-size", type=int, help="minibatch size B")
+    g.add_argument("--weight-decay", type=float, help="weight decay λ (gradient of L + λ/2 |x|²)")
+    g.add_argument("--noise", choices=NOISE_LAWS, help="noise law (quadratic, double_well)")
+    g.add_argument("--sampling", choices=SAMPLINGS, help="minibatch sampling (linear_regression, scale_invariant)")
+    g.add_argument("--n", type=int, help="examples in the synthetic data set (linear_regression, scale_invariant)")
+    g.add_argument("--barrier", type=float, help="barrier height h (double_well)")
+    g.add_argument("--noise-scale", type=float, help="noise standard deviation σ (double_well)")
+    g.add_argument("--data", help="a .npz with arrays features and targets, or a CSV whose last column is the target")
+    g.add_argument("--x0", type=_floats, help="start point, comma-separated (one number fills every entry); default 0")
+
+
+def problem_from_args(args):
+    """Build the problem; options the chosen problem does not take are an error, not ignored."""
+    accepted = inspect.signature(PROBLEMS[args.problem]).parameters
+    options = {}
+    for option, keyword in PROBLEM_OPTIONS.items():
+        value = getattr(args, option)
+        if value is None:
+            continue
+        if keyword not in accepted:
+            raise ValueError(f"--{option.replace('_', '-')} does not apply to problem {args.problem!r}")
+        options[keyword] = value
+    if args.data is not None:
+        if "features" not in accepted:
+            raise ValueError(f"--data does not apply to problem {args.problem!r}; it takes no data set")
+        if "dim" in options or "n" in options:
+            raise ValueError("--dim and --n come from the data file when --data is given; drop them")
+        options["features"], options["targets"] = load_regression_data(args.data)
+    problem = make_problem(args.problem, **options)
+    x0 = None
+    if args.x0 is not None:
+        x0 = np.array(args.x0 * problem.dim if len(args.x0) == 1 else args.x0)
+    return problem, problem.start_point(x0)
+
+
+def _simulate_command(args) -> int:
+    problem, x0 = problem_from_args(args)
+    result = simulate(
+        problem, args.method, lr=args.lr, l=args.l, steps=args.steps, paths=args.paths, seed=args.seed, x0=x0,
+        checkpoints=args.checkpoints, observables=args.observables, dt=args.dt, scheme=args.scheme,
+        threads=args.threads, progress=args.progress,
+    )
+    print(result.table())
+    if args.json:
+        result.to_json(args.json)
+        print(f"wrote {args.json}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="sdesim", description="Simulate SGD, SVAG, noisy GD and the Itô SDE.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    sim = sub.add_parser("simulate", help="run one method on one problem and print the observables",
+                         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    add_problem_arguments(sim)
+    g = sim.add_argument_group("method")
+    g.add_argument("--method", default="sgd", choices=METHODS, help="sgd eq.(1), svag eq.(5), ngd eq.(3), sde eq.(2)")
+    g.add_argument("--l", type=int, default=1, help="SVAG's l (sde: step η/l)")
+    g.add_argument("--lr", type=float, default=0.1, help="learning rate η")
+    g.add_argument("--steps", type=int, default=100, help="effective steps K (time T = Kη)")
+    g.add_argument("--dt", type=float, help="sde only: the Euler–Maruyama step (default η/l)")
+    g.add_argument("--scheme", default="euler", choices=SCHEMES, help="sde only: Euler–Maruyama or the exact transition")
+    g = sim.add_argument_group("run")
+    g.add_argument("--paths", type=int, default=10_000, help="independent paths N")
+    g.add_argument("--seed", type=int, default=0, help="random seed")
+    g.add_argument("--checkpoints", type=_ints, help="effective steps to record at, comma-separated (default 0 and K)")
+    g.add_argument("--observables", type=_names, help=f"comma-separated, from {','.join(BUILTIN_OBSERVABLES)} (default all)")
+    g.add_argument("--threads", type=int, help="threads (default all cores); results do not depend on it")
+    g.add_argument("--progress", action="store_true", help="show a progress bar")
+    g.add_argument("--json", metavar="PATH", help="also write the result and every parameter to PATH")
+    sim.set_defaults(run=_simulate_command)
+    return parser
+
+
+def main(argv=None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.run(args)
+    except (ValueError, FileNotFoundError) as err:
+        print(f"sdesim {args.command}: error: {err}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,74 @@
+"""Per-block running statistics and their exact, order-free merge.
+
+Each block of paths carries, per checkpoint and observable, its count n_b, mean m_b
+and sum of squared deviations M2_b.  Blocks merge by Chan's formulas
+
+    N = Σ n_b,   m = r + Σ n_b (m_b − r) / N,   M2 = Σ M2_b + Σ n_b (m_b − m)²,
+
+with the shift r = min_b m_b, and every sum running over the block terms sorted by
+value, so the result is the same for any order or grouping of the blocks: across
+threads, processes or machines.  Blocks that agree exactly merge exactly.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+def _sorted_sum(terms: np.ndarray) -> np.ndarray:
+    """Σ over axis 0, independent of the order of the terms."""
+    return np.sort(terms, axis=0).sum(axis=0)
+
+
+@dataclass(frozen=True, eq=False)
+class BlockStats:
+    """Statistics of consecutive blocks of paths (axis 0 is the block)."""
+
+    counts: np.ndarray      # (blocks, checkpoints) int64
+    means: np.ndarray       # (blocks, checkpoints, observables)
+    m2s: np.ndarray         # (blocks, checkpoints, observables)
+    bad_counts: np.ndarray  # (blocks,) paths that blew up
+    first_bad: np.ndarray   # (blocks,) first small step at which one did (huge if none)
+
+    @classmethod
+    def empty(cls, n_blocks: int, n_checkpoints: int, n_obs: int) -> "BlockStats":
+        return cls(
+            counts=np.zeros((n_blocks, n_checkpoints), dtype=np.int64),
+            means=np.zeros((n_blocks, n_checkpoints, n_obs)),
+            m2s=np.zeros((n_blocks, n_checkpoints, n_obs)),
+            bad_counts=np.zeros(n_blocks, dtype=np.int64),
+            first_bad=np.full(n_blocks, np.iinfo(np.int64).max, dtype=np.int64),
+        )
+
+    @staticmethod
+    def concatenate(parts) -> "BlockStats":
+        parts = list(parts)
+        return BlockStats(*(np.concatenate([getattr(p, f) for p in parts]) for f in
+                            ("counts", "means", "m2s", "bad_counts", "first_bad")))
+
+    def summary(self):
+        """(count, mean, standard error) per checkpoint and observable, merged over blocks."""
+        counts = self.counts.sum(axis=0)
+        weights = self.counts[:, :, None].astype(np.float64)
+        total = np.maximum(counts, 1)[:, None].astype(np.float64)
+        filled = self.counts[:, :, None] > 0
+        shift = np.where(filled, self.means, np.inf).min(axis=0)
+        shift = np.where(np.isfinite(shift), shift, 0.0)
+        mean = shift + _sorted_sum(weights * (self.means - shift)) / total
+        m2 = _sorted_sum(self.m2s) + _sorted_sum(weights * (self.means - mean) ** 2)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            var = m2 / (total - 1.0)
+            stderr = np.where(counts[:, None] > 1, np.sqrt(np.maximum(var, 0.0) / total), np.nan)
+        mean = np.where(counts[:, None] > 0, mean, np.nan)
+        return counts, mean, stderr
+
+    @property
+    def diverged(self) -> int:
+        return int(self.bad_counts.sum())
+
+    @property
+    def first_divergence(self) -> int | None:
+        first = int(self.first_bad.min()) if self.first_bad.size else np.iinfo(np.int64).max
+        return None if first == np.iinfo(np.int64).max else first

@@ -1,0 +1,157 @@
+# Template of the path kernel.  Not imported directly: sdesim.kernels.build
+# prepends a header that binds the problem's compiled functions
+#   sample_grad, mean_grad, noise_factor, loss, init_state, user_observables
+# and the decorators jit and parallel_jit, then imports the result as a module
+# so numba can cache the compiled kernel on disk.
+#
+# One step of each kind, with h the small step and λ the weight decay:
+#   STOCHASTIC  x ← x − h (c₁ ∇L_γ₁(x) + c₂ ∇L_γ₂(x) + λx)       SGD eq. (1), SVAG eq. (5)
+#   GAUSSIAN    x ← x − h (∇L(x) + λx) + s D(x) z,  s = √(hη)    NGD eq. (3), Euler–Maruyama
+#   LINEAR      x ← F x + c + K z                                exact OU transition
+import numpy as np
+from numba import prange
+
+from sdesim.rng import normal, seed_path
+
+STOCHASTIC = 0
+GAUSSIAN = 1
+LINEAR = 2
+
+
+@jit
+def take_step(kind, x, data, rng, pstate, c1, c2, h, noise_scale, weight_decay,
+              f_mat, c_vec, k_mat, g1, g2, noise, z):
+    d = x.shape[0]
+    if kind == STOCHASTIC:
+        sample_grad(x, data, rng, pstate, g1)
+        if c2 != 0.0:
+            sample_grad(x, data, rng, pstate, g2)
+            for j in range(d):
+                x[j] -= h * (c1 * g1[j] + c2 * g2[j] + weight_decay * x[j])
+        else:
+            for j in range(d):
+                x[j] -= h * (c1 * g1[j] + weight_decay * x[j])
+    elif kind == GAUSSIAN:
+        mean_grad(x, data, g1)
+        noise_factor(x, data, noise)
+        m = noise.shape[1]
+        for k in range(m):
+            z[k] = normal(rng)
+        for j in range(d):
+            w = 0.0
+            for k in range(m):
+                w += noise[j, k] * z[k]
+            x[j] += noise_scale * w - h * (g1[j] + weight_decay * x[j])
+    else:
+        for k in range(d):
+            z[k] = normal(rng)
+        for j in range(d):
+            acc = c_vec[j]
+            for k in range(d):
+                acc += f_mat[j, k] * x[k] + k_mat[j, k] * z[k]
+            g1[j] = acc
+        x[:] = g1
+
+
+@jit
+def observe(x, data, want, grad, noise, obs):
+    """Write the requested observables of x into obs: x, |x|², L, |∇L|², Tr Σ, then user ones."""
+    d = x.shape[0]
+    j = 0
+    if want[0]:
+        for k in range(d):
+            obs[k] = x[k]
+        j += d
+    if want[1]:
+        obs[j] = np.sum(x * x)
+        j += 1
+    if want[2]:
+        obs[j] = loss(x, data)
+        j += 1
+    if want[3]:
+        mean_grad(x, data, grad)
+        obs[j] = np.sum(grad * grad)
+        j += 1
+    if want[4]:
+        noise_factor(x, data, noise)
+        obs[j] = np.sum(noise * noise)
+        j += 1
+    user_observables(x, obs, j)
+
+
+@jit
+def all_finite(v):
+    for k in range(v.shape[0]):
+        if not np.isfinite(v[k]):
+            return False
+    return True
+
+
+@jit
+def accumulate(counts, means, m2s, obs):
+    """Welford update of one block's running mean and sum of squared deviations."""
+    n = counts[0] + 1
+    counts[0] = n
+    for j in range(obs.shape[0]):
+        delta = obs[j] - means[j]
+        means[j] += delta / n
+        m2s[j] += delta * (obs[j] - means[j])
+
+
+@parallel_jit
+def run_paths(data, x0, key, path_offset, n_paths, block_size,
+              kind, c1, c2, h, noise_scale, weight_decay, f_mat, c_vec, k_mat,
+              checkpoints, want, noise_rank, state_size, keep_every,
+              counts, means, m2s, kept, bad_counts, first_bad):
+    """Run paths path_offset … path_offset + n_paths − 1 and fill the per-block statistics.
+
+    Block b holds paths [b·block_size, (b+1)·block_size) of this call; its running
+    means and M2 sums at each checkpoint (small-step indices) are updated in path
+    order, so the numbers do not depend on how blocks are spread over threads.
+    """
+    n_blocks = counts.shape[0]
+    d = x0.shape[0]
+    n_ckpt = checkpoints.shape[0]
+    n_steps = checkpoints[n_ckpt - 1]
+    n_obs = means.shape[2]
+    n_keep = kept.shape[0]
+    for b in prange(n_blocks):
+        rng = np.empty(4, dtype=np.uint64)
+        pstate = np.zeros(max(state_size, 1), dtype=np.int64)
+        x = np.empty(d)
+        g1 = np.empty(d)
+        g2 = np.empty(d)
+        noise = np.empty((d, noise_rank))
+        z = np.empty(max(noise_rank, d))
+        obs = np.empty(n_obs)
+        stop = min((b + 1) * block_size, n_paths)
+        for p in range(b * block_size, stop):
+            path = path_offset + p
+            seed_path(key, path, rng)
+            init_state(data, rng, pstate)
+            x[:] = x0
+            keep = path < n_keep
+            if keep:
+                kept[path, 0, :] = x
+            ci = 0
+            if checkpoints[0] == 0:
+                observe(x, data, want, g1, noise, obs)
+                accumulate(counts[b, 0:1], means[b, 0], m2s[b, 0], obs)
+                ci = 1
+            for k in range(1, n_steps + 1):
+                take_step(kind, x, data, rng, pstate, c1, c2, h, noise_scale, weight_decay,
+                          f_mat, c_vec, k_mat, g1, g2, noise, z)
+                if not all_finite(x):
+                    bad_counts[b] += 1
+                    first_bad[b] = min(first_bad[b], k)
+                    break
+                if keep and k % keep_every == 0:
+                    kept[path, k // keep_every, :] = x
+                if k == checkpoints[ci]:
+                    observe(x, data, want, g1, noise, obs)
+                    if not all_finite(obs):
+                        bad_counts[b] += 1
+                        first_bad[b] = min(first_bad[b], k)
+                        break
+                    accumulate(counts[b, ci:ci + 1], means[b, ci], m2s[b, ci], obs)
+                    ci += 1

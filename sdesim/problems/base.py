@@ -1,0 +1,132 @@
+"""What a problem is: a family of stochastic losses L_γ as data plus compiled functions.
+
+A problem supplies five ``@jit`` functions, each taking the problem's ``data`` tuple:
+
+- ``sample_grad(x, data, rng, pstate, out)``: write one stochastic gradient ∇L_γ(x)
+  into ``out``, drawing γ from the stream ``rng`` (``pstate`` is per-path integer
+  scratch that persists across the steps of one path, e.g. a shuffled epoch);
+- ``mean_grad(x, data, out)``: write ∇L(x) = E ∇L_γ(x);
+- ``noise_factor(x, data, out)``: write a d×m matrix D with Σ(x) = D Dᵀ, where
+  Σ(x) is the covariance of ∇L_γ(x);
+- ``loss(x, data)``: return L(x);
+- ``init_state(data, rng, pstate)``: prepare ``pstate`` at the start of a path.
+
+Weight decay λ is applied by the kernels (∇ of L + λ/2 |x|², eq. (7)), never by
+the problem functions, so every problem has it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import numpy as np
+
+from sdesim import rng as _rng
+from sdesim._checks import finite_array
+from sdesim._jit import jit
+
+
+@jit
+def no_state(data, rng, pstate):
+    """``init_state`` for problems whose paths keep no state between steps."""
+    return None
+
+
+@dataclass(frozen=True)
+class ProblemFunctions:
+    """The compiled pieces of a problem; see the module docstring for signatures."""
+
+    sample_grad: Callable
+    mean_grad: Callable
+    noise_factor: Callable
+    loss: Callable
+    init_state: Callable = no_state
+
+    def items(self):
+        return (
+            ("sample_grad", self.sample_grad),
+            ("mean_grad", self.mean_grad),
+            ("noise_factor", self.noise_factor),
+            ("loss", self.loss),
+            ("init_state", self.init_state),
+        )
+
+
+@dataclass(frozen=True, eq=False)
+class Problem:
+    """A stochastic loss family L_γ on R^d, its data and what it can do.
+
+    ``params`` is the JSON-able record from which ``sdesim.problems.from_record``
+    rebuilds the problem exactly (matrices and data included).
+    ``exact_sde`` is an :class:`~sdesim.problems.ou.OrnsteinUhlenbeck` when the
+    SDE (2) of this problem has a closed-form solution, else ``None``.
+    """
+
+    name: str
+    dim: int
+    data: tuple
+    functions: ProblemFunctions
+    params: dict
+    noise_rank: int
+    weight_decay: float = 0.0
+    state_size: int = 0
+    default_x0: np.ndarray | None = None
+    exact_sde: Any = None
+    third_moment: Callable | None = field(default=None, repr=False)
+    origin_excluded: bool = False
+
+    @property
+    def has_exact_sde(self) -> bool:
+        return self.exact_sde is not None
+
+    def start_point(self, x0=None) -> np.ndarray:
+        """The start point: ``x0`` checked against the dimension, or the default."""
+        if x0 is None:
+            return np.zeros(self.dim) if self.default_x0 is None else self.default_x0.copy()
+        x0 = finite_array("x0", np.atleast_1d(x0), ndim=1)
+        if x0.shape != (self.dim,):
+            raise ValueError(f"x0 must have {self.dim} entries for problem {self.name!r}, got {x0.shape[0]}")
+        if self.origin_excluded and not np.any(x0):
+            raise ValueError(f"x0 = 0 is not allowed for problem {self.name!r}: its loss is undefined at the origin")
+        return x0
+
+    # Python-side evaluations, for checks, plots and exact formulas ---------------
+    def mean_grad(self, x) -> np.ndarray:
+        """∇L(x), without weight decay."""
+        out = np.empty(self.dim)
+        self.functions.mean_grad(np.ascontiguousarray(x, dtype=np.float64), self.data, out)
+        return out
+
+    def noise_sqrt(self, x) -> np.ndarray:
+        """A factor D(x), d×m, with Σ(x) = D Dᵀ."""
+        out = np.empty((self.dim, self.noise_rank))
+        self.functions.noise_factor(np.ascontiguousarray(x, dtype=np.float64), self.data, out)
+        return out
+
+    def sigma(self, x) -> np.ndarray:
+        """Σ(x), the covariance of the stochastic gradient ∇L_γ(x)."""
+        d = self.noise_sqrt(x)
+        return d @ d.T
+
+    def loss(self, x) -> float:
+        """L(x) = E L_γ(x), without the weight-decay term."""
+        return float(self.functions.loss(np.ascontiguousarray(x, dtype=np.float64), self.data))
+
+    def sample_grads(self, x, n: int, seed: int = 0) -> np.ndarray:
+        """n independent stochastic gradients ∇L_γ(x) (each from its own stream), n×d."""
+        x = np.ascontiguousarray(x, dtype=np.float64)
+        key = _rng.stream_key(seed)
+        out = np.empty((n, self.dim))
+        _sample_many(self.functions.sample_grad, self.functions.init_state, x, self.data,
+                     key, self.state_size, out)
+        return out
+
+
+def _sample_many(sample_grad, init_state, x, data, key, state_size, out):
+    state = np.empty(4, dtype=np.uint64)
+    pstate = np.zeros(max(state_size, 1), dtype=np.int64)
+    for i in range(out.shape[0]):
+        _rng.seed_path(key, i, state)
+        init_state(data, state, pstate)
+        sample_grad(x, data, state, pstate, out[i])

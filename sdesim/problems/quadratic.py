@@ -1,0 +1,87 @@
+"""The quadratic problem: L_γ(x) = ½ (x−x*)ᵀ A (x−x*) + ξ_γᵀ x, Cov ξ_γ = S / B.
+
+∇L_γ(x) = A(x − x*) + ξ_γ, so Σ(x) = S/B is constant and the SDE (2) is an
+Ornstein–Uhlenbeck process with a closed-form solution (``problem.exact_sde``).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from sdesim._checks import choice, finite_array, positive_float, positive_int, psd_sqrt, symmetric
+from sdesim._jit import jit
+from sdesim.problems.base import Problem, ProblemFunctions
+from sdesim.problems.noise import NOISE_LAWS, add_batch_noise, third_moment_tensor
+from sdesim.problems.ou import OrnsteinUhlenbeck
+
+# data = (A, x_star, F, D, law, batch_size) with F Fᵀ = S and D = F / √B
+
+
+@jit
+def mean_grad(x, data, out):
+    """∇L(x) = A(x − x*)."""
+    a, x_star = data[0], data[1]
+    d = x.shape[0]
+    for i in range(d):
+        acc = 0.0
+        for j in range(d):
+            acc += a[i, j] * (x[j] - x_star[j])
+        out[i] = acc
+
+
+@jit
+def sample_grad(x, data, rng, pstate, out):
+    """∇L_γ(x) = A(x − x*) + F ε̄."""
+    mean_grad(x, data, out)
+    add_batch_noise(data[2], data[4], data[5], rng, out)
+
+
+@jit
+def noise_factor(x, data, out):
+    """D = F/√B, constant."""
+    out[:, :] = data[3]
+
+
+@jit
+def loss(x, data):
+    """L(x) = ½ (x−x*)ᵀ A (x−x*)."""
+    a, x_star = data[0], data[1]
+    d = x.shape[0]
+    total = 0.0
+    for i in range(d):
+        for j in range(d):
+            total += (x[i] - x_star[i]) * a[i, j] * (x[j] - x_star[j])
+    return 0.5 * total
+
+
+FUNCTIONS = ProblemFunctions(sample_grad, mean_grad, noise_factor, loss)
+
+
+def quadratic(dim: int = 2, *, hessian=None, minimizer=None, noise_cov=None, noise: str = "gaussian",
+              batch_size: int = 1, weight_decay: float = 0.0) -> Problem:
+    """The quadratic problem in ``dim`` dimensions.
+
+    Defaults: A = diag(linspace(1, 2, d)), x* = (1, …, 1), S = I; ``noise`` is one of
+    gaussian, rademacher, exponential (see :mod:`sdesim.problems.noise`).
+    """
+    dim = positive_int("dim", dim)
+    batch_size = positive_int("batch_size", batch_size)
+    weight_decay = positive_float("weight_decay", weight_decay, allow_zero=True)
+    choice("noise law", noise, NOISE_LAWS)
+    a = np.diag(np.linspace(1.0, 2.0, dim)) if hessian is None else finite_array("hessian", hessian, shape=(dim, dim))
+    a = symmetric("hessian", a)
+    x_star = np.ones(dim) if minimizer is None else finite_array("minimizer", minimizer, shape=(dim,))
+    s = np.eye(dim) if noise_cov is None else finite_array("noise_cov", noise_cov, shape=(dim, dim))
+    f = psd_sqrt("noise_cov", s)
+    s = symmetric("noise_cov", s)
+    d = np.ascontiguousarray(f / np.sqrt(batch_size))
+    data = (a, x_star, f, d, NOISE_LAWS.index(noise), batch_size)
+    m = a + weight_decay * np.eye(dim)
+    sde = OrnsteinUhlenbeck(m, a @ x_star, s / batch_size, a, x_star)
+    params = dict(dim=dim, hessian=a, minimizer=x_star, noise_cov=s, noise=noise,
+                  batch_size=batch_size, weight_decay=weight_decay)
+    return Problem(
+        name="quadratic", dim=dim, data=data, functions=FUNCTIONS, params=params,
+        noise_rank=dim, weight_decay=weight_decay, exact_sde=sde,
+        third_moment=lambda x: third_moment_tensor(f, noise, batch_size),
+    )

@@ -1,0 +1,155 @@
+"""The result of a simulation: observables' means and standard errors plus the record that made them.
+
+``Result.to_json`` writes the JSON contract documented in docs/reference/json.md;
+``Result.from_json`` reads it back equal.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+
+def to_jsonable(value):
+    """Arrays to nested lists, numpy scalars to Python numbers, NaN to null; recursively."""
+    if isinstance(value, dict):
+        return {str(k): to_jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [to_jsonable(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return to_jsonable(value.tolist())
+    if isinstance(value, (np.integer,)):
+        return int(value)
+    if isinstance(value, (float, np.floating)):
+        value = float(value)
+        return value if np.isfinite(value) else None
+    return value
+
+
+@dataclass(frozen=True, eq=False)
+class Observable:
+    """Means and standard errors at each checkpoint (a vector observable: one row per checkpoint)."""
+
+    mean: np.ndarray
+    stderr: np.ndarray
+
+
+@dataclass(frozen=True, eq=False)
+class Result:
+    """What a call of :func:`sdesim.simulate` produced, and everything needed to repeat it."""
+
+    problem: dict                 # {"name": ..., "params": {...}}
+    method: str
+    lr: float
+    l: int
+    steps: int
+    paths: int
+    seed: int
+    times: np.ndarray             # checkpoint times t = kη
+    observables: dict             # name -> Observable
+    counts: np.ndarray            # paths that reached each checkpoint without blowing up
+    diverged: int = 0             # paths that blew up (NaN or inf)
+    first_divergence_time: float | None = None
+    x0: np.ndarray | None = None
+    dt: float | None = None       # the small step h
+    scheme: str | None = None
+    block_size: int = 1024
+    path_offset: int = 0
+    kept_paths: np.ndarray | None = None   # (paths kept, points, d), or None
+    kept_times: np.ndarray | None = None
+    versions: dict = field(default_factory=dict)
+
+    def mean(self, name: str) -> np.ndarray:
+        return self._get(name).mean
+
+    def stderr(self, name: str) -> np.ndarray:
+        return self._get(name).stderr
+
+    def _get(self, name: str) -> Observable:
+        if name not in self.observables:
+            raise KeyError(f"no observable {name!r} in this result; it has {sorted(self.observables)}")
+        return self.observables[name]
+
+    # JSON ---------------------------------------------------------------------------------
+    def to_dict(self) -> dict:
+        out = {
+            "problem": self.problem, "method": self.method, "lr": self.lr, "l": self.l,
+            "steps": self.steps, "paths": self.paths, "seed": self.seed, "times": self.times,
+            "observables": {k: {"mean": v.mean, "stderr": v.stderr} for k, v in self.observables.items()},
+            "counts": self.counts, "diverged": self.diverged,
+            "first_divergence_time": self.first_divergence_time, "x0": self.x0, "dt": self.dt,
+            "scheme": self.scheme, "block_size": self.block_size, "path_offset": self.path_offset,
+            "versions": self.versions,
+        }
+        if self.kept_paths is not None:
+            out["kept_paths"] = self.kept_paths
+            out["kept_times"] = self.kept_times
+        return to_jsonable(out)
+
+    def to_json(self, path=None, indent: int = 1) -> str:
+        text = json.dumps(self.to_dict(), indent=indent)
+        if path is not None:
+            Path(path).write_text(text + "\n")
+        return text
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "Result":
+        def arr(v):  # null (a NaN written out) reads back as NaN
+            return None if v is None else np.array(v, dtype=np.float64)
+
+        observables = {k: Observable(arr(v["mean"]), arr(v["stderr"])) for k, v in data["observables"].items()}
+        kept = data.get("kept_paths")
+        return cls(
+            problem=data["problem"], method=data["method"], lr=data["lr"], l=data["l"], steps=data["steps"],
+            paths=data["paths"], seed=data["seed"], times=np.asarray(data["times"], dtype=np.float64),
+            observables=observables, counts=np.asarray(data["counts"], dtype=np.int64),
+            diverged=data["diverged"], first_divergence_time=data["first_divergence_time"],
+            x0=None if data.get("x0") is None else np.asarray(data["x0"], dtype=np.float64),
+            dt=data.get("dt"), scheme=data.get("scheme"), block_size=data.get("block_size", 1024),
+            path_offset=data.get("path_offset", 0),
+            kept_paths=None if kept is None else np.asarray(kept, dtype=np.float64),
+            kept_times=None if kept is None else np.asarray(data["kept_times"], dtype=np.float64),
+            versions=data.get("versions", {}),
+        )
+
+    @classmethod
+    def from_json(cls, text_or_path) -> "Result":
+        text = str(text_or_path)
+        if not text.lstrip().startswith("{"):
+            text = Path(text_or_path).read_text()
+        return cls.from_dict(json.loads(text))
+
+    # Text ---------------------------------------------------------------------------------
+    def table(self, max_components: int = 4) -> str:
+        """A readable table: one row per checkpoint, mean ± standard error of each observable."""
+        columns, cells = ["t", "paths"], []
+        for name, obs in self.observables.items():
+            if obs.mean.ndim == 1:
+                columns.append(name)
+                cells.append([(m, s) for m, s in zip(obs.mean, obs.stderr)])
+            else:
+                for j in range(min(obs.mean.shape[1], max_components)):
+                    columns.append(f"{name}[{j}]")
+                    cells.append([(m, s) for m, s in zip(obs.mean[:, j], obs.stderr[:, j])])
+        rows = []
+        for i, t in enumerate(self.times):
+            row = [f"{t:g}", str(int(self.counts[i]))]
+            for col in cells:
+                m, s = col[i]
+                row.append(f"{m:.6g} ± {s:.2g}")
+            rows.append(row)
+        widths = [max(len(c), *(len(r[j]) for r in rows)) for j, c in enumerate(columns)]
+        lines = ["  ".join(c.rjust(w) for c, w in zip(columns, widths))]
+        lines += ["  ".join(v.rjust(w) for v, w in zip(r, widths)) for r in rows]
+        head = (f"{self.method}" + (f" (l={self.l})" if self.method in ("svag", "sde") else "")
+                + f" on {self.problem['name']}, lr={self.lr:g}, {self.steps} steps, {self.paths} paths, seed {self.seed}")
+        out = [head, *lines]
+        if self.diverged:
+            out.append(f"warning: {self.diverged} of {self.paths} paths blew up (NaN or inf), the first at "
+                       f"t = {self.first_divergence_time:g}; the means above are over the paths that did not")
+        return "\n".join(out)
+
+

@@ -1,0 +1,193 @@
+"""The one entry point that runs a method on a problem: :func:`simulate`."""
+
+from __future__ import annotations
+
+import math
+import platform
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import numba
+import numpy as np
+
+import sdesim
+from sdesim import rng
+from sdesim._checks import positive_int
+from sdesim.kernels.build import kernel_module
+from sdesim.kernels.stats import BlockStats
+from sdesim.methods import LINEAR, StepPlan, plan
+from sdesim.problems.base import Problem
+from sdesim.result import Observable, Result, to_jsonable
+
+BUILTIN_OBSERVABLES = ("x", "norm2", "loss", "grad_norm2", "noise_trace")
+DEFAULT_BLOCK_SIZE = 1024
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Where each observable sits in the kernel's observation vector."""
+
+    want: np.ndarray             # flags for the built-ins, in BUILTIN_OBSERVABLES order
+    slices: dict                 # name -> (start, stop, is_vector)
+    user_functions: tuple
+    user_sizes: tuple            # 0 for a scalar user observable
+    size: int
+
+
+def observable_layout(problem: Problem, x0: np.ndarray, observables, user_observables) -> Layout:
+    """Check the requested observables (user ones are evaluated once at x0) and lay them out."""
+    names = list(BUILTIN_OBSERVABLES if observables is None else observables)
+    for name in names:
+        if name not in BUILTIN_OBSERVABLES:
+            raise ValueError(f"unknown observable {name!r}; built in: {', '.join(BUILTIN_OBSERVABLES)} "
+                             "(pass your own compiled functions as user_observables={name: function})")
+    want = np.array([name in names for name in BUILTIN_OBSERVABLES], dtype=np.bool_)
+    slices, start = {}, 0
+    for name, flag in zip(BUILTIN_OBSERVABLES, want):
+        if flag:
+            size = problem.dim if name == "x" else 1
+            slices[name] = (start, start + size, name == "x")
+            start += size
+    functions, sizes = [], []
+    for name, fn in (user_observables or {}).items():
+        if name in slices:
+            raise ValueError(f"user observable {name!r} has the name of a built-in one; rename it")
+        if not (callable(fn) and hasattr(fn, "py_func")):
+            raise TypeError(f"user observable {name!r} must be a numba-compiled function of x "
+                            f"(decorate it with @numba.njit), got {fn!r}")
+        value = np.asarray(fn(x0), dtype=np.float64)
+        if value.ndim > 1:
+            raise ValueError(f"user observable {name!r} must return a number or a 1-d array, got shape {value.shape}")
+        if not np.all(np.isfinite(value)):
+            raise ValueError(f"user observable {name!r} is not finite at x0 = {x0}: {value}")
+        size = value.size if value.ndim == 1 else 0
+        slices[name] = (start, start + max(size, 1), value.ndim == 1)
+        start += max(size, 1)
+        functions.append(fn)
+        sizes.append(size)
+    if start == 0:
+        raise ValueError("no observables requested; name at least one")
+    return Layout(want, slices, tuple(functions), tuple(sizes), start)
+
+
+@contextmanager
+def _threads(threads):
+    if threads is None:
+        yield
+        return
+    threads = positive_int("threads", threads)
+    if threads > numba.config.NUMBA_NUM_THREADS:
+        raise ValueError(f"threads must be at most {numba.config.NUMBA_NUM_THREADS} on this machine, got {threads}")
+    before = numba.get_num_threads()
+    numba.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        numba.set_num_threads(before)
+
+
+def _checkpoints(step_plan: StepPlan, steps: int, checkpoints) -> np.ndarray:
+    if checkpoints is None:
+        effective = np.array([0, steps], dtype=np.int64) if steps > 0 else np.array([0], dtype=np.int64)
+    else:
+        effective = np.asarray([positive_int("checkpoint", c, allow_zero=True) for c in np.atleast_1d(checkpoints)])
+        if np.any(np.diff(effective) <= 0):
+            raise ValueError("checkpoints must be strictly increasing effective steps")
+        if effective.size and effective[-1] > steps:
+            raise ValueError(f"checkpoint {effective[-1]} lies beyond steps={steps}")
+        if effective.size == 0 or effective[-1] != steps:
+            effective = np.append(effective, steps)
+    return effective
+
+
+def simulate(problem: Problem, method: str = "sgd", *, lr: float = 0.1, l: int = 1, steps: int = 100,
+             paths: int = 10_000, seed: int = 0, x0=None, checkpoints=None, observables=None,
+             user_observables=None, dt: float | None = None, scheme: str = "euler", keep_paths: int = 0,
+             keep_every: int | None = None, threads: int | None = None, block_size: int = DEFAULT_BLOCK_SIZE,
+             path_offset: int = 0, progress: bool = False, return_blocks: bool = False):
+    """Run ``paths`` independent paths of ``method`` on ``problem`` for ``steps`` effective steps.
+
+    Effective step k is time t = kη; SVAG with l takes l small steps of η/l per
+    effective step and ``sde`` takes steps of ``dt`` (default η/l).  Observables
+    (default: all built-ins) are averaged at ``checkpoints`` (effective steps;
+    default the start and the end), with standard errors.  Path i always uses the
+    same random stream for the same ``seed``, so two runs with one seed share
+    their random numbers, and the numbers do not depend on ``threads``.
+
+    Returns a :class:`~sdesim.result.Result` (and the per-block statistics if
+    ``return_blocks``, for merging partial runs of one study).
+    """
+    if not isinstance(problem, Problem):
+        raise TypeError(f"problem must be an sdesim Problem (see sdesim.problems), got {type(problem).__name__}")
+    step_plan = plan(method, lr, l, dt=dt, scheme=scheme)
+    steps = positive_int("steps", steps, allow_zero=True)
+    paths = positive_int("paths", paths)
+    block_size = positive_int("block_size", block_size)
+    path_offset = positive_int("path_offset", path_offset, allow_zero=True)
+    if path_offset % block_size:
+        raise ValueError(f"path_offset ({path_offset}) must be a multiple of block_size ({block_size}) "
+                         "so that partial runs merge into the same blocks as one run")
+    keep_paths = positive_int("keep_paths", keep_paths, allow_zero=True)
+    key = rng.stream_key(seed)
+    x0 = problem.start_point(x0)
+    effective = _checkpoints(step_plan, steps, checkpoints)
+    small = step_plan.small_steps(effective)
+    n_small = int(small[-1])
+    keep_every = max(1, n_small // 1000) if keep_every is None else positive_int("keep_every", keep_every)
+    layout = observable_layout(problem, x0, observables, user_observables)
+
+    d = problem.dim
+    f_mat, c_vec, k_mat = np.zeros((d, d)), np.zeros(d), np.zeros((d, d))
+    if step_plan.kind == LINEAR:
+        if not problem.has_exact_sde:
+            raise ValueError(f"scheme 'exact' needs a closed-form SDE solution, which problem {problem.name!r} "
+                             "does not have; use scheme 'euler'")
+        f_mat, c_vec, k_mat = problem.exact_sde.transition(step_plan.h, lr)
+
+    module = kernel_module(problem.functions, layout.user_functions, layout.user_sizes)
+    n_blocks = math.ceil(paths / block_size)
+    stats = BlockStats.empty(n_blocks, len(small), layout.size)
+    kept = np.full((keep_paths, n_small // keep_every + 1, d), np.nan)
+    chunk = max(1, min(n_blocks, 64))
+    chunks = range(0, n_blocks, chunk)
+    if progress:
+        from tqdm.auto import tqdm
+        chunks = tqdm(chunks, total=math.ceil(n_blocks / chunk), desc=f"{method} l={l}", unit="chunk")
+    with _threads(threads):
+        for first in chunks:
+            last = min(first + chunk, n_blocks)
+            module.run_paths(
+                problem.data, x0, key, path_offset + first * block_size,
+                min(paths - first * block_size, (last - first) * block_size), block_size,
+                step_plan.kind, step_plan.c1, step_plan.c2, step_plan.h, step_plan.noise_scale,
+                problem.weight_decay, f_mat, c_vec, k_mat, small, layout.want, problem.noise_rank,
+                problem.state_size, keep_every, stats.counts[first:last], stats.means[first:last],
+                stats.m2s[first:last], kept, stats.bad_counts[first:last], stats.first_bad[first:last],
+            )
+    result = make_result(problem, step_plan, stats, layout, lr=lr, l=l, steps=steps, paths=paths, seed=seed,
+                         x0=x0, effective=effective, block_size=block_size, path_offset=path_offset,
+                         kept=kept if keep_paths else None, kept_times=np.arange(kept.shape[1]) * keep_every * step_plan.h)
+    return (result, stats) if return_blocks else result
+
+
+def make_result(problem, step_plan, stats: BlockStats, layout: Layout, *, lr, l, steps, paths, seed, x0,
+                effective, block_size, path_offset, kept=None, kept_times=None) -> Result:
+    """Summarize block statistics into a :class:`Result`."""
+    counts, mean, stderr = stats.summary()
+    observables = {}
+    for name, (start, stop, vector) in layout.slices.items():
+        if vector:
+            observables[name] = Observable(mean[:, start:stop], stderr[:, start:stop])
+        else:
+            observables[name] = Observable(mean[:, start], stderr[:, start])
+    first = stats.first_divergence
+    return Result(
+        problem={"name": problem.name, "params": to_jsonable(problem.params)}, method=step_plan.method,
+        lr=float(lr), l=int(l), steps=int(steps), paths=int(paths), seed=int(seed), times=effective * float(lr),
+        observables=observables, counts=counts, diverged=stats.diverged,
+        first_divergence_time=None if first is None else first * step_plan.h, x0=x0, dt=step_plan.h,
+        scheme=step_plan.scheme, block_size=block_size, path_offset=path_offset,
+        kept_paths=kept, kept_times=None if kept is None else kept_times,
+        versions={"sdesim": sdesim.__version__, "numpy": np.__version__, "numba": numba.__version__,
+                  "python": platform.python_version()},
+    )
