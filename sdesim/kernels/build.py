@@ -24,11 +24,10 @@ from pathlib import Path
 
 import numba
 
-import sdesim
 from sdesim._importable import function_path
 
 TEMPLATE = Path(__file__).with_name("template.py")
-_PACKAGE_SOURCES = sorted(Path(sdesim.__file__).parent.rglob("*.py"))
+_PACKAGE_SOURCES = sorted(Path(__file__).resolve().parents[1].rglob("*.py"))
 _REGISTRY: dict[int, dict] = {}
 _LOADED: dict[tuple, object] = {}
 _counter = itertools.count()

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from sdesim._checks import finite_array, positive_int
+from sdesim._checks import finite_array, positive_float, positive_int
 from sdesim._importable import function_path
 from sdesim.problems.base import Problem, ProblemFunctions, no_state
 
@@ -27,17 +27,18 @@ def custom(name: str, dim: int, *, sample_grad, mean_grad, noise_factor, loss, d
     dim = positive_int("dim", dim)
     noise_rank = dim if noise_rank is None else positive_int("noise_rank", noise_rank)
     state_size = positive_int("state_size", state_size, allow_zero=True)
+    weight_decay = positive_float("weight_decay", weight_decay, allow_zero=True)
     functions = ProblemFunctions(sample_grad, mean_grad, noise_factor, loss, init_state)
     for role, fn in functions.items():
         _check_compiled(role, fn)
     if not isinstance(data, tuple):
         raise TypeError(f"data must be a tuple (of arrays and numbers), got {type(data).__name__}")
     paths = {role: function_path(fn) for role, fn in functions.items()}
+    x0 = None if x0 is None else finite_array("x0", x0, shape=(dim,))
     params = dict(dim=dim, data=list(data), noise_rank=noise_rank, state_size=state_size,
-                  weight_decay=weight_decay, functions=paths)
+                  weight_decay=weight_decay, x0=x0, functions=paths)
     problem = Problem(name=name, dim=dim, data=data, functions=functions, params=params,
-                      noise_rank=noise_rank, weight_decay=weight_decay, state_size=state_size,
-                      default_x0=None if x0 is None else finite_array("x0", x0, shape=(dim,)))
+                      noise_rank=noise_rank, weight_decay=weight_decay, state_size=state_size, default_x0=x0)
     _smoke_test(problem)
     return problem
 

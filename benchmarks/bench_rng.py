@@ -1,0 +1,110 @@
+"""Throughput of the sdesim normal sampler, and of a bare Euler-Maruyama OU kernel.
+
+Prints draws per second of
+
+* ``sdesim.rng.normal`` in a ``prange`` loop (one stream per index),
+* numba's built-in ``np.random.standard_normal`` in the same kind of loop,
+* NumPy's ``np.random.default_rng().standard_normal(N)`` (one thread),
+
+with ratios, and path-steps per second of :func:`bare_ou_kernel`, the
+Euler-Maruyama scheme for dX = -X dt + dW with nothing but the arithmetic and
+the random draws (the floor that the library's kernels are compared with).
+
+Run:  PYTHONPATH=. python benchmarks/bench_rng.py
+"""
+
+import math
+import time
+
+import numba
+import numpy as np
+from numba import prange
+
+from sdesim._jit import parallel_jit
+from sdesim.rng import normal, seed_path, stream_key
+
+N_DRAWS = 20_000_000
+N_STREAMS = 2_000  # streams (prange indices) in the draw benchmarks
+OU_PATHS = 100_000
+OU_STEPS = 1_000
+OU_DT = 1e-3
+
+
+@parallel_jit
+def fill_normal_streams(key, out):
+    """out is (streams, per_stream): row i is drawn from the stream of path i."""
+    n_streams, per_stream = out.shape
+    for i in prange(n_streams):
+        state = np.empty(4, np.uint64)
+        seed_path(key, i, state)
+        for k in range(per_stream):
+            out[i, k] = normal(state)
+
+
+@parallel_jit
+def fill_numba_normal(out):
+    """Same loop with numba's built-in generator (per-thread internal state)."""
+    n_streams, per_stream = out.shape
+    for i in prange(n_streams):
+        for k in range(per_stream):
+            out[i, k] = np.random.standard_normal()
+
+
+@parallel_jit
+def bare_ou_kernel(key, x0, dt, steps, out):
+    """Euler-Maruyama for dX = -X dt + dW on out.size paths; out[p] = X_T of path p.
+
+    Each path p draws from its own stream ``seed_path(key, p, .)``, so the
+    result does not depend on the number of threads.
+    """
+    sqdt = math.sqrt(dt)
+    for p in prange(out.size):
+        state = np.empty(4, np.uint64)
+        seed_path(key, p, state)
+        x = x0
+        for _ in range(steps):
+            x += -x * dt + sqdt * normal(state)
+        out[p] = x
+
+
+def _best_of(fn, repeats=3):
+    best = math.inf
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - t0)
+    return best
+
+
+def main():
+    key = stream_key(2024)
+    per_stream = N_DRAWS // N_STREAMS
+    buf = np.empty((N_STREAMS, per_stream))
+
+    # warm-up calls compile (or load from cache) before timing
+    fill_normal_streams(key, buf[:2, :10])
+    fill_numba_normal(buf[:2, :10])
+    gen = np.random.default_rng(2024)
+    gen.standard_normal(10)
+
+    t_ours = _best_of(lambda: fill_normal_streams(key, buf))
+    t_numba = _best_of(lambda: fill_numba_normal(buf))
+    t_numpy = _best_of(lambda: gen.standard_normal(N_DRAWS))
+
+    rate = lambda t: N_DRAWS / t  # noqa: E731
+    print(f"threads: {numba.get_num_threads()}, draws: {N_DRAWS:.0e}")
+    print(f"sdesim normal (prange)            : {rate(t_ours) / 1e6:8.1f} M draws/s")
+    print(f"numba np.random.standard_normal  : {rate(t_numba) / 1e6:8.1f} M draws/s"
+          f"   (sdesim / numba = {t_numba / t_ours:.2f}x)")
+    print(f"numpy default_rng standard_normal: {rate(t_numpy) / 1e6:8.1f} M draws/s"
+          f"   (sdesim / numpy = {t_numpy / t_ours:.2f}x)")
+
+    out = np.empty(OU_PATHS)
+    bare_ou_kernel(key, 1.0, OU_DT, 2, out[:10])  # warm-up
+    t_ou = _best_of(lambda: bare_ou_kernel(key, 1.0, OU_DT, OU_STEPS, out))
+    print(f"bare OU Euler-Maruyama ({OU_PATHS} paths x {OU_STEPS} steps): "
+          f"{OU_PATHS * OU_STEPS / t_ou / 1e6:8.1f} M path-steps/s ({t_ou * 1e3:.1f} ms)")
+
+
+if __name__ == "__main__":
+    main()

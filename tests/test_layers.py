@@ -1,0 +1,56 @@
+"""Imports flow one way: each layer imports only from the layers below it.
+
+L0 _checks, _jit, _importable, result · L1 rng · L2 problems, kernels (kernels never
+import problems) · L3 methods · L4 simulate · L5 estimators · L6 cli, plotting, testing.
+The core never imports torch, torchsde or matplotlib at module level.
+"""
+
+import ast
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1] / "sdesim"
+LAYER = {"_checks": 0, "_jit": 0, "_importable": 0, "result": 0, "rng": 1, "problems": 2, "kernels": 2,
+         "methods": 3, "simulate": 4, "executors": 4, "estimators": 5, "cli": 6, "plotting": 6, "testing": 6,
+         "torch": 7}
+HEAVY = ("torch", "torchsde", "matplotlib")
+
+
+def unit(path: Path) -> str:
+    return path.relative_to(ROOT).parts[0].removesuffix(".py")
+
+
+def module_level_imports(path: Path):
+    """Imports executed at import time (not those inside functions, which load lazily)."""
+    tree = ast.parse(path.read_text())
+    for node in tree.body:
+        if isinstance(node, ast.Import):
+            yield from (a.name for a in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            yield node.module
+
+
+FILES = [p for p in ROOT.rglob("*.py") if unit(p) in LAYER and p.name != "template.py"]
+
+
+@pytest.mark.parametrize("path", FILES, ids=lambda p: str(p.relative_to(ROOT)))
+def test_imports_flow_down(path):
+    here = unit(path)
+    for name in module_level_imports(path):
+        top = name.split(".")[0]
+        if here != "torch":
+            assert top not in HEAVY, f"{path.name} imports {name} at module level; the core must not"
+        if top != "sdesim" or name == "sdesim":
+            continue
+        target = name.split(".")[1]
+        assert target in LAYER, f"{path.name} imports unknown unit {name}"
+        if target == here:
+            continue
+        assert LAYER[target] < LAYER[here], f"{path} (layer {LAYER[here]}) imports {name} (layer {LAYER[target]})"
+        assert not (here == "kernels" and target == "problems"), "kernels must not import problems"
+
+
+def test_every_unit_has_a_layer():
+    units = {unit(p) for p in ROOT.rglob("*.py") if p.name != "__init__.py" or p.parent != ROOT}
+    assert units <= set(LAYER), f"units without a layer: {units - set(LAYER)}"
