@@ -100,6 +100,76 @@ def _checkpoints(step_plan: StepPlan, steps: int, checkpoints) -> np.ndarray:
     return effective
 
 
+class Run:
+    """A validated, compiled simulation: run any block-aligned range of paths, then summarize.
+
+    Every argument is checked here, before any path moves.  ``blocks(offset, n)``
+    returns the statistics of paths offset … offset + n − 1 (offset a multiple of
+    ``block_size``); statistics of disjoint ranges concatenate into exactly those
+    of one run over their union.  See :func:`simulate` for the arguments.
+    """
+
+    def __init__(self, problem: Problem, method: str = "sgd", *, lr: float = 0.1, l: int = 1, steps: int = 100,
+                 seed: int = 0, x0=None, checkpoints=None, observables=None, user_observables=None,
+                 dt: float | None = None, scheme: str = "euler", keep_paths: int = 0, keep_every: int | None = None,
+                 block_size: int = DEFAULT_BLOCK_SIZE, covariance: bool = False):
+        if not isinstance(problem, Problem):
+            raise TypeError(f"problem must be an sdesim Problem (see sdesim.problems), got {type(problem).__name__}")
+        self.problem, self.lr, self.l, self.seed, self.covariance = problem, lr, l, seed, covariance
+        self.plan = plan(method, lr, l, dt=dt, scheme=scheme)
+        self.steps = positive_int("steps", steps, allow_zero=True)
+        self.block_size = positive_int("block_size", block_size)
+        self.keep_paths = positive_int("keep_paths", keep_paths, allow_zero=True)
+        self.key = rng.stream_key(seed)
+        self.x0 = problem.start_point(x0)
+        self.effective = _checkpoints(self.plan, self.steps, checkpoints)
+        self.small = self.plan.small_steps(self.effective)
+        n_small = int(self.small[-1])
+        self.keep_every = (max(1, n_small // 1000) if keep_every is None
+                           else positive_int("keep_every", keep_every))
+        self.layout = observable_layout(problem, self.x0, observables, user_observables)
+        d = problem.dim
+        self.transition = np.zeros((d, d)), np.zeros(d), np.zeros((d, d))
+        if self.plan.kind == LINEAR:
+            if not problem.has_exact_sde:
+                raise ValueError(f"scheme 'exact' needs a closed-form SDE solution, which problem {problem.name!r} "
+                                 "does not have; use scheme 'euler'")
+            self.transition = problem.exact_sde.transition(self.plan.h, lr)
+        self.kept = np.full((self.keep_paths, n_small // self.keep_every + 1, d), np.nan)
+        self.module = kernel_module(problem.functions, self.layout.user_functions, self.layout.user_sizes)
+
+    def blocks(self, path_offset: int, paths: int) -> BlockStats:
+        """Statistics of the paths path_offset … path_offset + paths − 1."""
+        path_offset = positive_int("path_offset", path_offset, allow_zero=True)
+        paths = positive_int("paths", paths)
+        if path_offset % self.block_size:
+            raise ValueError(f"path_offset ({path_offset}) must be a multiple of block_size ({self.block_size}) "
+                             "so that partial runs merge into the same blocks as one run")
+        stats = BlockStats.empty(math.ceil(paths / self.block_size), len(self.small), self.layout.size,
+                                 covariance=self.covariance)
+        f_mat, c_vec, k_mat = self.transition
+        p = self.plan
+        self.module.run_paths(
+            self.problem.data, self.x0, self.key, path_offset, paths, self.block_size,
+            p.kind, p.c1, p.c2, p.h, p.noise_scale, self.problem.weight_decay, f_mat, c_vec, k_mat,
+            self.small, self.layout.want, self.problem.noise_rank, self.problem.state_size, self.keep_every,
+            stats.counts, stats.means, stats.m2s, stats.comoments, self.kept, stats.bad_counts, stats.first_bad,
+        )
+        return stats
+
+    def chunks(self, paths: int, path_offset: int = 0, blocks_per_chunk: int = 64):
+        """(offset, paths) pairs cutting a range into whole blocks, for progress and interruption."""
+        step = self.block_size * blocks_per_chunk
+        return [(path_offset + start, min(step, paths - start)) for start in range(0, paths, step)]
+
+    def result(self, stats: BlockStats, paths: int, path_offset: int = 0) -> Result:
+        return make_result(self.problem, self.plan, stats, self.layout, lr=self.lr, l=self.l, steps=self.steps,
+                           paths=paths, seed=self.seed, x0=self.x0, effective=self.effective,
+                           block_size=self.block_size, path_offset=path_offset,
+                           kept=self.kept if self.keep_paths else None,
+                           kept_times=np.arange(self.kept.shape[1]) * self.keep_every * self.plan.h)
+
+
 def simulate(problem: Problem, method: str = "sgd", *, lr: float = 0.1, l: int = 1, steps: int = 100,
              paths: int = 10_000, seed: int = 0, x0=None, checkpoints=None, observables=None,
              user_observables=None, dt: float | None = None, scheme: str = "euler", keep_paths: int = 0,
@@ -117,56 +187,21 @@ def simulate(problem: Problem, method: str = "sgd", *, lr: float = 0.1, l: int =
     Returns a :class:`~sdesim.result.Result` (and the per-block statistics if
     ``return_blocks``, for merging partial runs of one study).
     """
-    if not isinstance(problem, Problem):
-        raise TypeError(f"problem must be an sdesim Problem (see sdesim.problems), got {type(problem).__name__}")
-    step_plan = plan(method, lr, l, dt=dt, scheme=scheme)
-    steps = positive_int("steps", steps, allow_zero=True)
+    run = Run(problem, method, lr=lr, l=l, steps=steps, seed=seed, x0=x0, checkpoints=checkpoints,
+              observables=observables, user_observables=user_observables, dt=dt, scheme=scheme,
+              keep_paths=keep_paths, keep_every=keep_every, block_size=block_size)
     paths = positive_int("paths", paths)
-    block_size = positive_int("block_size", block_size)
     path_offset = positive_int("path_offset", path_offset, allow_zero=True)
-    if path_offset % block_size:
-        raise ValueError(f"path_offset ({path_offset}) must be a multiple of block_size ({block_size}) "
+    if path_offset % run.block_size:
+        raise ValueError(f"path_offset ({path_offset}) must be a multiple of block_size ({run.block_size}) "
                          "so that partial runs merge into the same blocks as one run")
-    keep_paths = positive_int("keep_paths", keep_paths, allow_zero=True)
-    key = rng.stream_key(seed)
-    x0 = problem.start_point(x0)
-    effective = _checkpoints(step_plan, steps, checkpoints)
-    small = step_plan.small_steps(effective)
-    n_small = int(small[-1])
-    keep_every = max(1, n_small // 1000) if keep_every is None else positive_int("keep_every", keep_every)
-    layout = observable_layout(problem, x0, observables, user_observables)
-
-    d = problem.dim
-    f_mat, c_vec, k_mat = np.zeros((d, d)), np.zeros(d), np.zeros((d, d))
-    if step_plan.kind == LINEAR:
-        if not problem.has_exact_sde:
-            raise ValueError(f"scheme 'exact' needs a closed-form SDE solution, which problem {problem.name!r} "
-                             "does not have; use scheme 'euler'")
-        f_mat, c_vec, k_mat = problem.exact_sde.transition(step_plan.h, lr)
-
-    module = kernel_module(problem.functions, layout.user_functions, layout.user_sizes)
-    n_blocks = math.ceil(paths / block_size)
-    stats = BlockStats.empty(n_blocks, len(small), layout.size)
-    kept = np.full((keep_paths, n_small // keep_every + 1, d), np.nan)
-    chunk = max(1, min(n_blocks, 64))
-    chunks = range(0, n_blocks, chunk)
+    chunks = run.chunks(paths, path_offset)
     if progress:
         from tqdm.auto import tqdm
-        chunks = tqdm(chunks, total=math.ceil(n_blocks / chunk), desc=f"{method} l={l}", unit="chunk")
+        chunks = tqdm(chunks, desc=f"{method} l={l}", unit="chunk")
     with _threads(threads):
-        for first in chunks:
-            last = min(first + chunk, n_blocks)
-            module.run_paths(
-                problem.data, x0, key, path_offset + first * block_size,
-                min(paths - first * block_size, (last - first) * block_size), block_size,
-                step_plan.kind, step_plan.c1, step_plan.c2, step_plan.h, step_plan.noise_scale,
-                problem.weight_decay, f_mat, c_vec, k_mat, small, layout.want, problem.noise_rank,
-                problem.state_size, keep_every, stats.counts[first:last], stats.means[first:last],
-                stats.m2s[first:last], kept, stats.bad_counts[first:last], stats.first_bad[first:last],
-            )
-    result = make_result(problem, step_plan, stats, layout, lr=lr, l=l, steps=steps, paths=paths, seed=seed,
-                         x0=x0, effective=effective, block_size=block_size, path_offset=path_offset,
-                         kept=kept if keep_paths else None, kept_times=np.arange(kept.shape[1]) * keep_every * step_plan.h)
+        stats = BlockStats.concatenate([run.blocks(offset, n) for offset, n in chunks])
+    result = run.result(stats, paths, path_offset)
     return (result, stats) if return_blocks else result
 
 

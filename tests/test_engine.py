@@ -182,3 +182,21 @@ def test_user_observables_run_in_the_kernel():
     v = problem.exact_sde.cov(1.0, 0.1)[0, 0]
     assert_within(result.mean("cube")[-1], result.stderr("cube")[-1], m**3 + 3 * m * v, what="E x³")
     np.testing.assert_allclose(result.mean("both")[-1], [result.mean("x")[-1, 0], 2 * result.mean("x")[-1, 0]])
+
+
+def test_tracked_covariance_matches_the_exact_recursion_and_merges_in_any_order():
+    from sdesim.simulate import Run
+
+    problem = anisotropic_quadratic("rademacher")
+    x0, n = np.array([0.5, 2.0]), 4 * 15_360
+    run = Run(problem, "svag", l=2, lr=0.2, steps=5, seed=8, x0=x0, observables=["x"], covariance=True,
+              block_size=512)
+    parts = [run.blocks(off, 15_360) for off in (0, 15_360, 30_720, 46_080)]
+    stats = BlockStats.concatenate(parts)
+    cov = stats.covariance()[-1]
+    _, c = quadratic_recursion(problem, "svag", 0.2, 2, 5, x0)
+    se = np.sqrt((np.outer(np.diag(c), np.diag(c)) + c**2) / n)  # Gaussian-approximation standard error
+    assert np.all(np.abs(cov - c) <= Z * se), (cov, c)
+    reordered = BlockStats.concatenate(parts[::-1]).covariance()
+    np.testing.assert_array_equal(reordered, stats.covariance())
+    np.testing.assert_allclose(np.diag(cov), (stats.summary()[2][-1] ** 2) * n, rtol=1e-10)

@@ -31,38 +31,55 @@ class BlockStats:
     m2s: np.ndarray         # (blocks, checkpoints, observables)
     bad_counts: np.ndarray  # (blocks,) paths that blew up
     first_bad: np.ndarray   # (blocks,) first small step at which one did (huge if none)
+    comoments: np.ndarray   # (blocks, checkpoints, c, c) with c = observables, or c = 0 if not tracked
+
+    FIELDS = ("counts", "means", "m2s", "bad_counts", "first_bad", "comoments")
 
     @classmethod
-    def empty(cls, n_blocks: int, n_checkpoints: int, n_obs: int) -> "BlockStats":
+    def empty(cls, n_blocks: int, n_checkpoints: int, n_obs: int, covariance: bool = False) -> "BlockStats":
+        c = n_obs if covariance else 0
         return cls(
             counts=np.zeros((n_blocks, n_checkpoints), dtype=np.int64),
             means=np.zeros((n_blocks, n_checkpoints, n_obs)),
             m2s=np.zeros((n_blocks, n_checkpoints, n_obs)),
             bad_counts=np.zeros(n_blocks, dtype=np.int64),
             first_bad=np.full(n_blocks, np.iinfo(np.int64).max, dtype=np.int64),
+            comoments=np.zeros((n_blocks, n_checkpoints, c, c)),
         )
 
     @staticmethod
     def concatenate(parts) -> "BlockStats":
         parts = list(parts)
-        return BlockStats(*(np.concatenate([getattr(p, f) for p in parts]) for f in
-                            ("counts", "means", "m2s", "bad_counts", "first_bad")))
+        return BlockStats(*(np.concatenate([getattr(p, f) for p in parts]) for f in BlockStats.FIELDS))
 
-    def summary(self):
-        """(count, mean, standard error) per checkpoint and observable, merged over blocks."""
+    def _merged_mean(self):
         counts = self.counts.sum(axis=0)
         weights = self.counts[:, :, None].astype(np.float64)
         total = np.maximum(counts, 1)[:, None].astype(np.float64)
         filled = self.counts[:, :, None] > 0
         shift = np.where(filled, self.means, np.inf).min(axis=0)
         shift = np.where(np.isfinite(shift), shift, 0.0)
-        mean = shift + _sorted_sum(weights * (self.means - shift)) / total
+        return counts, weights, total, shift + _sorted_sum(weights * (self.means - shift)) / total
+
+    def summary(self):
+        """(count, mean, standard error) per checkpoint and observable, merged over blocks."""
+        counts, weights, total, mean = self._merged_mean()
         m2 = _sorted_sum(self.m2s) + _sorted_sum(weights * (self.means - mean) ** 2)
         with np.errstate(invalid="ignore", divide="ignore"):
             var = m2 / (total - 1.0)
             stderr = np.where(counts[:, None] > 1, np.sqrt(np.maximum(var, 0.0) / total), np.nan)
         mean = np.where(counts[:, None] > 0, mean, np.nan)
         return counts, mean, stderr
+
+    def covariance(self) -> np.ndarray:
+        """Sample covariance between observables per checkpoint, (checkpoints, c, c), merged over blocks."""
+        if self.comoments.shape[-1] == 0:
+            raise ValueError("co-moments were not tracked; run with covariance=True")
+        counts, weights, total, mean = self._merged_mean()
+        dev = self.means - mean                                     # (blocks, ckpts, c)
+        between = weights[..., None] * dev[..., :, None] * dev[..., None, :]
+        co = _sorted_sum(self.comoments) + _sorted_sum(between)
+        return co / np.maximum(total - 1.0, 1.0)[..., None]
 
     @property
     def diverged(self) -> int:

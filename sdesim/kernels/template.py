@@ -88,26 +88,30 @@ def all_finite(v):
 
 
 @jit
-def accumulate(counts, means, m2s, obs):
-    """Welford update of one block's running mean and sum of squared deviations."""
+def accumulate(counts, means, m2s, comoments, obs, delta):
+    """Welford update of one block's running means, M2 sums and (if sized) co-moments."""
     n = counts[0] + 1
     counts[0] = n
     for j in range(obs.shape[0]):
-        delta = obs[j] - means[j]
-        means[j] += delta / n
-        m2s[j] += delta * (obs[j] - means[j])
+        delta[j] = obs[j] - means[j]
+        means[j] += delta[j] / n
+        m2s[j] += delta[j] * (obs[j] - means[j])
+    for i in range(comoments.shape[0]):
+        for j in range(comoments.shape[1]):
+            comoments[i, j] += delta[i] * (obs[j] - means[j])
 
 
 @parallel_jit
 def run_paths(data, x0, key, path_offset, n_paths, block_size,
               kind, c1, c2, h, noise_scale, weight_decay, f_mat, c_vec, k_mat,
               checkpoints, want, noise_rank, state_size, keep_every,
-              counts, means, m2s, kept, bad_counts, first_bad):
+              counts, means, m2s, comoments, kept, bad_counts, first_bad):
     """Run paths path_offset … path_offset + n_paths − 1 and fill the per-block statistics.
 
     Block b holds paths [b·block_size, (b+1)·block_size) of this call; its running
-    means and M2 sums at each checkpoint (small-step indices) are updated in path
-    order, so the numbers do not depend on how blocks are spread over threads.
+    means, M2 sums and co-moments (when ``comoments`` is not empty) at each
+    checkpoint (small-step indices) are updated in path order, so the numbers do
+    not depend on how blocks are spread over threads.
     """
     n_blocks = counts.shape[0]
     d = x0.shape[0]
@@ -124,6 +128,7 @@ def run_paths(data, x0, key, path_offset, n_paths, block_size,
         noise = np.empty((d, noise_rank))
         z = np.empty(max(noise_rank, d))
         obs = np.empty(n_obs)
+        delta = np.empty(n_obs)
         stop = min((b + 1) * block_size, n_paths)
         for p in range(b * block_size, stop):
             path = path_offset + p
@@ -136,7 +141,7 @@ def run_paths(data, x0, key, path_offset, n_paths, block_size,
             ci = 0
             if checkpoints[0] == 0:
                 observe(x, data, want, g1, noise, obs)
-                accumulate(counts[b, 0:1], means[b, 0], m2s[b, 0], obs)
+                accumulate(counts[b, 0:1], means[b, 0], m2s[b, 0], comoments[b, 0], obs, delta)
                 ci = 1
             for k in range(1, n_steps + 1):
                 take_step(kind, x, data, rng, pstate, c1, c2, h, noise_scale, weight_decay,
@@ -153,5 +158,5 @@ def run_paths(data, x0, key, path_offset, n_paths, block_size,
                         bad_counts[b] += 1
                         first_bad[b] = min(first_bad[b], k)
                         break
-                    accumulate(counts[b, ci:ci + 1], means[b, ci], m2s[b, ci], obs)
+                    accumulate(counts[b, ci:ci + 1], means[b, ci], m2s[b, ci], comoments[b, ci], obs, delta)
                     ci += 1

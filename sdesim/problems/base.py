@@ -54,13 +54,34 @@ class ProblemFunctions:
 
 
 @dataclass(frozen=True, eq=False)
+class LinearQuadraticForm:
+    """The structure that makes moments close: ∇L(x) = Hx − v, L(x) = ½xᵀHx − vᵀx + c₀,
+
+        Σ(x) = Σ₀ + s Σ_i (D_i x − e_i)(D_i x − e_i)ᵀ,
+
+    so E Σ(x) is linear in E x and E xxᵀ.  Quadratic problem: D, e empty, Σ₀ = S/B.
+    Least squares: D_i = a_i a_iᵀ − H, e_i = a_i b_i − v, s = f/n, Σ₀ = 0.
+    """
+
+    hessian: np.ndarray     # H, d×d
+    offset: np.ndarray      # v, d
+    constant: float         # c₀
+    sigma0: np.ndarray      # Σ₀, d×d
+    rows: np.ndarray        # D, n×d×d
+    cols: np.ndarray        # e, n×d
+    scale: float            # s
+
+
+@dataclass(frozen=True, eq=False)
 class Problem:
     """A stochastic loss family L_γ on R^d, its data and what it can do.
 
     ``params`` is the JSON-able record from which ``sdesim.problems.from_record``
     rebuilds the problem exactly (matrices and data included).
     ``exact_sde`` is an :class:`~sdesim.problems.ou.OrnsteinUhlenbeck` when the
-    SDE (2) of this problem has a closed-form solution, else ``None``.
+    SDE (2) of this problem has a closed-form solution, else ``None``;
+    ``linear_quadratic`` a :class:`LinearQuadraticForm` when the first two moments
+    of every method obey closed recursions, else ``None``.
     """
 
     name: str
@@ -75,6 +96,7 @@ class Problem:
     exact_sde: Any = None
     third_moment: Callable | None = field(default=None, repr=False)
     origin_excluded: bool = False
+    linear_quadratic: LinearQuadraticForm | None = None
 
     @property
     def has_exact_sde(self) -> bool:

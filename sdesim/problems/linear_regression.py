@@ -13,7 +13,7 @@ import numpy as np
 from sdesim._checks import choice, positive_float, positive_int
 from sdesim._jit import jit
 from sdesim.problems import sampling
-from sdesim.problems.base import Problem, ProblemFunctions
+from sdesim.problems.base import LinearQuadraticForm, Problem, ProblemFunctions
 from sdesim.problems.datasets import check_regression_data, synthetic_regression
 
 # data = (a, b, sampling, batch_size, √(f/n))
@@ -117,8 +117,17 @@ def loss(x, data):
 FUNCTIONS = ProblemFunctions(sample_grad, mean_grad, noise_factor, loss, init_state)
 
 
+def least_squares_form(a, b, covariance_factor) -> LinearQuadraticForm | None:
+    """H = AᵀA/n, v = Aᵀb/n, c₀ = |b|²/(2n); D_i = a_i a_iᵀ − H, e_i = a_i b_i − v, s = f/n."""
+    n, d = a.shape
+    h, v = a.T @ a / n, a.T @ b / n
+    return LinearQuadraticForm(
+        hessian=h, offset=v, constant=float(b @ b / (2 * n)), sigma0=np.zeros((d, d)),
+        rows=np.einsum("ni,nj->nij", a, a) - h, cols=a * b[:, None] - v, scale=covariance_factor / n)
+
+
 def finite_data_problem(name, functions, features, targets, batch_size, sampling_name, weight_decay,
-                        third_moment, default_x0=None, origin_excluded=False) -> Problem:
+                        third_moment, default_x0=None, origin_excluded=False, linear=False) -> Problem:
     """Assemble a problem over a finite data set with one of the minibatch samplings."""
     a, b = check_regression_data(features, targets)
     n, dim = a.shape
@@ -139,6 +148,8 @@ def finite_data_problem(name, functions, features, targets, batch_size, sampling
         name=name, dim=dim, data=data, functions=functions, params=params, noise_rank=n,
         weight_decay=weight_decay, state_size=sampling.state_size(n, batch_size),
         default_x0=default_x0, third_moment=moment3, origin_excluded=origin_excluded,
+        # reshuffled epochs are not i.i.d. across steps: their moments do not close
+        linear_quadratic=least_squares_form(a, b, f) if linear and sampling_name != "reshuffle" else None,
     )
 
 
@@ -157,4 +168,4 @@ def linear_regression(features=None, targets=None, *, dim: int = 2, n: int = 64,
     if features is None:
         features, targets = synthetic_regression(positive_int("n", n), positive_int("dim", dim), seed=data_seed)
     return finite_data_problem("linear_regression", FUNCTIONS, features, targets, batch_size, sampling,
-                               weight_decay, _third_moment)
+                               weight_decay, _third_moment, linear=True)

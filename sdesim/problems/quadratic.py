@@ -10,7 +10,7 @@ import numpy as np
 
 from sdesim._checks import choice, finite_array, positive_float, positive_int, psd_sqrt, symmetric
 from sdesim._jit import jit
-from sdesim.problems.base import Problem, ProblemFunctions
+from sdesim.problems.base import LinearQuadraticForm, Problem, ProblemFunctions
 from sdesim.problems.noise import NOISE_LAWS, add_batch_noise, third_moment_tensor
 from sdesim.problems.ou import OrnsteinUhlenbeck
 
@@ -84,4 +84,7 @@ def quadratic(dim: int = 2, *, hessian=None, minimizer=None, noise_cov=None, noi
         name="quadratic", dim=dim, data=data, functions=FUNCTIONS, params=params,
         noise_rank=dim, weight_decay=weight_decay, exact_sde=sde,
         third_moment=lambda x: third_moment_tensor(f, noise, batch_size),
+        linear_quadratic=LinearQuadraticForm(
+            hessian=a, offset=a @ x_star, constant=0.5 * x_star @ a @ x_star, sigma0=s / batch_size,
+            rows=np.zeros((0, dim, dim)), cols=np.zeros((0, dim)), scale=0.0),
     )
