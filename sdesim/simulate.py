@@ -136,7 +136,7 @@ class Run:
                                  "does not have; use scheme 'euler'")
             self.transition = problem.exact_sde.transition(self.plan.h, lr)
         self.kept = np.full((self.keep_paths, n_small // self.keep_every + 1, d), np.nan)
-        self.module = kernel_module(problem.functions, self.layout.user_functions, self.layout.user_sizes)
+        self.module = kernel_module(problem.functions, self.plan.kind, self.layout.user_functions, self.layout.user_sizes)
 
     def blocks(self, path_offset: int, paths: int) -> BlockStats:
         """Statistics of the paths path_offset … path_offset + paths − 1."""
@@ -151,8 +151,9 @@ class Run:
         p = self.plan
         self.module.run_paths(
             self.problem.data, self.x0, self.key, path_offset, paths, self.block_size,
-            p.kind, p.c1, p.c2, p.h, p.noise_scale, self.problem.weight_decay, f_mat, c_vec, k_mat,
+            p.c1, p.c2, p.h, p.noise_scale, self.problem.weight_decay, f_mat, c_vec, k_mat,
             self.small, self.layout.want, self.problem.noise_rank, self.problem.state_size, self.keep_every,
+            self.problem.constant_noise,
             stats.counts, stats.means, stats.m2s, stats.comoments, self.kept, stats.bad_counts, stats.first_bad,
         )
         return stats

@@ -96,6 +96,7 @@ class Problem:
     exact_sde: Any = None
     third_moment: Callable | None = field(default=None, repr=False)
     origin_excluded: bool = False
+    constant_noise: bool = False       # Σ(x) does not depend on x: D is computed once per path
     linear_quadratic: LinearQuadraticForm | None = None
 
     @property

@@ -22,8 +22,12 @@ def _check_compiled(role: str, fn) -> None:
 
 def custom(name: str, dim: int, *, sample_grad, mean_grad, noise_factor, loss, data: tuple = (),
            noise_rank: int | None = None, init_state=no_state, state_size: int = 0,
-           weight_decay: float = 0.0, x0=None) -> Problem:
-    """A problem from user-supplied compiled functions; checked once at ``x0`` (default 0)."""
+           weight_decay: float = 0.0, x0=None, constant_noise: bool = False) -> Problem:
+    """A problem from user-supplied compiled functions; checked once at ``x0`` (default 0).
+
+    Declare ``constant_noise=True`` when Σ(x) does not depend on x, so that Euler
+    steps compute the noise factor once per path.
+    """
     dim = positive_int("dim", dim)
     noise_rank = dim if noise_rank is None else positive_int("noise_rank", noise_rank)
     state_size = positive_int("state_size", state_size, allow_zero=True)
@@ -36,9 +40,10 @@ def custom(name: str, dim: int, *, sample_grad, mean_grad, noise_factor, loss, d
     paths = {role: function_path(fn) for role, fn in functions.items()}
     x0 = None if x0 is None else finite_array("x0", x0, shape=(dim,))
     params = dict(dim=dim, data=list(data), noise_rank=noise_rank, state_size=state_size,
-                  weight_decay=weight_decay, x0=x0, functions=paths)
+                  weight_decay=weight_decay, x0=x0, constant_noise=bool(constant_noise), functions=paths)
     problem = Problem(name=name, dim=dim, data=data, functions=functions, params=params,
-                      noise_rank=noise_rank, weight_decay=weight_decay, state_size=state_size, default_x0=x0)
+                      noise_rank=noise_rank, weight_decay=weight_decay, state_size=state_size, default_x0=x0,
+                      constant_noise=bool(constant_noise))
     _smoke_test(problem)
     return problem
 

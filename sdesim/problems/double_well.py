@@ -69,6 +69,6 @@ def double_well(dim: int = 1, *, barrier: float = 0.25, noise_scale: float = 1.0
                   batch_size=batch_size, weight_decay=weight_decay)
     return Problem(
         name="double_well", dim=dim, data=data, functions=FUNCTIONS, params=params,
-        noise_rank=dim, weight_decay=weight_decay,
+        noise_rank=dim, weight_decay=weight_decay, constant_noise=True,
         third_moment=lambda x: third_moment_tensor(f, noise, batch_size),
     )

@@ -82,7 +82,7 @@ def quadratic(dim: int = 2, *, hessian=None, minimizer=None, noise_cov=None, noi
                   batch_size=batch_size, weight_decay=weight_decay)
     return Problem(
         name="quadratic", dim=dim, data=data, functions=FUNCTIONS, params=params,
-        noise_rank=dim, weight_decay=weight_decay, exact_sde=sde,
+        noise_rank=dim, weight_decay=weight_decay, constant_noise=True, exact_sde=sde,
         third_moment=lambda x: third_moment_tensor(f, noise, batch_size),
         linear_quadratic=LinearQuadraticForm(
             hessian=a, offset=a @ x_star, constant=0.5 * x_star @ a @ x_star, sigma0=s / batch_size,

@@ -29,7 +29,7 @@ import math
 
 import numpy as np
 
-from sdesim._jit import jit
+from sdesim._jit import jit_leaf
 from sdesim.rng.xoshiro import next_u64, uniform
 
 N_LAYERS = 256
@@ -76,7 +76,7 @@ _SH11 = np.uint64(11)
 _INV_R = 1.0 / ZIGGURAT_R
 
 
-@jit
+@jit_leaf
 def normal(state):
     """Standard normal float64 from the stream ``state`` (ziggurat, 256 layers).
 

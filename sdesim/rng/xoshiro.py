@@ -25,7 +25,7 @@ import operator
 
 import numpy as np
 
-from sdesim._jit import jit
+from sdesim._jit import jit_leaf
 
 # --- constants (all np.uint64 so numba keeps the arithmetic in uint64) -------
 
@@ -56,7 +56,7 @@ _INV_2_53 = 1.0 / 9007199254740992.0  # 2**-53
 # --- seeding ---------------------------------------------------------------
 
 
-@jit
+@jit_leaf
 def _mix64(z):
     """SplitMix64 finaliser: a bijection of uint64 with full avalanche."""
     z = (z ^ (z >> _SH30)) * _MIX1
@@ -64,7 +64,7 @@ def _mix64(z):
     return z ^ (z >> _SH31)
 
 
-@jit
+@jit_leaf
 def seed_path(key, path_index, state):
     """Fill ``state`` (uint64[4]) with the stream of path ``path_index`` under ``key``.
 
@@ -95,7 +95,7 @@ def seed_path(key, path_index, state):
 # --- xoshiro256++ --------------------------------------------------------------
 
 
-@jit
+@jit_leaf
 def next_u64(state):
     """Return the next 64-bit output of xoshiro256++ and advance ``state`` in place."""
     s0 = state[0]
@@ -118,13 +118,13 @@ def next_u64(state):
     return result
 
 
-@jit
+@jit_leaf
 def uniform(state):
     """Uniform float64 in [0, 1): the top 53 bits of one draw, times 2**-53."""
     return np.float64(np.int64(next_u64(state) >> _SH11)) * _INV_2_53
 
 
-@jit
+@jit_leaf
 def randint(state, n):
     """Unbiased integer in [0, n) for 1 <= n < 2**32 (Lemire's multiply-and-reject).
 
@@ -146,13 +146,13 @@ def randint(state, n):
     return np.int64(m >> _SH32)
 
 
-@jit
+@jit_leaf
 def rademacher(state):
     """Return +1.0 or -1.0 with probability 1/2 each (top bit of one draw)."""
     return 1.0 - 2.0 * np.float64(np.int64(next_u64(state) >> _SH63))
 
 
-@jit
+@jit_leaf
 def exponential(state):
     """Exp(1) variate by inversion: ``-log(1 - u)`` with u uniform in [0, 1).
 
