@@ -1,0 +1,100 @@
+"""Running a study's tasks in-process or on a Dask cluster, with the same numbers either way.
+
+A task is one (label, run settings, block-aligned range of paths).  Its block
+statistics merge exactly with those of the other ranges of the same label, in any
+order (:class:`~sdesim.kernels.stats.BlockStats`), so where a task runs does not
+change the result.  Ctrl-C stops cleanly: labels whose tasks all finished are kept.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+from sdesim.kernels.stats import BlockStats
+from sdesim.problems.base import Problem
+from sdesim.simulate import Run
+
+
+@dataclass(frozen=True)
+class Task:
+    label: tuple          # e.g. ("svag", 8)
+    settings: dict        # keyword arguments of Run
+    path_offset: int
+    paths: int
+
+
+@dataclass
+class Outcome:
+    """Merged statistics per label, the runs that describe them, and whether Ctrl-C cut the study short."""
+
+    stats: dict = field(default_factory=dict)
+    runs: dict = field(default_factory=dict)
+    interrupted: bool = False
+
+
+def split(label: tuple, run: Run, settings: dict, paths: int, tasks_per_label: int = 8) -> list[Task]:
+    """Cut ``paths`` into about ``tasks_per_label`` block-aligned tasks."""
+    blocks = -(-paths // run.block_size)
+    per = max(1, -(-blocks // tasks_per_label)) * run.block_size
+    return [Task(label, settings, start, min(per, paths - start)) for start in range(0, paths, per)]
+
+
+def run_task(problem: Problem, settings: dict, path_offset: int, paths: int) -> BlockStats:
+    """Run one task (also on a Dask worker, where the kernel loads from the disk cache)."""
+    return Run(problem, **settings).blocks(path_offset, paths)
+
+
+def execute(problem: Problem, tasks: list[Task], runs: dict, *, client=None, progress: bool = False,
+            desc: str = "paths") -> Outcome:
+    """Run the tasks and merge their statistics per label.  ``runs`` maps label → prepared Run."""
+    parts, expected = defaultdict(list), defaultdict(int)
+    for task in tasks:
+        expected[task.label] += 1
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+        bar = tqdm(total=sum(t.paths for t in tasks), desc=desc, unit="path", unit_scale=True)
+    interrupted = False
+    try:
+        if client is None:
+            for task in tasks:
+                parts[task.label].append(runs[task.label].blocks(task.path_offset, task.paths))
+                if bar is not None:
+                    bar.update(task.paths)
+        else:
+            from distributed import as_completed
+
+            futures = {client.submit(run_task, problem, task.settings, task.path_offset, task.paths, pure=False): task
+                       for task in tasks}
+            try:
+                for future in as_completed(futures):
+                    task = futures[future]
+                    parts[task.label].append(future.result())
+                    if bar is not None:
+                        bar.update(task.paths)
+            except KeyboardInterrupt:
+                client.cancel(list(futures))
+                raise
+    except KeyboardInterrupt:
+        interrupted = True
+    finally:
+        if bar is not None:
+            bar.close()
+    outcome = Outcome(interrupted=interrupted)
+    for label, got in parts.items():
+        if len(got) == expected[label]:
+            outcome.stats[label] = BlockStats.concatenate(got)
+            outcome.runs[label] = runs[label]
+    return outcome
+
+
+def connect(scheduler):
+    """A Dask client from an address ('tcp://host:8786') or an existing client."""
+    if scheduler is None or not isinstance(scheduler, str):
+        return scheduler
+    try:
+        from distributed import Client
+    except ImportError:
+        raise ValueError("a scheduler address needs dask.distributed: pip install 'sdesim[dask]'") from None
+    return Client(scheduler)
