@@ -304,3 +304,21 @@ def test_cli_moments_json(tmp_path):
 def test_cli_converge_bad_input(argv, message, capsys):
     assert main(argv) == 2
     assert message in capsys.readouterr().err
+
+
+# --- eq. (4) --------------------------------------------------------------------------------
+
+def test_decomposition_separates_the_non_gaussian_gap_which_closes_with_l():
+    from sdesim.estimators.decomposition import decompose
+
+    problem = quadratic(1, noise="exponential")
+    quad = decompose(problem, lr=0.2, time=0.6, test="norm2", l_values=[1, 4], paths=8192, x0=[2.0])
+    assert all(abs(r["non_gaussian"]) < 1e-12 for r in quad.rows)  # quadratic g cannot see the noise's shape
+    assert "zero to rounding" in quad.fits["non_gaussian"].verdict
+    quartic = decompose(problem, lr=0.2, time=0.6, test="norm4", l_values=[1, 4], paths=50_000, x0=[2.0], seed=3)
+    g1, g4 = (next(r for r in quartic.rows if r["l"] == l) for l in (1, 4))
+    assert abs(g1["non_gaussian"]) > Z * g1["non_gaussian_stderr"]          # SGD and NGD differ (l = 1)
+    # the gap closes: at l = 4 it is, beyond noise, less than half of what it is at l = 1
+    assert abs(g4["non_gaussian"]) + Z * g4["non_gaussian_stderr"] < abs(g1["non_gaussian"]) / 2
+    for r in quartic.rows:
+        assert r["total"] == pytest.approx(r["discretization"] + r["non_gaussian"], abs=1e-12)

@@ -273,33 +273,13 @@ def weak_error_study(problem: Problem, *, lr: float = 0.1, time: float = 1.0, te
         raise ValueError("reference 'extrapolation' uses the two finest l and needs at least three l values")
     use_cv = bool(control_variates) and problem.linear_quadratic is not None
 
-    builtin = [t for t in tests if t in BUILTIN_OBSERVABLES]
-    observables = list(dict.fromkeys(builtin + (["x"] if use_cv else [])))
-    user = {t: EXTRA_TESTS[t] for t in tests if t in EXTRA_TESTS}
-    user.update(user_tests)
-    if use_cv:
-        user["second_moments"] = second_moments
-    common = dict(lr=lr, steps=steps, x0=x0, checkpoints=ckpts, observables=observables,
-                  user_observables=user, block_size=block_size, covariance=use_cv)
-
     labels = [(method, l, None) for l in l_values]
     if reference == "euler":
         labels.append(("sde", 1, lr / (euler_factor * l_values[-1])))
-    runs, tasks = {}, []
-    for i, label in enumerate(labels):
-        m, l, dt = label
-        # independent streams per level, so that the points of the fit are independent
-        level_seed = int(np.random.SeedSequence(seed, spawn_key=(i,)).generate_state(1, np.uint64)[0] >> np.uint64(1))
-        settings = dict(common, l=l, seed=level_seed)
-        if m == "sde":
-            settings["dt"] = dt
-        runs[label] = Run(problem, m, **settings)
-        tasks += split(label, runs[label], dict(settings, method=m), paths)
-    outcome = execute(problem, tasks, runs, client=connect(client), progress=progress, desc="weak error")
-
     tests = all_tests
-    engine = ExactMoments(problem, lr) if use_cv else None
-    estimates = {label: _estimates(outcome, label, tests, engine, ckpts, x0) for label in outcome.stats}
+    estimates, outcome = estimate_levels(problem, labels, tests, user_tests, lr=lr, steps=steps, x0=x0,
+                                         ckpts=ckpts, paths=paths, seed=seed, use_cv=use_cv, client=client,
+                                         progress=progress, block_size=block_size)
     warnings = []
     note = ""
     if reference == "exact":
@@ -351,6 +331,36 @@ def weak_error_study(problem: Problem, *, lr: float = 0.1, time: float = 1.0, te
                  time=time, test_functions=tests, l_values=l_values, reference=reference, engine="monte_carlo",
                  control_variates=use_cv, seed=seed, paths=paths, x0=x0, checkpoint_times=times, rows=rows,
                  fits=fits, reference_note=note, interrupted=outcome.interrupted, warnings=warnings)
+
+
+def estimate_levels(problem, labels, tests, user_tests, *, lr, steps, x0, ckpts, paths, seed, use_cv, client=None,
+                    progress=False, block_size=1024):
+    """Monte Carlo E g at each checkpoint for each (method, l, dt) label, with standard errors.
+
+    Returns ({label: {test: (mean, stderr)}}, the executor's outcome).  Each label gets
+    its own independent streams, derived from ``seed`` and its position in ``labels``.
+    """
+    builtin = [t for t in tests if t in BUILTIN_OBSERVABLES]
+    observables = list(dict.fromkeys(builtin + (["x"] if use_cv else [])))
+    user = {t: EXTRA_TESTS[t] for t in tests if t in EXTRA_TESTS}
+    user.update(user_tests or {})
+    if use_cv:
+        user["second_moments"] = second_moments
+    common = dict(lr=lr, steps=steps, x0=x0, checkpoints=ckpts, observables=observables,
+                  user_observables=user, block_size=block_size, covariance=use_cv)
+    runs, tasks = {}, []
+    for i, label in enumerate(labels):
+        m, l, dt = label
+        # independent streams per level, so that the points of a fit are independent
+        level_seed = int(np.random.SeedSequence(seed, spawn_key=(i,)).generate_state(1, np.uint64)[0] >> np.uint64(1))
+        settings = dict(common, l=l, seed=level_seed)
+        if m == "sde":
+            settings["dt"] = dt
+        runs[label] = Run(problem, m, **settings)
+        tasks += split(label, runs[label], dict(settings, method=m), paths)
+    outcome = execute(problem, tasks, runs, client=connect(client), progress=progress, desc="paths")
+    engine = ExactMoments(problem, lr) if use_cv else None
+    return {label: _estimates(outcome, label, tests, engine, ckpts, x0) for label in outcome.stats}, outcome
 
 
 def _estimates(outcome, label, tests, engine, ckpts, x0) -> dict:
