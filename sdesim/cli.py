@@ -22,6 +22,15 @@ PROBLEM_OPTIONS = {
 }
 
 
+class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Show an option's default in its help, unless it has none (the problem's own applies)."""
+
+    def _get_help_string(self, action):
+        if action.default is None or action.default is argparse.SUPPRESS or isinstance(action.default, bool):
+            return action.help
+        return super()._get_help_string(action)
+
+
 def _floats(text: str) -> list[float]:
     try:
         return [float(v) for v in text.split(",") if v.strip()]
@@ -42,7 +51,7 @@ def _names(text: str) -> list[str]:
 
 def add_problem_arguments(parser: argparse.ArgumentParser, default: str = "quadratic") -> None:
     g = parser.add_argument_group("problem")
-    g.add_argument("--problem", default=default, choices=sorted(PROBLEMS), help=f"the problem (default {default})")
+    g.add_argument("--problem", default=default, choices=sorted(PROBLEMS), help="the problem")
     g.add_argument("--dim", type=int, help="dimension d")
     g.add_argument("--batch-size", type=int, help="minibatch size B")
     g.add_argument("--weight-decay", type=float, help="weight decay λ (gradient of L + λ/2 |x|²)")
@@ -52,7 +61,7 @@ def add_problem_arguments(parser: argparse.ArgumentParser, default: str = "quadr
     g.add_argument("--barrier", type=float, help="barrier height h (double_well)")
     g.add_argument("--noise-scale", type=float, help="noise standard deviation σ (double_well)")
     g.add_argument("--data", help="a .npz with arrays features and targets, or a CSV whose last column is the target")
-    g.add_argument("--x0", type=_floats, help="start point, comma-separated (one number fills every entry); default 0")
+    g.add_argument("--x0", type=_floats, help="start point, comma-separated (one number fills every entry); default: the problem's (0, or e₁ for scale_invariant)")
 
 
 def problem_from_args(args, defaults=None):
@@ -165,27 +174,27 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="sdesim", description="Simulate SGD, SVAG, noisy GD and the Itô SDE.")
     sub = parser.add_subparsers(dest="command", required=True)
     sim = sub.add_parser("simulate", help="run one method on one problem and print the observables",
-                         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                         formatter_class=_HelpFormatter)
     add_problem_arguments(sim)
     g = sim.add_argument_group("method")
     g.add_argument("--method", default="sgd", choices=METHODS, help="sgd eq.(1), svag eq.(5), ngd eq.(3), sde eq.(2)")
     g.add_argument("--l", type=int, default=1, help="SVAG's l (sde: step η/l)")
     g.add_argument("--lr", type=float, default=0.1, help="learning rate η")
     g.add_argument("--steps", type=int, default=100, help="effective steps K (time T = Kη)")
-    g.add_argument("--dt", type=float, help="sde only: the Euler–Maruyama step (default η/l)")
+    g.add_argument("--dt", type=float, help="sde only: the Euler–Maruyama step (when not given: η/l)")
     g.add_argument("--scheme", default="euler", choices=SCHEMES, help="sde only: Euler–Maruyama or the exact transition")
     g = sim.add_argument_group("run")
     g.add_argument("--paths", type=int, default=10_000, help="independent paths N")
     g.add_argument("--seed", type=int, default=0, help="random seed")
-    g.add_argument("--checkpoints", type=_ints, help="effective steps to record at, comma-separated (default 0 and K)")
-    g.add_argument("--observables", type=_names, help=f"comma-separated, from {','.join(BUILTIN_OBSERVABLES)} (default all)")
-    g.add_argument("--threads", type=int, help="threads (default all cores); results do not depend on it")
+    g.add_argument("--checkpoints", type=_ints, help="effective steps to record at, comma-separated (when not given: 0 and K)")
+    g.add_argument("--observables", type=_names, help=f"comma-separated, from {','.join(BUILTIN_OBSERVABLES)} (when not given: all)")
+    g.add_argument("--threads", type=int, help="threads (when not given: all cores); results do not depend on it")
     g.add_argument("--progress", action="store_true", help="show a progress bar")
     g.add_argument("--json", metavar="PATH", help="also write the result and every parameter to PATH")
     sim.set_defaults(run=_simulate_command)
 
     conv = sub.add_parser("converge", help="the weak-error study: e(l) over a sweep of l and the fitted order",
-                          formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+                          formatter_class=_HelpFormatter,
                           description="Estimate e(l) = max_k |E g(x_k) − E g(X_kη)| of SVAG against the SDE for a "
                                       "sweep of l and fit the order p in e(l) ≈ C l^−p (Theorem 4.3). With no "
                                       "arguments: the quadratic problem in 2-d with exponential gradient noise, "
@@ -208,14 +217,14 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--plot", default="weak_error.png", help="where to write the log-log plot ('none': no plot)")
     g.add_argument("--json", metavar="PATH", help="write the study, every parameter included")
     g.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
-                   help="progress bar (default: when stderr is a terminal)")
+                   help="progress bar (when not given: shown when stderr is a terminal)")
     conv.set_defaults(run=_converge_command)
 
     mom = sub.add_parser("moments", help="Lemma 4.6/4.7: one-step moments of SVAG and the SDE against exact values",
-                         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                         formatter_class=_HelpFormatter)
     add_problem_arguments(mom)
     g = mom.add_argument_group("check")
-    g.add_argument("--x", type=_floats, help="the point x (default the problem's x0)")
+    g.add_argument("--x", type=_floats, help="the point x (when not given: the problem's x0)")
     g.add_argument("--lr", type=float, default=0.5, help="learning rate η")
     g.add_argument("--l", type=_ints, default=[1, 2, 4, 8], help="values of l")
     g.add_argument("--paths", type=int, default=1_000_000, help="sampled increments per row")
@@ -224,7 +233,7 @@ def build_parser() -> argparse.ArgumentParser:
     mom.set_defaults(run=_moments_command)
 
     dec = sub.add_parser("decompose", help="eq. (4): SVAG's error = discretization error + non-Gaussian gap, per l",
-                         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                         formatter_class=_HelpFormatter)
     add_problem_arguments(dec)
     g = dec.add_argument_group("decomposition")
     g.add_argument("--lr", type=float, default=0.2, help="learning rate η")

@@ -115,7 +115,8 @@ class Run:
                  block_size: int = DEFAULT_BLOCK_SIZE, covariance: bool = False):
         if not isinstance(problem, Problem):
             raise TypeError(f"problem must be an sdesim Problem (see sdesim.problems), got {type(problem).__name__}")
-        self.problem, self.lr, self.l, self.seed, self.covariance = problem, lr, l, seed, covariance
+        self.problem, self.lr, self.l, self.covariance = problem, lr, l, covariance
+        self.seed = positive_int("seed", seed, allow_zero=True)
         self.plan = plan(method, lr, l, dt=dt, scheme=scheme)
         self.steps = positive_int("steps", steps, allow_zero=True)
         self.block_size = positive_int("block_size", block_size)
@@ -188,14 +189,16 @@ def simulate(problem: Problem, method: str = "sgd", *, lr: float = 0.1, l: int =
     Returns a :class:`~sdesim.result.Result` (and the per-block statistics if
     ``return_blocks``, for merging partial runs of one study).
     """
+    paths = positive_int("paths", paths)
+    path_offset = positive_int("path_offset", path_offset, allow_zero=True)
+    if threads is not None:
+        threads = positive_int("threads", threads)
+    if path_offset % positive_int("block_size", block_size):
+        raise ValueError(f"path_offset ({path_offset}) must be a multiple of block_size ({block_size}) "
+                         "so that partial runs merge into the same blocks as one run")
     run = Run(problem, method, lr=lr, l=l, steps=steps, seed=seed, x0=x0, checkpoints=checkpoints,
               observables=observables, user_observables=user_observables, dt=dt, scheme=scheme,
               keep_paths=keep_paths, keep_every=keep_every, block_size=block_size)
-    paths = positive_int("paths", paths)
-    path_offset = positive_int("path_offset", path_offset, allow_zero=True)
-    if path_offset % run.block_size:
-        raise ValueError(f"path_offset ({path_offset}) must be a multiple of block_size ({run.block_size}) "
-                         "so that partial runs merge into the same blocks as one run")
     chunks = run.chunks(paths, path_offset)
     if progress:
         from tqdm.auto import tqdm

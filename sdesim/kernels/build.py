@@ -4,8 +4,9 @@ numba cannot cache a kernel that receives functions as arguments (their type nam
 the function's address), so the kernel source (``template.py``) is written once per
 set of problem functions into a module file whose header imports them by name.
 numba then caches that module's machine code like any other; the file name hashes
-the template, the header, every source file of sdesim and those of the bound
-functions, so an edit to any of them yields a new module instead of stale machine code.
+the template, the header, the source files of the units a kernel can call (kernels,
+problems, rng, the jit options) and those of the bound functions, so an edit to any
+of them yields a new module instead of stale machine code.
 
 Functions that cannot be imported by name (defined in ``__main__``, a notebook or a
 closure) are bound through an in-process registry instead, and compiled without
@@ -27,7 +28,10 @@ import numba
 from sdesim._importable import function_path
 
 TEMPLATE = Path(__file__).with_name("template.py")
-_PACKAGE_SOURCES = sorted(Path(__file__).resolve().parents[1].rglob("*.py"))
+_ROOT = Path(__file__).resolve().parents[1]
+# what a kernel can call: the kernels themselves, the problems, the random streams, the jit options
+_PACKAGE_SOURCES = sorted([*_ROOT.glob("_*.py"), *(p for unit in ("kernels", "problems", "rng")
+                                                  for p in (_ROOT / unit).rglob("*.py"))])
 _REGISTRY: dict[int, dict] = {}
 _LOADED: dict[tuple, object] = {}
 _counter = itertools.count()
@@ -112,7 +116,7 @@ def kernel_module(functions, kind: int, user_functions=(), user_sizes=()):
 
 
 def _source_files(functions) -> list[Path]:
-    files = set(_PACKAGE_SOURCES)  # bound functions may call anything in sdesim
+    files = set(_PACKAGE_SOURCES)
     for fn in functions:
         try:
             files.add(Path(inspect.getsourcefile(fn.py_func)))
