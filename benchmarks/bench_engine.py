@@ -59,32 +59,12 @@ from sdesim._jit import parallel_jit  # noqa: E402
 from sdesim.problems import linear_regression, quadratic  # noqa: E402
 from sdesim.rng import normal, seed_path, stream_key  # noqa: E402
 
-try:  # the colleague's bare kernel and draw loops, reused where they exist
-    import bench_rng  # noqa: E402
+import bench_rng  # noqa: E402  (the bare kernel and the draw loops)
 
-    fill_normal_streams = bench_rng.fill_normal_streams
-    fill_numba_normal = bench_rng.fill_numba_normal
-    bench_rng_ou = bench_rng.bare_ou_kernel
-    BENCH_RNG_NOTE = "from benchmarks/bench_rng.py"
-except Exception as exc:  # pragma: no cover - only when bench_rng.py is missing or broken
-    bench_rng_ou = None
-    BENCH_RNG_NOTE = f"bench_rng.py unusable ({type(exc).__name__}: {exc}); own copies used"
-
-    @parallel_jit
-    def fill_normal_streams(key, out):
-        n_streams, per_stream = out.shape
-        for i in prange(n_streams):
-            state = np.empty(4, np.uint64)
-            seed_path(key, i, state)
-            for k in range(per_stream):
-                out[i, k] = normal(state)
-
-    @parallel_jit
-    def fill_numba_normal(out):
-        n_streams, per_stream = out.shape
-        for i in prange(n_streams):
-            for k in range(per_stream):
-                out[i, k] = np.random.standard_normal()
+fill_normal_streams = bench_rng.fill_normal_streams
+fill_numba_normal = bench_rng.fill_numba_normal
+bench_rng_ou = bench_rng.bare_ou_kernel
+BENCH_RNG_NOTE = "from benchmarks/bench_rng.py"
 
 
 @parallel_jit
@@ -312,8 +292,7 @@ def section_ou(args, torch, torchsde):
         runs["torchsde euler float32, 1 torch thread"] = (
             with_threads(torch, 1, torch_case(torch.float32), args.threads), 1, 10)
     runs["bare numba kernel (float64)"] = (bare_run, 1, 100)
-    if bench_rng_ou is not None:
-        runs["bench_rng.bare_ou_kernel (Y=(X-1)/sqrt(eta))"] = (rng_bare_run, 1, 100)
+    runs["bench_rng.bare_ou_kernel (Y=(X-1)/sqrt(eta))"] = (rng_bare_run, 1, 100)
 
     # warm-up (compile or load from cache), then step counts for ~target s per timing
     for fn, unit, _ in runs.values():
