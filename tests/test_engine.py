@@ -154,6 +154,28 @@ def test_blown_up_paths_are_counted_and_reported():
     assert np.all(np.isfinite(calm.mean("loss")))
 
 
+def test_paired_kernel_of_one_dimensional_problems_gives_the_one_path_numbers():
+    """d = 1 with one noise column runs two paths at a time (``run_paths_scalar``): bit for bit
+    the statistics of the one-path kernel, with paths blowing up, kept paths and odd blocks."""
+    from types import SimpleNamespace
+
+    from sdesim.simulate import Run
+
+    run = Run(double_well(1, noise_scale=2.0), "sde", lr=0.3, steps=120, seed=3, checkpoints=[0, 1, 5, 50],
+              keep_paths=5, keep_every=7, covariance=True, block_size=64)
+    module = run.module
+    for paths in (999, 1000):  # 999: the last block has an odd number of paths
+        out = []
+        for kernel in (module.run_paths_scalar, module.run_paths_any):
+            run.module = SimpleNamespace(run_paths=kernel)
+            out.append((run.blocks(0, paths), run.kept.copy()))
+        (paired, kept_paired), (single, kept_single) = out
+        assert 0 < paired.diverged < paths
+        for field in BlockStats.FIELDS:
+            np.testing.assert_array_equal(getattr(paired, field), getattr(single, field), err_msg=field)
+        np.testing.assert_array_equal(kept_paired, kept_single)
+
+
 def test_checkpoints_align_methods_on_the_time_axis():
     problem = quadratic(1)
     for method, l in (("sgd", 1), ("svag", 8), ("sde", 4)):

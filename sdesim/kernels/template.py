@@ -9,6 +9,19 @@
 #   stochastic_step  x ← x − h (c₁ ∇L_γ₁(x) + c₂ ∇L_γ₂(x) + λx)       SGD eq. (1), SVAG eq. (5)
 #   gaussian_step    x ← x − h (∇L(x) + λx) + s D(x) z,  s = √(hη)    NGD eq. (3), Euler–Maruyama
 #   linear_step      x ← F x + c + K z                                exact OU transition
+#
+# The module holds two compiled kernels with one signature, and ``run_paths`` picks one
+# per call (numba compiles, or loads from its cache, only the one that runs):
+#   run_paths_scalar  problems with d = 1 and one noise column: paths two at a time, on
+#                     buffers of constant size one (the compiler unrolls every loop over x)
+#   run_paths_any     every other problem: one path at a time, on buffers of size d
+# Both give the same numbers: every path draws from its own stream, and statistics are
+# accumulated in path order.
+#
+# Everything called per step is inlined (see sdesim._jit), so all of it is compiled into
+# one function, the body of the prange loop; numba's passes over that body cost time
+# more than linear in its size.  Hence loops instead of array expressions and slices,
+# and the kernels' per-path logic written so that each helper is inlined once.
 import numpy as np
 from numba import prange
 
@@ -21,12 +34,19 @@ from sdesim.rng import normal, seed_path
 @jit
 def stochastic_step(x, data, rng, pstate, c1, c2, h, noise_scale, weight_decay,
                     f_mat, c_vec, k_mat, g1, g2, noise, z, constant_noise):
-    """SGD eq. (1) / SVAG eq. (5): x ← x − h (c₁∇L_γ₁(x) + c₂∇L_γ₂(x) + λx)."""
-    sample_grad(x, data, rng, pstate, g1)
+    """SGD eq. (1) / SVAG eq. (5): x ← x − h (c₁∇L_γ₁(x) + c₂∇L_γ₂(x) + λx).
+
+    One call site of ``sample_grad`` for both gradients (so it is inlined once): ∇L_γ₁
+    is drawn into g1 and, when c₂ ≠ 0, moved to g2 before ∇L_γ₂ is drawn into g1.
+    """
+    for draw in range(2 if c2 != 0.0 else 1):
+        if draw == 1:
+            for j in range(x.shape[0]):
+                g2[j] = g1[j]
+        sample_grad(x, data, rng, pstate, g1)
     if c2 != 0.0:
-        sample_grad(x, data, rng, pstate, g2)
         for j in range(x.shape[0]):
-            x[j] -= h * (c1 * g1[j] + c2 * g2[j] + weight_decay * x[j])
+            x[j] -= h * (c1 * g2[j] + c2 * g1[j] + weight_decay * x[j])
     else:
         for j in range(x.shape[0]):
             x[j] -= h * (c1 * g1[j] + weight_decay * x[j])
@@ -61,7 +81,8 @@ def linear_step(x, data, rng, pstate, c1, c2, h, noise_scale, weight_decay,
         for k in range(d):
             acc += f_mat[j, k] * x[k] + k_mat[j, k] * z[k]
         g1[j] = acc
-    x[:] = g1
+    for j in range(d):
+        x[j] = g1[j]
 
 
 @jit
@@ -77,6 +98,34 @@ def advance(n, x, data, rng, pstate, c1, c2, h, noise_scale, weight_decay,
 
 
 @jit
+def advance_pair(n, xa, xb, data, rng_a, rng_b, pstate_a, pstate_b,
+                 c1, c2, h, noise_scale, weight_decay, f_mat, c_vec, k_mat,
+                 g1a, g1b, g2a, g2b, noise_a, noise_b, za, zb, constant_noise):
+    """``advance`` for two paths in lockstep; return the index of the first step that
+    left either of them non-finite, or −1.
+
+    A step in one dimension is a short chain of dependent operations; two independent
+    paths interleaved keep the core busy while either one waits.
+    """
+    for i in range(n):
+        take_step(xa, data, rng_a, pstate_a, c1, c2, h, noise_scale, weight_decay,
+                  f_mat, c_vec, k_mat, g1a, g2a, noise_a, za, constant_noise)
+        take_step(xb, data, rng_b, pstate_b, c1, c2, h, noise_scale, weight_decay,
+                  f_mat, c_vec, k_mat, g1b, g2b, noise_b, zb, constant_noise)
+        if not (all_finite(xa) and all_finite(xb)):
+            return i
+    return -1
+
+
+@jit
+def sum_of_squares(v):
+    total = 0.0
+    for k in range(v.shape[0]):
+        total += v[k] * v[k]
+    return total
+
+
+@jit
 def observe(x, data, want, grad, noise, obs):
     """Write the requested observables of x into obs: x, |x|², L, |∇L|², Tr Σ, then user ones."""
     d = x.shape[0]
@@ -86,18 +135,22 @@ def observe(x, data, want, grad, noise, obs):
             obs[k] = x[k]
         j += d
     if want[1]:
-        obs[j] = np.sum(x * x)
+        obs[j] = sum_of_squares(x)
         j += 1
     if want[2]:
         obs[j] = loss(x, data)
         j += 1
     if want[3]:
         mean_grad(x, data, grad)
-        obs[j] = np.sum(grad * grad)
+        obs[j] = sum_of_squares(grad)
         j += 1
     if want[4]:
         noise_factor(x, data, noise)
-        obs[j] = np.sum(noise * noise)
+        total = 0.0
+        for r in range(noise.shape[0]):
+            for c in range(noise.shape[1]):
+                total += noise[r, c] * noise[r, c]
+        obs[j] = total
         j += 1
     user_observables(x, obs, j)
 
@@ -111,20 +164,188 @@ def all_finite(v):
 
 
 @jit
-def accumulate(counts, means, m2s, comoments, obs, delta):
-    """Welford update of one block's running means, M2 sums and (if sized) co-moments."""
-    n = counts[0] + 1
-    counts[0] = n
+def accumulate(counts, means, m2s, comoments, b, ci, obs, delta):
+    """Welford update of block b's running means, M2 sums and (if sized) co-moments at checkpoint ci."""
+    n = counts[b, ci] + 1
+    counts[b, ci] = n
     for j in range(obs.shape[0]):
-        delta[j] = obs[j] - means[j]
-        means[j] += delta[j] / n
-        m2s[j] += delta[j] * (obs[j] - means[j])
-    for i in range(comoments.shape[0]):
-        for j in range(comoments.shape[1]):
-            comoments[i, j] += delta[i] * (obs[j] - means[j])
+        delta[j] = obs[j] - means[b, ci, j]
+        means[b, ci, j] += delta[j] / n
+        m2s[b, ci, j] += delta[j] * (obs[j] - means[b, ci, j])
+    for i in range(comoments.shape[2]):
+        for j in range(comoments.shape[3]):
+            comoments[b, ci, i, j] += delta[i] * (obs[j] - means[b, ci, j])
+
+
+@jit
+def start_path(x, start, local, key, path, rng, pstate, noise, constant_noise, kept):
+    """Seed the stream of ``path``, prepare its state, put x at the start (and keep it)."""
+    seed_path(key, path, rng)
+    init_state(local, rng, pstate)
+    for j in range(x.shape[0]):
+        x[j] = start[j]
+    if constant_noise:
+        noise_factor(x, local, noise)
+    if path < kept.shape[0]:
+        for j in range(x.shape[0]):
+            kept[path, 0, j] = x[j]
+
+
+@jit
+def record(x, path, k, ci, at_checkpoint, b, local, want, grad, noise, obs, delta, keep_every,
+           counts, means, m2s, comoments, kept, bad_counts, first_bad):
+    """Keep x if due and, at a checkpoint, add its observables to block b's statistics.
+
+    Returns False if the observables are not finite (the path is then counted as diverged).
+    """
+    if path < kept.shape[0] and k % keep_every == 0:
+        for j in range(x.shape[0]):
+            kept[path, k // keep_every, j] = x[j]
+    if at_checkpoint:
+        observe(x, local, want, grad, noise, obs)
+        if not all_finite(obs):
+            bad_counts[b] += 1
+            first_bad[b] = min(first_bad[b], k)
+            return False
+        accumulate(counts, means, m2s, comoments, b, ci, obs, delta)
+    return True
 
 
 @parallel_jit
+def run_paths_any(data, x0, key, path_offset, n_paths, block_size,
+                  c1, c2, h, noise_scale, weight_decay, f_mat, c_vec, k_mat,
+                  checkpoints, want, noise_rank, state_size, keep_every, constant_noise,
+                  counts, means, m2s, comoments, kept, bad_counts, first_bad):
+    """``run_paths`` one path at a time, for any problem."""
+    n_blocks = counts.shape[0]
+    d = x0.shape[0]
+    n_ckpt = checkpoints.shape[0]
+    n_obs = means.shape[2]
+    for b in prange(n_blocks):
+        rng = np.empty(4, dtype=np.uint64)
+        pstate = np.zeros(max(state_size, 1), dtype=np.int64)
+        x = np.empty(d)
+        g1 = np.empty(d)
+        g2 = np.empty(d)
+        noise = np.empty((d, noise_rank))
+        z = np.empty(max(noise_rank, d))
+        obs = np.empty(n_obs)
+        delta = np.empty(n_obs)
+        start, f_loc, c_loc, k_loc = x0.copy(), f_mat.copy(), c_vec.copy(), k_mat.copy()
+        local = copy_arrays(data)
+        for p in range(b * block_size, min((b + 1) * block_size, n_paths)):
+            path = path_offset + p
+            start_path(x, start, local, key, path, rng, pstate, noise, constant_noise, kept)
+            keep = path < kept.shape[0]
+            k = 0
+            ci = 0
+            while ci < n_ckpt:
+                # advance to the next checkpoint (or kept point) in one tight loop
+                stop = checkpoints[ci]
+                if keep:
+                    stop = min(stop, (k // keep_every + 1) * keep_every)
+                if stop > k:
+                    bad = advance(stop - k, x, local, rng, pstate, c1, c2, h, noise_scale, weight_decay,
+                                  f_loc, c_loc, k_loc, g1, g2, noise, z, constant_noise)
+                    if bad >= 0:
+                        bad_counts[b] += 1
+                        first_bad[b] = min(first_bad[b], k + bad + 1)
+                        break
+                    k = stop
+                at_checkpoint = k == checkpoints[ci]
+                if not record(x, path, k, ci, at_checkpoint, b, local, want, g1, noise, obs, delta, keep_every,
+                              counts, means, m2s, comoments, kept, bad_counts, first_bad):
+                    break
+                if at_checkpoint:
+                    ci += 1
+
+
+@parallel_jit
+def run_paths_scalar(data, x0, key, path_offset, n_paths, block_size,
+                     c1, c2, h, noise_scale, weight_decay, f_mat, c_vec, k_mat,
+                     checkpoints, want, noise_rank, state_size, keep_every, constant_noise,
+                     counts, means, m2s, comoments, kept, bad_counts, first_bad):
+    """``run_paths`` for d = 1 and one noise column: paths two at a time, in lanes a and b.
+
+    The buffers have constant size one.  A lane whose path has diverged (or lane b when
+    a block has an odd number of paths) keeps stepping from the start point, unrecorded,
+    so that the other lane never leaves ``advance_pair``.  Lanes are told apart by index
+    and their values copied, never by rebinding array variables: a rebound array costs an
+    atomic reference count, which at every checkpoint would cost more than the steps.
+    """
+    n_blocks = counts.shape[0]
+    n_ckpt = checkpoints.shape[0]
+    n_obs = means.shape[2]
+    for b in prange(n_blocks):
+        rng_a = np.empty(4, dtype=np.uint64)
+        rng_b = np.empty(4, dtype=np.uint64)
+        pstate_a = np.zeros(max(state_size, 1), dtype=np.int64)
+        pstate_b = np.zeros(max(state_size, 1), dtype=np.int64)
+        xa = np.empty(1)
+        xb = np.empty(1)
+        g1a = np.empty(1)
+        g1b = np.empty(1)
+        g2a = np.empty(1)
+        g2b = np.empty(1)
+        noise_a = np.empty((1, 1))
+        noise_b = np.empty((1, 1))
+        za = np.empty(1)
+        zb = np.empty(1)
+        x = np.empty(1)  # the lane being recorded, and scratch for its observables
+        grad = np.empty(1)
+        noise = np.empty((1, 1))
+        live = np.empty(2, dtype=np.bool_)
+        obs = np.empty(n_obs)
+        delta = np.empty(n_obs)
+        start, f_loc, c_loc, k_loc = x0.copy(), f_mat.copy(), c_vec.copy(), k_mat.copy()
+        local = copy_arrays(data)
+        last = min((b + 1) * block_size, n_paths)
+        for p in range(b * block_size, last, 2):
+            # lane a runs path p, lane b path p + 1 (or, unrecorded, path p again)
+            paths = (path_offset + p, path_offset + p + 1 if p + 1 < last else path_offset + p)
+            live[0] = True
+            live[1] = p + 1 < last
+            start_path(xa, start, local, key, paths[0], rng_a, pstate_a, noise_a, constant_noise, kept)
+            start_path(xb, start, local, key, paths[1], rng_b, pstate_b, noise_b, constant_noise, kept)
+            keep = paths[0] < kept.shape[0]  # lane a has the lower path index
+            k = 0
+            ci = 0
+            while ci < n_ckpt and (live[0] or live[1]):
+                # advance both lanes to the next checkpoint (or kept point) in one tight loop
+                stop = checkpoints[ci]
+                if keep:
+                    stop = min(stop, (k // keep_every + 1) * keep_every)
+                while k < stop and (live[0] or live[1]):
+                    bad = advance_pair(stop - k, xa, xb, local, rng_a, rng_b, pstate_a, pstate_b,
+                                       c1, c2, h, noise_scale, weight_decay, f_loc, c_loc, k_loc,
+                                       g1a, g1b, g2a, g2b, noise_a, noise_b, za, zb, constant_noise)
+                    if bad < 0:
+                        k = stop
+                        break
+                    k += bad + 1
+                    for lane in range(2):
+                        if not np.isfinite(xa[0] if lane == 0 else xb[0]):
+                            if live[lane]:
+                                live[lane] = False
+                                bad_counts[b] += 1
+                                first_bad[b] = min(first_bad[b], k)
+                            if lane == 0:  # idle from now on
+                                xa[0] = start[0]
+                            else:
+                                xb[0] = start[0]
+                # keep and record the live lanes, in path order
+                at_checkpoint = k == checkpoints[ci]
+                for lane in range(2):
+                    if not live[lane]:
+                        continue
+                    x[0] = xa[0] if lane == 0 else xb[0]
+                    if not record(x, paths[lane], k, ci, at_checkpoint, b, local, want, grad, noise, obs,
+                                  delta, keep_every, counts, means, m2s, comoments, kept, bad_counts, first_bad):
+                        live[lane] = False
+                if at_checkpoint:
+                    ci += 1
+
+
 def run_paths(data, x0, key, path_offset, n_paths, block_size,
               c1, c2, h, noise_scale, weight_decay, f_mat, c_vec, k_mat,
               checkpoints, want, noise_rank, state_size, keep_every, constant_noise,
@@ -138,59 +359,9 @@ def run_paths(data, x0, key, path_offset, n_paths, block_size,
     are copied per block, so threads never share them.  With ``constant_noise`` the
     noise factor D is computed once per path instead of at every Gaussian step.
     """
-    n_blocks = counts.shape[0]
-    d = x0.shape[0]
-    n_ckpt = checkpoints.shape[0]
-    n_obs = means.shape[2]
-    n_keep = kept.shape[0]
-    for b in prange(n_blocks):
-        rng = np.empty(4, dtype=np.uint64)
-        pstate = np.zeros(max(state_size, 1), dtype=np.int64)
-        x = np.empty(d)
-        g1 = np.empty(d)
-        g2 = np.empty(d)
-        noise = np.empty((d, noise_rank))
-        z = np.empty(max(noise_rank, d))
-        obs = np.empty(n_obs)
-        delta = np.empty(n_obs)
-        start, f_loc, c_loc, k_loc = x0.copy(), f_mat.copy(), c_vec.copy(), k_mat.copy()
-        local = copy_arrays(data)
-        stop = min((b + 1) * block_size, n_paths)
-        for p in range(b * block_size, stop):
-            path = path_offset + p
-            seed_path(key, path, rng)
-            init_state(local, rng, pstate)
-            x[:] = start
-            if constant_noise:
-                noise_factor(x, local, noise)
-            keep = path < n_keep
-            if keep:
-                kept[path, 0, :] = x
-            ci = 0
-            if checkpoints[0] == 0:
-                observe(x, local, want, g1, noise, obs)
-                accumulate(counts[b, 0:1], means[b, 0], m2s[b, 0], comoments[b, 0], obs, delta)
-                ci = 1
-            k = 0
-            while ci < n_ckpt:
-                # advance to the next checkpoint (or kept point) in one tight loop
-                stop = checkpoints[ci]
-                if keep:
-                    stop = min(stop, (k // keep_every + 1) * keep_every)
-                bad = advance(stop - k, x, local, rng, pstate, c1, c2, h, noise_scale, weight_decay,
-                              f_loc, c_loc, k_loc, g1, g2, noise, z, constant_noise)
-                if bad >= 0:
-                    bad_counts[b] += 1
-                    first_bad[b] = min(first_bad[b], k + bad + 1)
-                    break
-                k = stop
-                if keep and k % keep_every == 0:
-                    kept[path, k // keep_every, :] = x
-                if k == checkpoints[ci]:
-                    observe(x, local, want, g1, noise, obs)
-                    if not all_finite(obs):
-                        bad_counts[b] += 1
-                        first_bad[b] = min(first_bad[b], k)
-                        break
-                    accumulate(counts[b, ci:ci + 1], means[b, ci], m2s[b, ci], comoments[b, ci], obs, delta)
-                    ci += 1
+    scalar = x0.shape[0] == 1 and noise_rank == 1
+    kernel = run_paths_scalar if scalar else run_paths_any
+    kernel(data, x0, key, path_offset, n_paths, block_size,
+           c1, c2, h, noise_scale, weight_decay, f_mat, c_vec, k_mat,
+           checkpoints, want, noise_rank, state_size, keep_every, constant_noise,
+           counts, means, m2s, comoments, kept, bad_counts, first_bad)

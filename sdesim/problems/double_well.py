@@ -13,7 +13,7 @@ import numpy as np
 from sdesim._checks import choice, positive_float, positive_int
 from sdesim._jit import jit
 from sdesim.problems.base import Problem, ProblemFunctions
-from sdesim.problems.noise import NOISE_LAWS, add_batch_noise, third_moment_tensor
+from sdesim.problems.noise import NOISE_LAWS, batch_mean_draw, third_moment_tensor
 
 # data = (barrier (1-array), F, D, law, batch_size), F = σ I, D = F / √B
 
@@ -31,12 +31,20 @@ def mean_grad(x, data, out):
 def sample_grad(x, data, rng, pstate, out):
     """∇L_γ(x) = ∇L(x) + F ε̄."""
     mean_grad(x, data, out)
-    add_batch_noise(data[1], data[3], data[4], rng, out)
+    # add_batch_noise(F, law, B, rng, out) written out, F read from data where it is used:
+    # F held in a variable across the draws would cost atomic reference counts at every step
+    for k in range(data[1].shape[1]):
+        e = batch_mean_draw(data[3], data[4], rng)
+        for j in range(x.shape[0]):
+            out[j] += data[1][j, k] * e
 
 
 @jit
 def noise_factor(x, data, out):
-    out[:, :] = data[2]
+    factor = data[2]
+    for i in range(out.shape[0]):  # a loop, not a slice assignment: it runs inside the kernels
+        for k in range(out.shape[1]):
+            out[i, k] = factor[i, k]
 
 
 @jit

@@ -39,37 +39,44 @@ def add_scaled_row(a, i, r, out):
 def batch_gradient(a, b, v, pstate, batch_size, out):
     """out = (1/B) Σ_{i∈γ} a_i (a_iᵀv − b_i) over the batch indices stored in pstate."""
     n = a.shape[0]
-    out[:] = 0.0
+    for k in range(out.shape[0]):  # loops, not array expressions: these run inside the kernels
+        out[k] = 0.0
     for j in range(batch_size):
         i = pstate[1 + n + j]
         add_scaled_row(a, i, residual(a, b, i, v), out)
-    out *= 1.0 / batch_size
+    scale = 1.0 / batch_size
+    for k in range(out.shape[0]):
+        out[k] *= scale
 
 
 @jit
 def full_gradient(a, b, v, out):
     """out = (1/n) Σ_i a_i (a_iᵀv − b_i)."""
     n = a.shape[0]
-    out[:] = 0.0
+    for k in range(out.shape[0]):
+        out[k] = 0.0
     for i in range(n):
         add_scaled_row(a, i, residual(a, b, i, v), out)
-    out *= 1.0 / n
+    scale = 1.0 / n
+    for k in range(out.shape[0]):
+        out[k] *= scale
 
 
 @jit
 def centred_example_gradients(a, b, v, scale, out):
     """out[:, i] = scale · (g_i − ḡ), g_i = a_i (a_iᵀv − b_i)."""
     n, d = a.shape
-    gbar = np.zeros(d)
     for i in range(n):
         r = residual(a, b, i, v)
         for k in range(d):
             out[k, i] = r * a[i, k]
-            gbar[k] += out[k, i]
-    gbar /= n
-    for i in range(n):
-        for k in range(d):
-            out[k, i] = scale * (out[k, i] - gbar[k])
+    for k in range(d):  # ḡ_k summed in the order of i, without a temporary array
+        total = 0.0
+        for i in range(n):
+            total += out[k, i]
+        mean = total / n
+        for i in range(n):
+            out[k, i] = scale * (out[k, i] - mean)
 
 
 @jit

@@ -29,15 +29,27 @@ def standardized_draw(law, state):
 
 
 @jit
-def add_batch_noise(factor, law, batch_size, state, out):
-    """out += F ε̄, with ε̄ the mean of ``batch_size`` i.i.d. standardized vectors."""
-    d, m = factor.shape
+def batch_mean_draw(law, batch_size, state):
+    """One component of ε̄: the mean of ``batch_size`` i.i.d. standardized draws."""
+    e = 0.0
+    for _ in range(batch_size):
+        e += standardized_draw(law, state)
     inv_b = 1.0 / batch_size
+    e *= inv_b
+    return e
+
+
+@jit
+def add_batch_noise(factor, law, batch_size, state, out):
+    """out += F ε̄, with ε̄ the mean of ``batch_size`` i.i.d. standardized vectors.
+
+    In the kernels, prefer the loop written out with F read from the problem's data where
+    it is used (as quadratic's ``sample_grad`` does): an array held in a variable across
+    the random draws costs two atomic reference-count updates at every step.
+    """
+    d, m = factor.shape
     for k in range(m):
-        e = 0.0
-        for _ in range(batch_size):
-            e += standardized_draw(law, state)
-        e *= inv_b
+        e = batch_mean_draw(law, batch_size, state)
         for j in range(d):
             out[j] += factor[j, k] * e
 

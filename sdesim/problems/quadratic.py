@@ -11,10 +11,10 @@ import numpy as np
 from sdesim._checks import choice, finite_array, positive_float, positive_int, psd_sqrt, symmetric
 from sdesim._jit import jit
 from sdesim.problems.base import LinearQuadraticForm, Problem, ProblemFunctions
-from sdesim.problems.noise import NOISE_LAWS, add_batch_noise, third_moment_tensor
+from sdesim.problems.noise import NOISE_LAWS, batch_mean_draw, third_moment_tensor
 from sdesim.problems.ou import OrnsteinUhlenbeck
 
-# data = (A, x_star, F, D, law, batch_size) with F Fᵀ = S and D = F / √B
+# data = (A, x_star, F, D, law, batch_size) with F Fᵀ = S and D = F / √B; A exactly symmetric
 
 
 @jit
@@ -22,24 +22,38 @@ def mean_grad(x, data, out):
     """∇L(x) = A(x − x*)."""
     a, x_star = data[0], data[1]
     d = x.shape[0]
+    # out_i = Σ_j A_ij (x_j − x*_j) with the terms added in the order of j, as in a loop
+    # over rows, but column by column: A is exactly symmetric (quadratic() symmetrizes
+    # it), so column j is row j, read contiguously, and the inner loop runs over d
+    # independent sums instead of one chain of additions.
+    diff = x[0] - x_star[0]
     for i in range(d):
-        acc = 0.0
-        for j in range(d):
-            acc += a[i, j] * (x[j] - x_star[j])
-        out[i] = acc
+        out[i] = 0.0 + a[0, i] * diff
+    for j in range(1, d):
+        diff = x[j] - x_star[j]
+        for i in range(d):
+            out[i] += a[j, i] * diff
 
 
 @jit
 def sample_grad(x, data, rng, pstate, out):
     """∇L_γ(x) = A(x − x*) + F ε̄."""
     mean_grad(x, data, out)
-    add_batch_noise(data[2], data[4], data[5], rng, out)
+    # add_batch_noise(F, law, B, rng, out) written out, F read from data where it is used:
+    # F held in a variable across the draws would cost atomic reference counts at every step
+    for k in range(data[2].shape[1]):
+        e = batch_mean_draw(data[4], data[5], rng)
+        for j in range(x.shape[0]):
+            out[j] += data[2][j, k] * e
 
 
 @jit
 def noise_factor(x, data, out):
     """D = F/√B, constant."""
-    out[:, :] = data[3]
+    factor = data[3]
+    for i in range(out.shape[0]):  # a loop, not a slice assignment: it runs inside the kernels
+        for k in range(out.shape[1]):
+            out[i, k] = factor[i, k]
 
 
 @jit

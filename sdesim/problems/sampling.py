@@ -9,7 +9,7 @@ The per-path integer scratch ``pstate`` has the layout
 ``[position, permutation (n), batch indices (B)]``.
 """
 
-from sdesim import rng as _rng
+from sdesim.rng import xoshiro as _xoshiro
 from sdesim._jit import jit
 
 SAMPLINGS = ("with_replacement", "without_replacement", "reshuffle")
@@ -40,11 +40,11 @@ def draw_batch(sampling, n, batch_size, state, pstate):
     out = 1 + n
     if sampling == 0:
         for j in range(batch_size):
-            pstate[out + j] = _rng.randint(state, n)
+            pstate[out + j] = _xoshiro.randint_unchecked(state, n)
     elif sampling == 1:
         # partial Fisher–Yates on the stored permutation: a uniform B-subset
         for j in range(batch_size):
-            k = j + _rng.randint(state, n - j)
+            k = j + _xoshiro.randint_unchecked(state, n - j)
             tmp = pstate[1 + j]
             pstate[1 + j] = pstate[1 + k]
             pstate[1 + k] = tmp
@@ -52,7 +52,7 @@ def draw_batch(sampling, n, batch_size, state, pstate):
     else:
         if pstate[0] + batch_size > n:
             for i in range(n - 1, 0, -1):
-                k = _rng.randint(state, i + 1)
+                k = _xoshiro.randint_unchecked(state, i + 1)
                 tmp = pstate[1 + i]
                 pstate[1 + i] = pstate[1 + k]
                 pstate[1 + k] = tmp

@@ -135,6 +135,16 @@ def randint(state, n):
     """
     if n < 1 or n >= 4294967296:
         raise ValueError("randint: n must satisfy 1 <= n < 2**32")
+    return randint_unchecked(state, n)
+
+
+@jit_leaf
+def randint_unchecked(state, n):
+    """``randint`` for an n already known to lie in [1, 2**32), as in the samplers' loops.
+
+    It cannot raise, which lets the kernels calling it in every step keep no reference
+    counts alive around the call.
+    """
     nn = np.uint64(n)
     m = (next_u64(state) >> _SH32) * nn
     low = m & _LOW32
