@@ -7,11 +7,13 @@ round by round, best of ``--repeats``, so that they share the machine's noise):
    (``quadratic(1)``, method "sde", Euler, eta = 0.1, dt = eta/l): sdesim's
    ``simulate`` vs torchsde's Euler scheme (float64 and float32, diagonal noise)
    vs a bare Euler-Maruyama numba kernel, in path-steps per second, plus the raw
-   normal-draw rates of NumPy, numba's ``np.random`` and ``sdesim.rng.normal``;
+   normal-draw rates of NumPy, numba's ``np.random`` and ``sdesim.rng.normal``; and
+   (1c) sdesim against the bare kernel with 1 and with 2 numba threads;
 2. the 10-D linear SDE (``quadratic(10)``, Euler) vs torchsde with a general
    (d x d) noise, float32 and float64;
 3. SVAG vs SGD on ``linear_regression(batch_size=8)``, in ns per gradient
-   evaluation (SVAG with l > 1 evaluates two minibatch gradients per small step);
+   evaluation (SVAG with l > 1 evaluates two minibatch gradients per small step), for
+   dim=10, n=256 and (3b, ``--lr-more``) dim=2, n=64;
 4. compilation and the kernel disk cache: the first ``simulate`` call in fresh
    subprocesses (a fresh ``SDESIM_CACHE_DIR`` twice, the default cache, and, with
    ``--cold``, fresh numba caches for everything).
@@ -326,6 +328,55 @@ def section_ou(args, torch, torchsde):
     return rates
 
 
+def section_ou_threads(args):
+    """sdesim vs the bare kernels on the 1-D OU with 1 and 2 numba threads (interleaved, best of repeats).
+
+    Returns {threads: sdesim / bench_rng.bare_ou_kernel} (or / the kernel with this drift where
+    bench_rng.py is unusable).
+    """
+    eta, l = args.lr, args.l
+    dt = eta / l
+    paths = args.paths
+    problem = quadratic(1)
+    key = stream_key(args.seed)
+    out = np.empty(paths)
+
+    def sdesim_run(n_small):
+        sdesim.simulate(problem, "sde", lr=eta, l=l, steps=n_small // l, paths=paths, observables=["x"],
+                        seed=args.seed)
+
+    kernels = {"bare, this drift": lambda n: bare_ou_shifted(key, 0.0, 1.0, math.sqrt(eta), dt, n, out)}
+    if bench_rng_ou is not None:
+        kernels["bench_rng.bare_ou_kernel"] = lambda n: bench_rng_ou(key, -1.0 / math.sqrt(eta), dt, n, out)
+    reference = list(kernels)[-1]
+    before = numba.get_num_threads()
+    t = Table(f"1c. 1-D OU as in table 1, per numba thread count: sdesim vs the bare kernels, {paths:,} paths",
+              ["numba threads", "steps", "sdesim M path-steps/s"]
+              + [f"{name} M/s" for name in kernels] + [f"sdesim / {name}" for name in kernels],
+              notes=["aim: sdesim >= 2/3 of bench_rng.bare_ou_kernel (dX = -X dt + dW) with 1 and with 2 threads; "
+                     "'bare, this drift' is table 1's kernel, one subtraction more per step",
+                     "each row interleaves the kernels round by round, same step count, best of --repeats"])
+    ratios = {}
+    try:
+        for threads in sorted({1, before}):
+            numba.set_num_threads(threads)
+            sdesim_run(2 * l)
+            for run in kernels.values():
+                run(2)
+            n = choose_steps(lambda k: sdesim_run(k), 10 * l, args.target, l, args.max_steps)
+            cases = {"sdesim": (lambda: sdesim_run(n), None)}
+            cases.update({name: ((lambda run=run: run(n)), None) for name, run in kernels.items()})
+            res = interleaved(cases, args.repeats)
+            rate = {name: paths * n / best for name, (best, _, _) in res.items()}
+            ratios[threads] = rate["sdesim"] / rate[reference]
+            t.add(threads, n, mps(rate["sdesim"]), *(mps(rate[name]) for name in kernels),
+                  *(ratio(rate["sdesim"], rate[name]) for name in kernels))
+    finally:
+        numba.set_num_threads(before)
+    show(t)
+    return ratios
+
+
 def section_draws(args):
     n = args.draws
     streams = 2_000
@@ -408,8 +459,8 @@ def section_linear(args, torch, torchsde):
     return rates
 
 
-def section_svag(args):
-    problem = linear_regression(dim=args.lr_dim, n=args.lr_n, batch_size=8)
+def section_svag(args, dim, n, number="3"):
+    problem = linear_regression(dim=dim, n=n, batch_size=8)
     paths, eta = args.lr_paths, args.lr
     variants = {"SGD": ("sgd", 1), "SVAG l=1": ("svag", 1), f"SVAG l={args.svag_l}": ("svag", args.svag_l)}
 
@@ -429,7 +480,7 @@ def section_svag(args):
              for name, (fn, unit) in runs.items()}
     cases = {name: ((lambda fn=fn, n=steps[name]: fn(n)), None) for name, (fn, _) in runs.items()}
     res = interleaved(cases, args.repeats)
-    t = Table(f"3. SVAG vs SGD, linear_regression(dim={args.lr_dim}, n={args.lr_n}, batch_size=8), "
+    t = Table(f"{number}. SVAG vs SGD, linear_regression(dim={dim}, n={n}, batch_size=8), "
               f"eta={eta}, {paths:,} paths",
               ["method", "small steps", "grads/step", "best s", "median s", "ns/grad eval",
                "ns/small step", "M grads/s", "loss at end", "diverged"],
@@ -572,7 +623,7 @@ def machine_lines(args):
                                   timeout=10).stdout.strip()
         except Exception:
             return "?"
-    dirty = " ".join(line[3:] for line in git("status", "--porcelain", "--", "sdesim").splitlines())
+    dirty = " ".join(line.split(None, 1)[-1] for line in git("status", "--porcelain", "--", "sdesim").splitlines())
     return [
         f"command: {shlex.join([sys.executable] + sys.argv)}",
         f"date: {datetime.datetime.now().astimezone().isoformat(timespec='seconds')}",
@@ -600,6 +651,8 @@ def main(argv=None):
     ap.add_argument("--lr-n", type=int, default=256, help="linear_regression examples n (default 256)")
     ap.add_argument("--lr-paths", type=int, default=20_000, help="paths for SVAG/SGD (default 20000)")
     ap.add_argument("--svag-l", type=int, default=4, help="SVAG l compared with SGD (default 4)")
+    ap.add_argument("--lr-more", default="2x64",
+                    help="further linear_regression sizes DIMxN for section 3, comma-separated (default 2x64)")
     ap.add_argument("--draws", type=int, default=20_000_000, help="normal draws per timing (default 2e7)")
     ap.add_argument("--target", type=float, default=1.5,
                     help="seconds one timing should take; step counts are chosen for it (default 1.5)")
@@ -611,7 +664,7 @@ def main(argv=None):
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--cold", action=argparse.BooleanOptionalAction, default=True,
                     help="also time a fully cold compile (fresh NUMBA_CACHE_DIR too; default on)")
-    ap.add_argument("--skip", default="", help="comma-separated sections to skip: ou,draws,linear,svag,compile")
+    ap.add_argument("--skip", default="", help="comma-separated sections to skip: ou,threads,draws,linear,svag,compile")
     ap.add_argument("--quick", action="store_true", help="tiny sizes, for a smoke test")
     ap.add_argument("--markdown", action="store_true", help="also print every table as Markdown at the end")
     args = ap.parse_args(argv)
@@ -619,6 +672,7 @@ def main(argv=None):
         args.paths, args.paths_nd, args.lr_paths, args.draws = 10_000, 2_000, 2_000, 1_000_000
         args.target, args.repeats, args.cold = 0.1, 2, False
     skip = {s.strip() for s in args.skip.split(",") if s.strip()}
+    args.lr_more = [tuple(int(v) for v in item.lower().split("x")) for item in args.lr_more.split(",") if item.strip()]
 
     start = time.perf_counter()
     machine = machine_lines(args)
@@ -649,6 +703,10 @@ def main(argv=None):
         if "torchsde euler float64, 1 torch thread" in r:
             aim("1-D OU: bare kernel / torchsde float64 1 thread (ceiling, info)",
                 r["bare numba kernel (float64)"] / r["torchsde euler float64, 1 torch thread"], "-", None)
+    if "ou" not in skip and "threads" not in skip:
+        for threads, r in section_ou_threads(args).items():
+            aim(f"1-D OU: sdesim / bench_rng.bare_ou_kernel, {threads} numba thread{'s' if threads > 1 else ''} "
+                "(table 1c)", r, ">= 0.667x", r >= 2 / 3)
     if "draws" not in skip:
         section_draws(args)
     if "linear" not in skip:
@@ -661,7 +719,13 @@ def main(argv=None):
         if key in r:
             aim(f"{args.dim}-D: sdesim / torchsde float32 1 thread (info)", s / r[key], "-", None)
     if "svag" not in skip:
-        ns = section_svag(args)
+        ns = section_svag(args, args.lr_dim, args.lr_n)
+        for i, (dim, n) in enumerate(args.lr_more):
+            more = section_svag(args, dim, n, number=f"3{'bcdefgh'[i]}")
+            aim(f"ns/grad: SGD, linear_regression(dim={dim}, n={n}) (info)", more["SGD"], "-", None,
+                fmt="{:.1f} ns")
+            aim(f"ns/grad: SGD / SVAG l={args.svag_l}, dim={dim}, n={n} (info)",
+                more["SGD"] / more[f"SVAG l={args.svag_l}"], "-", None)
         name = f"SVAG l={args.svag_l}"
         aim(f"ns/grad: SGD / {name} (>= 1: SVAG no slower)", ns["SGD"] / ns[name], ">= 1x",
             ns["SGD"] / ns[name] >= 1)
