@@ -10,15 +10,9 @@ from sdesim.kernels.stats import BlockStats
 from sdesim.methods import svag_weights
 from sdesim.problems import double_well, linear_regression, quadratic, scale_invariant
 from sdesim.simulate import simulate
+from sdesim.testing import assert_identical_results, assert_matches_exact, assert_within_stderr, strategies
 
 Z = 5.0  # tolerance in standard errors: a two-sided false alarm about 6e-7 per check
-
-
-def assert_within(estimate, stderr, exact, z=Z, what=""):
-    estimate, stderr, exact = map(np.asarray, (estimate, stderr, exact))
-    gap = np.abs(estimate - exact)
-    assert np.all(gap <= z * stderr + 1e-12), (
-        f"{what}: estimate {estimate} vs exact {exact}: |gap| {gap} > {z} × stderr {stderr}")
 
 
 def anisotropic_quadratic(noise="gaussian", weight_decay=0.0, batch_size=1):
@@ -36,11 +30,10 @@ def test_quadratic_monte_carlo_matches_exact_discrete_recursion(method, l, noise
     x0 = np.array([0.5, 2.0])
     result = simulate(problem, method, lr=0.2, l=l, steps=8, paths=40_000, seed=11, x0=x0,
                       checkpoints=[3, 8])
-    for k, t_steps in enumerate([3, 8]):
+    for t_steps in (3, 8):
         m, c = quadratic_recursion(problem, method, 0.2, l, t_steps, x0)
-        assert_within(result.mean("x")[k], result.stderr("x")[k], m, what=f"E x at step {t_steps}")
-        assert_within(result.mean("norm2")[k], result.stderr("norm2")[k], m @ m + np.trace(c),
-                      what=f"E|x|² at step {t_steps}")
+        assert_matches_exact(result, "x", m, at=t_steps * 0.2, sigmas=Z)
+        assert_matches_exact(result, "norm2", m @ m + np.trace(c), at=t_steps * 0.2, sigmas=Z)
 
 
 @pytest.mark.parametrize("method,l", [("sgd", 1), ("svag", 4), ("ngd", 1), ("sde", 2)])
@@ -51,9 +44,8 @@ def test_quadratic_covariance_matches_exact_discrete_recursion(method, l):
     x0 = np.zeros(2)
     result = simulate(problem, method, lr=0.2, l=l, steps=8, paths=40_000, seed=12, x0=x0)
     _, c = quadratic_recursion(problem, method, 0.2, l, 8, x0)
-    assert_within(result.mean("norm2")[-1], result.stderr("norm2")[-1], np.trace(c), what="Tr C")
-    assert_within(result.mean("loss")[-1], result.stderr("loss")[-1], 0.5 * np.trace(problem.data[0] @ c),
-                  what="½ Tr(AC)")
+    assert_matches_exact(result, "norm2", np.trace(c), at=1.6, sigmas=Z)                        # Tr C
+    assert_matches_exact(result, "loss", 0.5 * np.trace(problem.data[0] @ c), at=1.6, sigmas=Z)  # ½ Tr(AC)
 
 
 def test_exact_ou_scheme_matches_closed_form_at_any_step():
@@ -62,7 +54,7 @@ def test_exact_ou_scheme_matches_closed_form_at_any_step():
     result = simulate(problem, "sde", scheme="exact", lr=0.2, l=1, steps=10, paths=40_000, seed=3, x0=x0)
     exact = problem.exact_sde.observables(2.0, x0, 0.2)
     for name in ("x", "norm2", "loss", "grad_norm2"):
-        assert_within(result.mean(name)[-1], result.stderr(name)[-1], exact[name], what=name)
+        assert_matches_exact(result, name, exact, at=2.0, sigmas=Z)
     assert result.mean("noise_trace")[-1] == pytest.approx(exact["noise_trace"], rel=1e-12)
 
 
@@ -79,15 +71,11 @@ def test_euler_maruyama_converges_to_the_ou_closed_form_in_the_step():
     assert gaps[1] / gaps[2] == pytest.approx(10, rel=0.05)
 
 
-@given(dim=st.integers(1, 3), seed=st.integers(0, 2**32 - 1), noise=st.sampled_from(["gaussian", "exponential"]),
-       lr=st.floats(0.01, 0.5))
-def test_svag_with_l_1_is_sgd_bit_for_bit(dim, seed, noise, lr):
-    problem = quadratic(dim, noise=noise)
-    a = simulate(problem, "sgd", lr=lr, steps=5, paths=300, seed=seed, checkpoints=[1, 2, 5])
-    b = simulate(problem, "svag", l=1, lr=lr, steps=5, paths=300, seed=seed, checkpoints=[1, 2, 5])
-    for name in a.observables:
-        np.testing.assert_array_equal(a.mean(name), b.mean(name))
-        np.testing.assert_array_equal(a.stderr(name), b.stderr(name))
+@given(case=st.one_of(strategies.stable_linear_sdes(), strategies.least_squares_problems()),
+       seed=st.integers(0, 2**32 - 1))
+def test_svag_with_l_1_is_sgd_bit_for_bit(case, seed):
+    kw = dict(lr=case.lr, steps=5, paths=300, seed=seed, x0=case.x0, checkpoints=[1, 2, 5])
+    assert_identical_results(simulate(case.problem, "sgd", **kw), simulate(case.problem, "svag", l=1, **kw))
 
 
 @pytest.mark.parametrize("make", [lambda: linear_regression(batch_size=4), lambda: anisotropic_quadratic("exponential")])
@@ -96,9 +84,7 @@ def test_same_seed_same_numbers_on_one_and_two_threads(make):
     runs = [simulate(problem, "svag", l=2, lr=0.1, steps=6, paths=5000, seed=7, threads=t, block_size=256)
             for t in (1, 2, 1)]
     for other in runs[1:]:
-        for name in runs[0].observables:
-            np.testing.assert_array_equal(runs[0].mean(name), other.mean(name))
-            np.testing.assert_array_equal(runs[0].stderr(name), other.stderr(name))
+        assert_identical_results(runs[0], other)
 
 
 def test_partial_runs_merge_into_the_full_run_in_any_order():
@@ -129,10 +115,10 @@ def test_svag_one_step_increment_moments(make, x, l):
     delta = result.kept_paths[:, 1, :] - x
     grad = problem.mean_grad(x) + problem.weight_decay * x
     mean_exact = -(lr / l) * grad
-    assert_within(delta.mean(0), delta.std(0, ddof=1) / np.sqrt(n), mean_exact, what="E Δ")
+    assert_within_stderr(delta.mean(0), delta.std(0, ddof=1) / np.sqrt(n), mean_exact, sigmas=Z, name="E Δ")
     outer = np.einsum("ni,nj->nij", delta, delta)
     second_exact = lr**2 / l * problem.sigma(x) + lr**2 / l**2 * np.outer(grad, grad)
-    assert_within(outer.mean(0), outer.std(0, ddof=1) / np.sqrt(n), second_exact, what="E ΔΔᵀ")
+    assert_within_stderr(outer.mean(0), outer.std(0, ddof=1) / np.sqrt(n), second_exact, sigmas=Z, name="E ΔΔᵀ")
 
 
 def test_svag_weights_amplify_the_covariance_by_l():
@@ -202,7 +188,7 @@ def test_user_observables_run_in_the_kernel():
                       observables=["x"], user_observables={"cube": cube, "both": both})
     m = problem.exact_sde.mean(1.0, np.zeros(1))[0]
     v = problem.exact_sde.cov(1.0, 0.1)[0, 0]
-    assert_within(result.mean("cube")[-1], result.stderr("cube")[-1], m**3 + 3 * m * v, what="E x³")
+    assert_matches_exact(result, "cube", m**3 + 3 * m * v, at=1.0, sigmas=Z)  # E x³ of a Gaussian
     np.testing.assert_allclose(result.mean("both")[-1], [result.mean("x")[-1, 0], 2 * result.mean("x")[-1, 0]])
 
 
@@ -218,7 +204,7 @@ def test_tracked_covariance_matches_the_exact_recursion_and_merges_in_any_order(
     cov = stats.covariance()[-1]
     _, c = quadratic_recursion(problem, "svag", 0.2, 2, 5, x0)
     se = np.sqrt((np.outer(np.diag(c), np.diag(c)) + c**2) / n)  # Gaussian-approximation standard error
-    assert np.all(np.abs(cov - c) <= Z * se), (cov, c)
+    assert_within_stderr(cov, se, c, sigmas=Z, atol=0.0, name="Cov x")
     reordered = BlockStats.concatenate(parts[::-1]).covariance()
     np.testing.assert_array_equal(reordered, stats.covariance())
     np.testing.assert_allclose(np.diag(cov), (stats.summary()[2][-1] ** 2) * n, rtol=1e-10)

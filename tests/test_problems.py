@@ -12,6 +12,7 @@ from sdesim.problems import (double_well, from_record, linear_regression, make_p
 from sdesim.problems import sampling
 from sdesim.problems.noise import FOURTH_MOMENT, NOISE_LAWS, THIRD_MOMENT, standardized_draw
 from sdesim._jit import jit
+from sdesim.testing import assert_within_stderr, strategies
 
 Z = 5.0
 
@@ -20,10 +21,10 @@ def covariance_check(samples, mean, cov, what):
     """Sample mean and covariance within 5 standard errors (the covariance's from the 4th moments)."""
     n = samples.shape[0]
     centred = samples - mean
-    assert np.all(np.abs(samples.mean(0) - mean) <= Z * samples.std(0, ddof=1) / np.sqrt(n) + 1e-12), what
+    assert_within_stderr(samples.mean(0), samples.std(0, ddof=1) / np.sqrt(n), mean, sigmas=Z,
+                         name=f"E ∇L_γ ({what})")
     outer = np.einsum("ni,nj->nij", centred, centred)
-    se = outer.std(0, ddof=1) / np.sqrt(n)
-    assert np.all(np.abs(outer.mean(0) - cov) <= Z * se + 1e-12), (what, outer.mean(0), cov)
+    assert_within_stderr(outer.mean(0), outer.std(0, ddof=1) / np.sqrt(n), cov, sigmas=Z, name=f"Σ ({what})")
 
 
 PROBLEMS = {
@@ -93,7 +94,7 @@ def test_noise_laws_are_standardized_with_the_stated_moments(law):
     draws(NOISE_LAWS.index(law), rng.stream_key(9), n, out)
     for power, exact in ((1, 0.0), (2, 1.0), (3, THIRD_MOMENT[law]), (4, FOURTH_MOMENT[law])):
         values = out**power
-        assert abs(values.mean() - exact) <= Z * values.std() / np.sqrt(n) + 1e-12, (law, power)
+        assert_within_stderr(values.mean(), values.std() / np.sqrt(n), exact, sigmas=Z, name=f"E ε^{power} ({law})")
 
 
 def test_scale_invariance_and_orthogonality():
@@ -124,13 +125,12 @@ def test_ou_closed_form_matches_a_matrix_exponential():
     np.testing.assert_allclose(ou.mean(t, x0), mean, rtol=1e-10)
 
 
-@given(dim=st.integers(1, 4), noise=st.sampled_from(NOISE_LAWS), batch=st.integers(1, 5), seed=st.integers(0, 99))
-def test_problem_records_rebuild_the_same_problem(dim, noise, batch, seed):
-    gen = np.random.default_rng(seed)
-    root = gen.standard_normal((dim, dim))
-    problem = quadratic(dim, hessian=root @ root.T + np.eye(dim), noise=noise, batch_size=batch)
+@given(case=st.one_of(strategies.stable_linear_sdes(dims=(1, 4), max_batch_size=5),
+                      strategies.least_squares_problems(samplings=sampling.SAMPLINGS), strategies.double_wells()),
+       seed=st.integers(0, 99))
+def test_problem_records_rebuild_the_same_problem(case, seed):
+    problem, x = case.problem, case.x0
     again = from_record({"name": problem.name, "params": problem.params})
-    x = gen.standard_normal(dim)
     np.testing.assert_array_equal(again.sigma(x), problem.sigma(x))
     np.testing.assert_array_equal(again.sample_grads(x, 5, seed=seed), problem.sample_grads(x, 5, seed=seed))
 
