@@ -1,0 +1,301 @@
+"""Noise-to-signal estimates during training (section 5, Definition 5.1) and the scaling-rule prediction.
+
+From m minibatch gradients g_1 … g_m at the training batch size B, drawn independently
+(each batch uniform without replacement from the data set):
+
+    Ĝ = (m|ḡ|² − mean|g_b|²)/(m − 1) = 1/(m(m−1)) Σ_{a≠b} ⟨g_a, g_b⟩,
+    N̂ = mean|g_b|² − Ĝ            = 1/(2m(m−1)) Σ_{a≠b} |g_a − g_b|²,
+
+unbiased for G = |E g_b|² = |∇L(x)|² and N = E|g_b − E g_b|² = Tr Σ_B(x), the trace of
+the batch-B covariance.  Both are U-statistics; their standard errors and covariance
+come from the delete-one jackknife over the m batches (consistent for U-statistics; each
+delete-one value is computed in O(md) from the running sums, without the m×m Gram
+matrix).  R = |x|² is exact.  Weight decay is left out of every gradient.  For a
+batch-norm model each g_b is the gradient with that batch's own statistics, and G, N
+describe those gradients.
+
+Measurements have no side effects: the forward runs in training mode on copies of the
+buffers (batch-norm running statistics untouched), gradients come from
+``torch.autograd.grad`` (``.grad`` untouched), batches are drawn from a generator seeded
+by (seed, step), and torch's global random state is saved and restored around the
+measurement (dropout and the like do not shift the training run's numbers).
+
+Cost: m gradient evaluations per measurement, one every ``every`` steps: m/every extra
+gradient evaluations per training step (:attr:`NSRMonitor.overhead`).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from sdesim._checks import choice, positive_float, positive_int
+from sdesim.estimators import scaling_rule
+from sdesim.torch.nets import trainable_parameters
+
+SAMPLINGS = ("subset", "replacement")
+SIGNAL, NOISE, NORM = "grad_norm2", "noise_trace", "weight_norm2"
+SIGNAL_SE, NOISE_SE, COVARIANCE = "grad_norm2_se", "noise_trace_se", "grad_noise_cov"
+
+
+@dataclass(frozen=True)
+class NSREstimate:
+    """Ĝ, N̂ with jackknife standard errors and their covariance; R = |x|²; m batches of size B."""
+
+    signal: float          # Ĝ ≈ |∇L(x)|²
+    noise: float           # N̂ ≈ Tr Σ_B(x)
+    signal_se: float
+    noise_se: float
+    covariance: float      # jackknife cov(Ĝ, N̂)
+    norm2: float           # R = |x|²
+    batches: int           # m
+    batch_size: int | None = None
+
+    @property
+    def ratio(self) -> float:
+        """N̂/Ĝ, the noise-to-signal ratio."""
+        return self.noise / self.signal
+
+    def as_dict(self) -> dict:
+        return {SIGNAL: self.signal, SIGNAL_SE: self.signal_se, NOISE: self.noise, NOISE_SE: self.noise_se,
+                COVARIANCE: self.covariance, NORM: self.norm2, "nsr": self.ratio}
+
+
+def nsr_from_gradients(gradients, norm2: float = float("nan"), batch_size: int | None = None) -> NSREstimate:
+    """Ĝ, N̂ and their jackknife errors from an m×d array of minibatch gradients (m >= 3)."""
+    g = torch.as_tensor(gradients).detach().to(torch.float64)
+    if g.dim() != 2:
+        raise ValueError(f"gradients must be an m×d array (one row per batch), got shape {tuple(g.shape)}")
+    m = g.shape[0]
+    if m < 3:
+        raise ValueError(f"need at least 3 minibatch gradients for Ĝ, N̂ and their standard errors, got {m}")
+    if not torch.isfinite(g).all():
+        raise ValueError("the minibatch gradients contain NaN or inf (has the run diverged?)")
+    total = g.sum(0)
+    sq = (g * g).sum(1)                                   # |g_b|²
+    sum_sq, total2 = sq.sum(), total @ total
+    signal, noise = _u_statistics(total2, sum_sq, m)
+    # delete-one: |S − g_i|² = |S|² − 2⟨S, g_i⟩ + |g_i|²
+    loo_signal, loo_noise = _u_statistics(total2 - 2 * (g @ total) + sq, sum_sq - sq, m - 1)
+    factor = (m - 1) / m
+    ds, dn = loo_signal - loo_signal.mean(), loo_noise - loo_noise.mean()
+    return NSREstimate(
+        signal=float(signal), noise=float(noise),
+        signal_se=math.sqrt(factor * float(ds @ ds)), noise_se=math.sqrt(factor * float(dn @ dn)),
+        covariance=factor * float(ds @ dn), norm2=float(norm2), batches=m, batch_size=batch_size)
+
+
+def _u_statistics(total2, sum_sq, k):
+    """Ĝ = (|S|² − T)/(k(k−1)), N̂ = T/k − Ĝ for k gradients with sum S and Σ|g|² = T."""
+    signal = (total2 - sum_sq) / (k * (k - 1))
+    return signal, sum_sq / k - signal
+
+
+# ---------------------------------------------------------------- gradients without side effects
+
+def minibatch_gradients(model: nn.Module, loss_fn, batches) -> torch.Tensor:
+    """The flat gradient of ``loss_fn(model(x), y)`` w.r.t. the trainable parameters, one row per batch.
+
+    Training-mode forward on copies of the buffers; ``.grad``, buffers and the mode are
+    left as they were.
+    """
+    params = trainable_parameters(model)
+    buffers = dict(model.named_buffers())
+    was_training = model.training
+    rows = []
+    try:
+        model.train()
+        for inputs, targets in batches:
+            copies = {name: b.clone() for name, b in buffers.items()}
+            outputs = torch.func.functional_call(model, copies, (inputs,), strict=False)
+            grads = torch.autograd.grad(loss_fn(outputs, targets), params, allow_unused=True)
+            rows.append(torch.cat([(torch.zeros_like(p) if gr is None else gr).reshape(-1)
+                                   for p, gr in zip(params, grads)]).detach())
+    finally:
+        model.train(was_training)
+    return torch.stack(rows)
+
+
+def _rng_devices(model):
+    return [p.device.index or 0 for p in model.parameters() if p.device.type == "cuda"][:1]
+
+
+def estimate_nsr(model: nn.Module, loss_fn, batches, batch_size: int | None = None) -> NSREstimate:
+    """Ĝ, N̂, R at the model's current weights from a list of m >= 3 batches (inputs, targets)."""
+    batches = list(batches)
+    if len(batches) < 3:
+        raise ValueError(f"need at least 3 batches, got {len(batches)}")
+    with torch.random.fork_rng(devices=_rng_devices(model)):
+        grads = minibatch_gradients(model, loss_fn, batches)
+    norm2 = float(sum(p.detach().double().pow(2).sum() for p in trainable_parameters(model)))
+    return nsr_from_gradients(grads, norm2, batch_size)
+
+
+# ---------------------------------------------------------------- the monitor
+
+class NSRMonitor:
+    """``monitor(model, step) -> dict``: Ĝ, N̂, R with errors at steps that are multiples of ``every``.
+
+    ``dataset`` is a data set of :mod:`sdesim.torch.data`, a torch ``Dataset`` of (input,
+    target) pairs or a pair of tensors (inputs, targets); ``loss_fn(outputs, targets)`` is
+    the mean batch loss.  Each measurement draws m independent batches of ``batch_size``
+    (``sampling``: "subset", B distinct examples, or "replacement", as the trainer samples)
+    from a generator seeded by (seed, step), so it is a function of the weights, the seed
+    and the step only.  Returns {} at other steps (give the trainer ``monitor_every`` =
+    ``every``).  The keys are those of :meth:`NSREstimate.as_dict`.
+    """
+
+    def __init__(self, dataset, batch_size: int, *, m: int = 200, every: int = 100, seed: int = 0,
+                 loss_fn=F.cross_entropy, sampling: str = "subset"):
+        self.batch_size = positive_int("batch_size", batch_size)
+        self.m = positive_int("m", m)
+        if self.m < 3:
+            raise ValueError(f"m must be at least 3 (the jackknife needs it; the paper uses m >= 200), got {m}")
+        self.every = positive_int("every", every)
+        self.seed = positive_int("seed", seed, allow_zero=True)
+        self.sampling = choice("sampling", sampling, SAMPLINGS)
+        self.loss_fn = loss_fn
+        self._draw = _batch_reader(dataset)
+        self.size = len(dataset[0]) if isinstance(dataset, (tuple, list)) else len(dataset)
+        if self.size < self.batch_size:
+            raise ValueError(f"batch_size ({batch_size}) exceeds the data set's size ({self.size})")
+
+    @property
+    def overhead(self) -> float:
+        """Extra gradient evaluations per training step, m/every (one step costs one evaluation)."""
+        return self.m / self.every
+
+    def batches(self, step: int, device=None) -> list:
+        """The m batches measured at ``step`` (reproducible from seed and step)."""
+        seed = int(np.random.SeedSequence([self.seed, int(step)]).generate_state(1, dtype=np.uint64)[0] >> 1)
+        generator = torch.Generator().manual_seed(seed)
+        out = []
+        for _ in range(self.m):
+            if self.sampling == "subset":
+                index = torch.randperm(self.size, generator=generator)[: self.batch_size]
+            else:
+                index = torch.randint(0, self.size, (self.batch_size,), generator=generator)
+            inputs, targets = self._draw(index)
+            out.append((inputs.to(device), targets.to(device)) if device is not None else (inputs, targets))
+        return out
+
+    def measure(self, model: nn.Module, step: int) -> NSREstimate:
+        device = next(iter(trainable_parameters(model))).device
+        return estimate_nsr(model, self.loss_fn, self.batches(step, device), self.batch_size)
+
+    def __call__(self, model: nn.Module, step: int) -> dict:
+        if int(step) % self.every:
+            return {}
+        return self.measure(model, step).as_dict()
+
+
+def _batch_reader(dataset):
+    """A function index -> (inputs, targets) for the kinds of data set the monitor takes."""
+    if hasattr(dataset, "batch") and hasattr(dataset, "__len__"):       # sdesim.torch.data's TensorData, DatasetData
+        return lambda index: dataset.batch(index.to(getattr(dataset, "device", "cpu")))
+    if isinstance(dataset, torch.utils.data.TensorDataset) and len(dataset.tensors) == 2:
+        dataset = dataset.tensors
+    if isinstance(dataset, (tuple, list)) and len(dataset) == 2 and all(torch.is_tensor(t) for t in dataset):
+        inputs, targets = dataset
+        if len(inputs) != len(targets):
+            raise ValueError(f"inputs and targets differ in length: {len(inputs)} and {len(targets)}")
+        return lambda index: (inputs[index.to(inputs.device)], targets[index.to(targets.device)])
+    if hasattr(dataset, "__getitem__") and hasattr(dataset, "__len__"):
+        return lambda index: torch.utils.data.default_collate([dataset[int(i)] for i in index])
+    raise ValueError("dataset must be a torch Dataset of (input, target) pairs, a pair of tensors or an "
+                     f"sdesim.torch.data set, got {type(dataset).__name__}")
+
+
+# ---------------------------------------------------------------- the prediction of Theorem 5.6
+
+@dataclass(frozen=True)
+class ScalingPrediction:
+    """Theorem 5.6 from a baseline at (B, η): beyond κ* = C²(1 + N/G) the linear scaling rule fails."""
+
+    kappa: float
+    kappa_se: float
+    critical_batch_size: float      # κ*·B
+    critical_batch_size_se: float
+    critical_lr: float              # κ*·η
+    signal: float                   # plateau averages of Ĝ and N̂, with standard errors
+    noise: float
+    signal_se: float
+    noise_se: float
+    nsr: float
+    nsr_se: float
+    batch_size: int
+    lr: float
+    C: float
+    measurements: int
+
+
+def predict_scaling(source, batch_size: int, lr: float, C: float = scaling_rule.SQRT2, *,
+                    plateau=None) -> ScalingPrediction:
+    """The largest κ and the critical batch size B* = κ*B (figure 3) from a baseline run.
+
+    ``source``: an :class:`NSREstimate`; a pair (G, N) or quadruple (G, N, G_se, N_se); or a
+    training log — a list of dicts (or a dict of lists) with keys ``grad_norm2``,
+    ``noise_trace`` and ``step``, as the monitor writes them.  For a log, ``plateau`` =
+    (first_step, last_step) selects the measurements to average (default: all).  The
+    average's standard errors come from the spread of the k >= 2 measurements over time
+    (std/√k, covariance likewise), which holds both the estimation noise and the
+    fluctuation along the plateau, treating measurements as independent; a single
+    measurement keeps its jackknife errors.
+    """
+    batch_size = positive_int("batch_size", batch_size)
+    lr = positive_float("lr", lr)
+    G, N, G_se, N_se, cov, k = _plateau(source, plateau)
+    kappa = scaling_rule.largest_kappa(N, G, C, noise_se=N_se, signal_se=G_se, noise_signal_cov=cov)
+    ratio = scaling_rule.noise_to_signal(N, G, noise_se=N_se, signal_se=G_se, noise_signal_cov=cov)
+    return ScalingPrediction(
+        kappa=kappa.value, kappa_se=kappa.stderr, critical_batch_size=batch_size * kappa.value,
+        critical_batch_size_se=batch_size * kappa.stderr, critical_lr=lr * kappa.value, signal=G, noise=N,
+        signal_se=G_se, noise_se=N_se, nsr=ratio.value, nsr_se=ratio.stderr, batch_size=batch_size, lr=lr,
+        C=float(C), measurements=k)
+
+
+def _plateau(source, plateau):
+    """(G, N, G_se, N_se, cov, k) averaged over the selected measurements."""
+    if isinstance(source, NSREstimate):
+        return source.signal, source.noise, source.signal_se, source.noise_se, source.covariance, 1
+    if isinstance(source, dict):
+        if SIGNAL not in source or NOISE not in source:
+            raise ValueError(f"a log given as a dict of lists needs keys {SIGNAL!r} and {NOISE!r}")
+        n = len(source[SIGNAL])
+        source = [{key: values[i] for key, values in source.items() if len(values) == n} for i in range(n)]
+    if isinstance(source, (tuple, list)) and source and all(isinstance(r, dict) for r in source):
+        rows = [r for r in source if SIGNAL in r and NOISE in r]
+        if plateau is not None:
+            first, last = plateau
+            if any("step" not in r for r in rows):
+                raise ValueError("plateau selects by step, but some measurements have no 'step'")
+            rows = [r for r in rows if first <= r["step"] <= last]
+        if not rows:
+            raise ValueError(f"no measurements with {SIGNAL!r} and {NOISE!r} in the log"
+                             + ("" if plateau is None else f" within plateau {plateau}"))
+        G = np.array([float(r[SIGNAL]) for r in rows])
+        N = np.array([float(r[NOISE]) for r in rows])
+        k = len(rows)
+        if k == 1:
+            r = rows[0]
+            return G[0], N[0], float(r.get(SIGNAL_SE, 0.0)), float(r.get(NOISE_SE, 0.0)), \
+                float(r.get(COVARIANCE, 0.0)), 1
+        cov = np.cov(G, N)
+        return (float(G.mean()), float(N.mean()), math.sqrt(cov[0, 0] / k), math.sqrt(cov[1, 1] / k),
+                float(cov[0, 1] / k), k)
+    if plateau is not None:
+        raise ValueError("plateau applies only to a log of measurements")
+    try:
+        values = tuple(float(v) for v in source)
+    except (TypeError, ValueError):
+        raise ValueError(f"source must be an NSREstimate, (G, N), (G, N, G_se, N_se) or a log, got {source!r}") from None
+    if len(values) == 2:
+        return values[0], values[1], 0.0, 0.0, 0.0, 1
+    if len(values) == 4:
+        return (*values, 0.0, 1)
+    raise ValueError(f"source must be an NSREstimate, (G, N), (G, N, G_se, N_se) or a log; got {len(values)} values")
