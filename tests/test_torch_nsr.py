@@ -88,6 +88,15 @@ def test_monitor_matches_enumeration(linear_problem):
     assert nsr.NSRMonitor(data, BATCH, m=20, every=10).overhead == 2.0
 
 
+def test_monitor_takes_the_trainers_per_example_losses(linear_problem):
+    model, data, _, _ = linear_problem
+    per_example = lambda outputs, targets: ((outputs - targets) ** 2).sum(-1) / 2  # noqa: E731
+    mean = lambda outputs, targets: per_example(outputs, targets).mean()  # noqa: E731
+    a = nsr.NSRMonitor(data, BATCH, m=20, every=1, seed=5, loss_fn=per_example)(model, 3)
+    b = nsr.NSRMonitor(data, BATCH, m=20, every=1, seed=5, loss_fn=mean)(model, 3)
+    assert a == b
+
+
 def test_no_side_effects_on_batch_norm_grad_and_rng():
     torch.manual_seed(0)
     model = nets.mlp(8, 3, hidden=(16,), norm="batch", seed=2)

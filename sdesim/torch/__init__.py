@@ -1,3 +1,33 @@
 """The torch backend (the ``torch`` extra): SVAG, SGD and noisy GD for any ``nn.Module``,
 noise-to-signal monitoring and the scaling-rule prediction, and the synthetic problems as
-torchsde SDEs.  The core package never imports this."""
+torchsde SDEs.  The core package never imports this.
+
+- ``training``: [`Trainer`][sdesim.torch.training.Trainer] and ``train`` (SGD, SVAG eq. (5), GD, NGD eq. (3));
+- ``ngd``: the NGD gradient without forming Σ;
+- ``data``: digits, synthetic sets, any torch ``Dataset``, CIFAR-10 from a local folder;
+- ``nsr``: Ĝ, N̂, R during training (Definition 5.1) and the κ* of Theorem 5.6;
+- ``nets``: small scale-invariant networks and their invariance check;
+- ``sde``: the engine's linear-quadratic problems solved by torchsde.
+"""
+
+from sdesim.torch.data import (
+    BatchSampler, DatasetData, TensorData, as_data, cifar10, digits, synthetic_classification, synthetic_regression,
+)
+from sdesim.torch.nets import (
+    check_scale_invariance, cnn, mlp, scale_invariant_cnn, scale_invariant_mlp, trainable_parameters, weight_norm2,
+)
+from sdesim.torch.ngd import ngd_gradient, ngd_weights, noise_scale, weighted_gradient
+from sdesim.torch.nsr import NSREstimate, NSRMonitor, estimate_nsr, predict_scaling
+from sdesim.torch.sde import ProblemSDE, solve, to_torchsde
+from sdesim.torch.training import Trainer, TrainResult, train
+
+__all__ = [
+    "Trainer", "TrainResult", "train",
+    "ngd_gradient", "ngd_weights", "noise_scale", "weighted_gradient",
+    "BatchSampler", "DatasetData", "TensorData", "as_data", "cifar10", "digits", "synthetic_classification",
+    "synthetic_regression",
+    "NSREstimate", "NSRMonitor", "estimate_nsr", "predict_scaling",
+    "check_scale_invariance", "cnn", "mlp", "scale_invariant_cnn", "scale_invariant_mlp", "trainable_parameters",
+    "weight_norm2",
+    "ProblemSDE", "solve", "to_torchsde",
+]

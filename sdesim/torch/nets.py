@@ -212,9 +212,12 @@ def _seeded(seed):
 
 def trainable_parameters(model: nn.Module) -> list:
     """The parameters that require gradients (the x of the paper), in registration order."""
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
     params = [p for p in model.parameters() if p.requires_grad]
     if not params:
-        raise ValueError("the model has no parameters that require gradients")
+        raise ValueError("the model has no parameters that require gradients: nothing to train "
+                         "(check requires_grad, or that the layers were registered as submodules)")
     return params
 
 

@@ -113,7 +113,9 @@ def minibatch_gradients(model: nn.Module, loss_fn, batches) -> torch.Tensor:
         for inputs, targets in batches:
             copies = {name: b.clone() for name, b in buffers.items()}
             outputs = torch.func.functional_call(model, copies, (inputs,), strict=False)
-            grads = torch.autograd.grad(loss_fn(outputs, targets), params, allow_unused=True)
+            loss = loss_fn(outputs, targets)
+            loss = loss.mean() if loss.dim() else loss      # per-example losses (as the trainer takes) or their mean
+            grads = torch.autograd.grad(loss, params, allow_unused=True)
             rows.append(torch.cat([(torch.zeros_like(p) if gr is None else gr).reshape(-1)
                                    for p, gr in zip(params, grads)]).detach())
     finally:
@@ -142,8 +144,8 @@ class NSRMonitor:
     """``monitor(model, step) -> dict``: Ĝ, N̂, R with errors at steps that are multiples of ``every``.
 
     ``dataset`` is a data set of :mod:`sdesim.torch.data`, a torch ``Dataset`` of (input,
-    target) pairs or a pair of tensors (inputs, targets); ``loss_fn(outputs, targets)`` is
-    the mean batch loss.  Each measurement draws m independent batches of ``batch_size``
+    target) pairs or a pair of tensors (inputs, targets); ``loss_fn(outputs, targets)`` returns
+    the mean batch loss or one loss per example (the trainer's convention; they are averaged).  Each measurement draws m independent batches of ``batch_size``
     (``sampling``: "subset", B distinct examples, or "replacement", as the trainer samples)
     from a generator seeded by (seed, step), so it is a function of the weights, the seed
     and the step only.  Returns {} at other steps (give the trainer ``monitor_every`` =

@@ -1,0 +1,563 @@
+"""Training any ``nn.Module`` with SGD, SVAG, full-batch GD or NGD, logged against effective steps.
+
+One effective step k (time kη) is
+
+==========  ======================================================================================
+``sgd``     x ← x − η_k (∇L_γ(x) + λx), one batch γ of B                                    eq. (1)
+``svag``    l small steps x ← x − (η_k/l)(c₁∇L_γ₁(x) + c₂∇L_γ₂(x) + λx), two independent batches,
+            each with its own forward and backward pass, c₁,₂ = (1 ± √(2l−1))/2; l = 1 is ``sgd``  eq. (5)
+``gd``      x ← x − η_k (∇L(x) + λx), the full data set
+``ngd``     x ← x − η_k (∇L(x) + ε + λx), ε ~ N(0, f·Σ₁/B) as SGD's noise (``sdesim.torch.ngd``)  eq. (3)
+==========  ======================================================================================
+
+λ is the weight decay of eq. (7) (the gradient of λ/2|x|², unchanged across l) and η_k = η·s(k) the
+learning rate of the schedule s, in effective steps.  Losses are per example: ``loss(outputs, targets)``
+returns one loss per example, and L_γ is their mean over γ.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import numbers
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from sdesim.methods import svag_weights
+from sdesim.torch import checkpoint
+from sdesim.torch.data import SAMPLINGS, BatchSampler, as_data
+from sdesim.torch.ngd import ngd_gradient, refuse_coupling, weighted_gradient
+from sdesim.torch.nets import trainable_parameters
+
+METHODS = ("sgd", "svag", "gd", "ngd")
+LOSSES = ("cross_entropy", "mse")
+
+
+# ---------------------------------------------------------------------------------------------------
+# validation at the boundary
+
+def strict_positive_int(name: str, value) -> int:
+    """An int ≥ 1; bools, floats (2.0 too) and strings are refused."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
+        raise ValueError(f"{name} must be a positive integer (1, 2, 3, ...), got {value!r}")
+    return int(value)
+
+
+def finite_number(name: str, value, *, positive: bool) -> float:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value) \
+            or value < 0 or (positive and value == 0):
+        raise ValueError(f"{name} must be a finite number {'> 0' if positive else '>= 0'}, got {value!r}")
+    return float(value)
+
+
+def resolve_device(device) -> torch.device:
+    """``torch.device(device)`` if it exists on this machine; raise before any work otherwise."""
+    try:
+        resolved = torch.device(device)
+    except (RuntimeError, TypeError, ValueError):
+        raise ValueError(f"device {device!r} is not a torch device; use 'cpu', 'cuda' or 'cuda:N'") from None
+    if resolved.type == "cpu":
+        return resolved
+    if resolved.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ValueError(f"device {device!r}: CUDA is not available here (torch {torch.__version__}); use 'cpu'")
+        count = torch.cuda.device_count()
+        if resolved.index is not None and resolved.index >= count:
+            raise ValueError(f"device {device!r} does not exist: this machine has {count} CUDA device(s), "
+                             f"cuda:0 to cuda:{count - 1}")
+        return resolved if resolved.index is not None else torch.device("cuda", torch.cuda.current_device())
+    raise ValueError(f"device {device!r}: only 'cpu' and 'cuda' devices are supported")
+
+
+def per_example_loss(loss):
+    """The loss as a function (outputs, targets) -> one loss per example."""
+    if callable(loss):
+        return loss
+    if loss == "cross_entropy":
+        return lambda outputs, targets: torch.nn.functional.cross_entropy(outputs, targets, reduction="none")
+    if loss == "mse":
+        return squared_error
+    raise ValueError(f"unknown loss {loss!r}; allowed: {', '.join(map(repr, LOSSES))} or a function "
+                     f"(outputs, targets) -> per-example losses")
+
+
+def squared_error(outputs, targets):
+    """|output − target|² per example (no broadcasting: the shapes must agree)."""
+    if outputs.shape != targets.shape:
+        raise ValueError(f"loss 'mse' needs outputs and targets of the same shape, got {tuple(outputs.shape)} "
+                         f"and {tuple(targets.shape)}")
+    return ((outputs - targets) ** 2).reshape(len(outputs), -1).sum(dim=1)
+
+
+def schedule_factor(schedule, step: int) -> float:
+    """s(k): 1 without a schedule, the product of the factors of milestones ≤ k, or schedule(k)."""
+    if schedule is None:
+        return 1.0
+    if callable(schedule):
+        return float(schedule(step))
+    factor = 1.0
+    for milestone, multiplier in schedule.items():
+        if step >= milestone:
+            factor *= multiplier
+    return factor
+
+
+def check_schedule(schedule):
+    """None, a callable k -> factor, or {effective step: factor}, e.g. {24000: 0.1} (×0.1 from step 24000 on)."""
+    if schedule is None or callable(schedule):
+        return schedule
+    if not isinstance(schedule, dict):
+        raise ValueError("schedule must be None, a dict {effective step: factor} (e.g. {1000: 0.1}) "
+                         f"or a function of the effective step, got {type(schedule).__name__}")
+    checked = {}
+    for milestone, multiplier in sorted(schedule.items()):
+        if isinstance(milestone, bool) or not isinstance(milestone, numbers.Integral) or milestone < 0:
+            raise ValueError(f"schedule milestones are effective steps (integers >= 0), got {milestone!r}")
+        checked[int(milestone)] = finite_number(f"schedule factor at step {milestone}", multiplier, positive=True)
+    return checked
+
+
+def stream_seeds(seed: int) -> list[int]:
+    """Three independent 63-bit seeds (sampler, NGD noise, torch's global generator) from one seed."""
+    state = np.random.SeedSequence(seed).generate_state(3, dtype=np.uint64)
+    return [int(s) & (2**63 - 1) for s in state]
+
+
+# ---------------------------------------------------------------------------------------------------
+# the result
+
+@dataclass
+class TrainResult:
+    """The log of a run (one dict per logged effective step) and how it ended.
+
+    ``stopped`` is None for a run that finished, or {"step": k, "reason": ...} for one that stopped at
+    effective step k (a non-finite loss); the log then ends at the last entry before step k.
+    """
+
+    log: list
+    steps: int
+    config: dict
+    stopped: dict | None = None
+    examples: int = 0
+
+    @property
+    def diverged(self) -> bool:
+        return self.stopped is not None
+
+    def columns(self) -> dict:
+        """{metric: [value per log entry]}, None where an entry lacks the metric."""
+        names = []
+        for entry in self.log:
+            names += [n for n in entry if n not in names]
+        return {n: [entry.get(n) for entry in self.log] for n in names}
+
+    def last(self, name: str):
+        """The last logged value of ``name`` (None if never logged)."""
+        for entry in reversed(self.log):
+            if entry.get(name) is not None:
+                return entry[name]
+        return None
+
+    def table(self, names=None, *, digits: int = 4) -> str:
+        """The log as a markdown table (``names``: which columns, default all)."""
+        columns = self.columns()
+        names = list(columns) if names is None else list(names)
+        cell = lambda v: "" if v is None else (f"{v:.{digits}g}" if isinstance(v, float) else str(v))  # noqa: E731
+        lines = ["| " + " | ".join(names) + " |", "|" + "---|" * len(names)]
+        for i in range(len(self.log)):
+            lines.append("| " + " | ".join(cell(columns.get(n, [None] * len(self.log))[i]) for n in names) + " |")
+        return "\n".join(lines)
+
+    def to_dict(self) -> dict:
+        return {"config": self.config, "steps": self.steps, "examples": self.examples,
+                "stopped": self.stopped, "log": self.log}
+
+    def to_json(self, path=None) -> str:
+        """JSON text of :meth:`to_dict` (non-finite numbers as null); written to ``path`` if given."""
+        def clean(value):
+            if isinstance(value, float) and not math.isfinite(value):
+                return None
+            if isinstance(value, dict):
+                return {str(k): clean(v) for k, v in value.items()}
+            if isinstance(value, list):
+                return [clean(v) for v in value]
+            return value
+        text = json.dumps(clean(self.to_dict()), indent=1)
+        if path is not None:
+            with open(path, "w") as handle:
+                handle.write(text)
+        return text
+
+
+# ---------------------------------------------------------------------------------------------------
+# the trainer
+
+@dataclass
+class _Rng:
+    sampler: torch.Generator
+    noise: torch.Generator
+    torch_cpu: torch.Tensor
+    torch_cuda: torch.Tensor | None = None
+
+
+class Trainer:
+    """A training run of ``model`` on ``train_data`` with ``method`` (module docstring); ``run(steps)`` advances it.
+
+    Arguments (all checked before any work):
+
+    - ``method``: ``"sgd"``, ``"svag"``, ``"gd"`` or ``"ngd"``; ``lr``: η > 0; ``l``: SVAG's integer l ≥ 1
+      (only ``"svag"`` takes l > 1); ``batch_size``: B (NGD's noise is that of batches of B);
+      ``weight_decay``: λ ≥ 0 of eq. (7).
+    - ``loss``: ``"cross_entropy"``, ``"mse"`` or a function (outputs, targets) -> per-example losses.
+    - ``schedule``: None, {effective step: factor} (e.g. {1000: 0.1}: ×0.1 from step 1000 on) or a
+      function k -> factor.
+    - ``sampling``: ``"subset"`` (B distinct examples per batch) or ``"replacement"``; batches are always
+      independent of each other.  NGD matches the covariance of this sampling.
+    - ``ngd_sample_size``: None for exact NGD over all N examples, or M for the large-batch variant.
+    - ``chunk_size``: examples per forward pass for ``gd``, ``ngd`` and evaluation (None: all at once).
+    - ``log_every``: effective steps between log entries; ``eval_every`` (default ``log_every``):
+      between full train/test evaluations; ``monitor``: a function (model, step) -> dict of extra
+      metrics, called every ``monitor_every`` (default ``eval_every``) steps.
+    - ``seed``: one integer for the sampler, the NGD noise and torch's generators (dropout);
+      ``device``: ``"cpu"`` (default), ``"cuda"``, ``"cuda:N"``; the model is moved there.
+    """
+
+    def __init__(self, model, train_data, *, method: str = "sgd", lr: float = 0.1, l: int = 1,
+                 batch_size: int = 32, weight_decay: float = 0.0, loss="cross_entropy", schedule=None,
+                 test_data=None, log_every: int = 10, eval_every: int | None = None, monitor=None,
+                 monitor_every: int | None = None, sampling: str = "subset", ngd_sample_size: int | None = None,
+                 chunk_size: int | None = None, seed: int = 0, device="cpu", progress: bool = False):
+        if method not in METHODS:
+            raise ValueError(f"unknown method {method!r}; allowed: {', '.join(map(repr, METHODS))}")
+        l = strict_positive_int("l", l)
+        if method != "svag" and l != 1:
+            raise ValueError(f"method {method!r} takes no l (got l={l}); use method='svag' for l > 1")
+        lr = finite_number("lr (the learning rate η)", lr, positive=True)
+        weight_decay = finite_number("weight_decay (λ of eq. (7))", weight_decay, positive=False)
+        batch_size = strict_positive_int("batch_size", batch_size)
+        if sampling not in SAMPLINGS:
+            raise ValueError(f"unknown sampling {sampling!r}; allowed: {', '.join(map(repr, SAMPLINGS))}")
+        log_every = strict_positive_int("log_every", log_every)
+        eval_every = log_every if eval_every is None else strict_positive_int("eval_every", eval_every)
+        monitor_every = eval_every if monitor_every is None else strict_positive_int("monitor_every", monitor_every)
+        for name, value in (("eval_every", eval_every), ("monitor_every", monitor_every)):
+            if value % log_every:
+                raise ValueError(f"{name}={value} must be a multiple of log_every={log_every}")
+        if monitor is not None and not callable(monitor):
+            raise TypeError(f"monitor must be a function (model, step) -> dict, got {type(monitor).__name__}")
+        if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0:
+            raise ValueError(f"seed must be an integer >= 0, got {seed!r}")
+        if chunk_size is not None:
+            chunk_size = strict_positive_int("chunk_size", chunk_size)
+        self.schedule = check_schedule(schedule)
+        self.device = resolve_device(device)
+        trainable_parameters(model)
+        self.model = model.to(self.device)
+        self.params = trainable_parameters(self.model)
+        self.loss_fn = per_example_loss(loss)
+        self.train_data = as_data(train_data, self.device)
+        self.test_data = None if test_data is None else as_data(test_data, self.device)
+        n = len(self.train_data)
+        if n < 2 * batch_size:
+            raise ValueError(f"the training set has {n} examples, fewer than two batches of batch_size={batch_size}; "
+                             f"use batch_size <= {n // 2}")
+        if ngd_sample_size is not None:
+            if method != "ngd":
+                raise ValueError(f"ngd_sample_size applies only to method 'ngd', not {method!r}")
+            ngd_sample_size = strict_positive_int("ngd_sample_size", ngd_sample_size)
+            if ngd_sample_size > n:
+                raise ValueError(f"ngd_sample_size={ngd_sample_size} exceeds the training set's {n} examples")
+        if method in ("gd", "ngd"):
+            model.train()
+            refuse_coupling(model, method)
+        self.config = {"method": method, "lr": lr, "l": l, "batch_size": batch_size, "weight_decay": weight_decay,
+                       "sampling": sampling, "ngd_sample_size": ngd_sample_size, "chunk_size": chunk_size,
+                       "log_every": log_every, "eval_every": eval_every, "monitor_every": monitor_every,
+                       "seed": int(seed), "device": str(self.device), "n_train": n,
+                       "loss": loss if isinstance(loss, str) else "custom",
+                       "schedule": ("custom" if callable(self.schedule) else
+                                    None if self.schedule is None else dict(self.schedule))}
+        if method == "ngd":
+            from sdesim.torch.ngd import noise_scale
+            noise_scale(n, batch_size, self._covariance_factor(), ngd_sample_size)  # raises if M is too small
+        self.monitor = monitor
+        self.progress = progress
+        self.c1, self.c2 = svag_weights(l) if method == "svag" else (1.0, 0.0)
+        self._check_loss_output()
+
+        sampler_seed, noise_seed, torch_seed = stream_seeds(int(seed))
+        sampler_generator = torch.Generator(device=self.train_data.device).manual_seed(sampler_seed)
+        self.sampler = BatchSampler(n, batch_size, sampling=sampling, generator=sampler_generator)
+        cuda = self.device.type == "cuda"
+        self.rng = _Rng(sampler_generator,
+                        torch.Generator(device=self.train_data.device).manual_seed(noise_seed),
+                        torch.Generator().manual_seed(torch_seed).get_state(),
+                        torch.Generator(device=self.device).manual_seed(torch_seed).get_state() if cuda else None)
+        self.step = 0
+        self.examples = 0
+        self.log: list[dict] = []
+        self.stopped: dict | None = None
+        self._pending: list[torch.Tensor] = []   # per-small-step losses since the last log entry (on device)
+
+    # -- pieces ----------------------------------------------------------------------------------
+
+    def _covariance_factor(self) -> float:
+        from sdesim.torch.data import covariance_factor
+        return covariance_factor(self.config["sampling"], self.config["n_train"], self.config["batch_size"])
+
+    def _check_loss_output(self) -> None:
+        """Run the loss on two examples (eval mode, no gradient: no side effects) and check its shape."""
+        was_training = self.model.training
+        self.model.eval()
+        try:
+            with torch.no_grad():
+                inputs, targets = self.train_data.batch(torch.arange(2, device=self.train_data.device))
+                losses = self.loss_fn(self.model(inputs), targets)
+        finally:
+            self.model.train(was_training)
+        if not isinstance(losses, torch.Tensor) or tuple(losses.shape) != (2,):
+            shape = tuple(losses.shape) if isinstance(losses, torch.Tensor) else type(losses).__name__
+            raise ValueError(f"loss must return one loss per example (shape (B,)), got {shape} for a batch of 2; "
+                             f"e.g. lambda out, y: F.cross_entropy(out, y, reduction='none')")
+
+    def _batch_loss(self, weight: float):
+        """Draw a batch, add weight·∇L_γ to .grad (its own forward and backward pass); return L_γ."""
+        inputs, targets = self.train_data.batch(self.sampler.draw())
+        loss = self.loss_fn(self.model(inputs), targets).mean()
+        (loss if weight == 1.0 else weight * loss).backward()
+        return loss.detach()
+
+    def _fill_gradient(self):
+        """Put the gradient of one small step (without weight decay) in .grad; return the step's mean loss."""
+        for p in self.params:
+            p.grad = None
+        method = self.config["method"]
+        if method in ("sgd", "svag"):
+            first = self._batch_loss(self.c1)
+            if self.config["l"] == 1:
+                return first
+            return (first + self._batch_loss(self.c2)) / 2
+        if method == "gd":
+            return weighted_gradient(self.model, self.loss_fn, self.train_data, chunk_size=self.config["chunk_size"])
+        return ngd_gradient(self.model, self.loss_fn, self.train_data, self.config["batch_size"], self.rng.noise,
+                            covariance_factor=self._covariance_factor(), sample_size=self.config["ngd_sample_size"],
+                            chunk_size=self.config["chunk_size"])
+
+    def _examples_per_small_step(self) -> int:
+        method, b = self.config["method"], self.config["batch_size"]
+        if method == "sgd" or (method == "svag" and self.config["l"] == 1):
+            return b
+        if method == "svag":
+            return 2 * b
+        return self.config["ngd_sample_size"] or self.config["n_train"]
+
+    @torch.no_grad()
+    def _apply(self, small_lr: float) -> None:
+        """x ← x − h(g + λx) with g in .grad."""
+        decay = self.config["weight_decay"]
+        for p in self.params:
+            grad = p.grad if p.grad is not None else torch.zeros_like(p)
+            if decay:
+                grad = grad.add(p, alpha=decay)
+            p.add_(grad, alpha=-small_lr)
+
+    def combined_gradient(self) -> torch.Tensor:
+        """The gradient the next small step would use (c₁∇L_γ₁ + c₂∇L_γ₂ for SVAG, without weight decay),
+        flattened; it draws batches (advancing the sampler) but leaves the parameters alone."""
+        self.model.train()
+        with torch.random.fork_rng(devices=[self.device] if self.device.type == "cuda" else []):
+            self._fill_gradient()
+        return torch.cat([(p.grad if p.grad is not None else torch.zeros_like(p)).reshape(-1) for p in self.params])
+
+    def lr_at(self, step: int) -> float:
+        """η_k = η·s(k), the learning rate of effective step k."""
+        return self.config["lr"] * schedule_factor(self.schedule, step)
+
+    # -- logging ---------------------------------------------------------------------------------
+
+    @torch.no_grad()
+    def evaluate(self, data) -> dict:
+        """Mean loss and (for class logits with integer targets) accuracy over ``data``, in eval mode."""
+        was_training = self.model.training
+        self.model.eval()
+        chunk = self.config["chunk_size"] or len(data)
+        loss_sum, correct = 0.0, 0
+        classify = None
+        try:
+            for start in range(0, len(data), chunk):
+                inputs, targets = data.batch(torch.arange(start, min(start + chunk, len(data)), device=data.device))
+                outputs = self.model(inputs)
+                loss_sum += float(self.loss_fn(outputs, targets).sum())
+                if classify is None:
+                    classify = outputs.ndim == 2 and targets.ndim == 1 and not targets.is_floating_point()
+                if classify:
+                    correct += int((outputs.argmax(dim=1) == targets).sum())
+        finally:
+            self.model.train(was_training)
+        metrics = {"loss": loss_sum / len(data)}
+        if classify:
+            metrics["acc"] = correct / len(data)
+        return metrics
+
+    def _log_entry(self) -> dict:
+        k = self.step
+        entry = {"step": k, "lr": self.lr_at(k), "examples": self.examples,
+                 "step_loss": float(torch.stack(self._pending).mean()) if self._pending else None}
+        with torch.no_grad():
+            entry["norm2"] = float(sum((p.detach().double() ** 2).sum() for p in self.params))
+        if k % self.config["eval_every"] == 0:
+            for prefix, data in (("train", self.train_data), ("test", self.test_data)):
+                if data is not None:
+                    entry.update({f"{prefix}_{name}": value for name, value in self.evaluate(data).items()})
+        if self.monitor is not None and k % self.config["monitor_every"] == 0:
+            with torch.random.fork_rng(devices=[self.device] if self.device.type == "cuda" else []):
+                extra = self.monitor(self.model, k)
+            self.model.train()
+            for p in self.params:
+                p.grad = None
+            if not isinstance(extra, dict):
+                raise TypeError(f"monitor must return a dict of metrics, got {type(extra).__name__}")
+            clash = set(extra) & set(entry)
+            if clash:
+                raise ValueError(f"monitor metrics {sorted(clash)} clash with the trainer's own")
+            entry.update({name: float(value) for name, value in extra.items()})
+        return entry
+
+    def _first_nonfinite(self):
+        """Index of the first non-finite pending loss, or None (one host sync)."""
+        if not self._pending:
+            return None
+        bad = ~torch.isfinite(torch.stack(self._pending))
+        if not bool(bad.any()):
+            return None
+        return int(bad.nonzero()[0, 0])
+
+    # -- the run ---------------------------------------------------------------------------------
+
+    def run(self, steps: int) -> TrainResult:
+        """Take ``steps`` more effective steps (l small steps each); log every ``log_every``.
+
+        A non-finite loss stops the run cleanly: ``result.stopped`` gives the effective step and the reason,
+        and the log keeps every entry before it.  Losses are checked at each log entry (one host sync),
+        so the parameters may have taken up to ``log_every`` more steps; they are then not finite.
+        """
+        if isinstance(steps, bool) or not isinstance(steps, numbers.Integral) or steps < 0:
+            raise ValueError(f"steps must be an integer >= 0, got {steps!r}")
+        if self.stopped is not None:
+            raise RuntimeError(f"this run stopped at effective step {self.stopped['step']} "
+                               f"({self.stopped['reason']}); it cannot continue")
+        from tqdm.auto import tqdm
+
+        cuda_devices = [self.device] if self.device.type == "cuda" else []
+        l = self.config["l"]
+        with torch.random.fork_rng(devices=cuda_devices):
+            torch.set_rng_state(self.rng.torch_cpu)
+            if cuda_devices:
+                torch.cuda.set_rng_state(self.rng.torch_cuda, self.device)
+            self.model.train()
+            if self.step == 0 and not self.log:
+                self.log.append(self._log_entry())
+            for _ in tqdm(range(steps), disable=not self.progress, desc=f"{self.config['method']} l={l}",
+                          unit="step"):
+                small_lr = self.lr_at(self.step) / l
+                for _ in range(l):
+                    self._pending.append(self._fill_gradient())
+                    self._apply(small_lr)
+                self.step += 1
+                self.examples += l * self._examples_per_small_step()
+                if self.step % self.config["log_every"] == 0:
+                    if self._stop_if_diverged():
+                        break
+                    self.log.append(self._log_entry())
+                    self._pending = []
+            else:
+                self._stop_if_diverged()
+            self.rng.torch_cpu = torch.get_rng_state()
+            if cuda_devices:
+                self.rng.torch_cuda = torch.cuda.get_rng_state(self.device)
+        for p in self.params:
+            p.grad = None
+        return self.result()
+
+    def _stop_if_diverged(self) -> bool:
+        bad = self._first_nonfinite()
+        if bad is None:
+            return False
+        l = self.config["l"]
+        small_steps_before = self.step * l - len(self._pending)
+        index = small_steps_before + bad
+        step, within = divmod(index, l)
+        loss = float(self._pending[bad])
+        self.stopped = {"step": step, "reason": f"the training loss was {loss} at effective step {step}"
+                        + (f" (small step {within + 1} of {l})" if l > 1 else "")}
+        self._pending = []
+        return True
+
+    def result(self) -> TrainResult:
+        return TrainResult(log=list(self.log), steps=self.step, config=dict(self.config),
+                           stopped=self.stopped, examples=self.examples)
+
+    # -- checkpoints -----------------------------------------------------------------------------
+
+    def save(self, path):
+        """Write a checkpoint (see ``sdesim.torch.checkpoint``) from which :meth:`load` resumes identically."""
+        return checkpoint.write(path, {
+            "format": checkpoint.FORMAT, "config": dict(self.config), "model": self.model.state_dict(),
+            "rng": {"sampler": self.rng.sampler.get_state(), "noise": self.rng.noise.get_state(),
+                    "torch_cpu": self.rng.torch_cpu, "torch_cuda": self.rng.torch_cuda},
+            "step": self.step, "examples": self.examples, "log": list(self.log),
+            "pending_losses": torch.stack(self._pending).cpu() if self._pending else torch.empty(0),
+            "stopped": self.stopped})
+
+    @classmethod
+    def load(cls, path, model, train_data, *, test_data=None, loss="cross_entropy", schedule=None, monitor=None,
+             device=None, progress: bool = False) -> "Trainer":
+        """Resume the run saved at ``path`` with ``model`` (same architecture; its weights are replaced),
+        the same data, loss and (if it was a function) schedule."""
+        state = checkpoint.read(path)
+        config = state["config"]
+        if device is not None and resolve_device(device).type != torch.device(config["device"]).type:
+            raise ValueError(f"the run was saved on {config['device']!r}; it resumes with identical numbers only "
+                             f"on the same kind of device, not {device!r}")
+        if config["schedule"] == "custom" and not callable(schedule):
+            raise ValueError("the saved run used a schedule function: pass the same one as schedule=")
+        if config["schedule"] != "custom":
+            if schedule is not None and check_schedule(schedule) != config["schedule"]:
+                raise ValueError(f"schedule {schedule!r} differs from the saved run's {config['schedule']!r}")
+            schedule = config["schedule"]
+        if config["loss"] == "custom" and not callable(loss):
+            raise ValueError("the saved run used a loss function: pass the same one as loss=")
+        if config["loss"] != "custom":
+            loss = config["loss"]
+        trainer = cls(model, train_data, method=config["method"], lr=config["lr"], l=config["l"],
+                      batch_size=config["batch_size"], weight_decay=config["weight_decay"], loss=loss,
+                      schedule=schedule, test_data=test_data, log_every=config["log_every"],
+                      eval_every=config["eval_every"], monitor=monitor, monitor_every=config["monitor_every"],
+                      sampling=config["sampling"], ngd_sample_size=config["ngd_sample_size"],
+                      chunk_size=config["chunk_size"], seed=config["seed"],
+                      device=config["device"] if device is None else device, progress=progress)
+        if len(trainer.train_data) != config["n_train"]:
+            raise ValueError(f"the saved run trained on {config['n_train']} examples, this data set has "
+                             f"{len(trainer.train_data)}")
+        trainer.model.load_state_dict(state["model"])
+        rng = state["rng"]
+        trainer.rng.sampler.set_state(rng["sampler"])
+        trainer.rng.noise.set_state(rng["noise"])
+        trainer.rng.torch_cpu = rng["torch_cpu"]
+        if trainer.rng.torch_cuda is not None and rng["torch_cuda"] is not None:
+            trainer.rng.torch_cuda = rng["torch_cuda"]
+        trainer.step = int(state["step"])
+        trainer.examples = int(state["examples"])
+        trainer.log = list(state["log"])
+        trainer.stopped = state["stopped"]
+        trainer._pending = [value.to(trainer.device) for value in state["pending_losses"]]
+        return trainer
+
+
+def train(model, train_data, *, steps: int, **settings) -> TrainResult:
+    """Train ``model`` for ``steps`` effective steps: ``Trainer(model, train_data, **settings).run(steps)``."""
+    if isinstance(steps, bool) or not isinstance(steps, numbers.Integral) or steps < 0:
+        raise ValueError(f"steps must be an integer >= 0, got {steps!r}")
+    return Trainer(model, train_data, **settings).run(steps)
