@@ -1,0 +1,61 @@
+"""Run the claim checks and write validation/REPORT.md: ``sdesim validate`` in Python."""
+
+from __future__ import annotations
+
+import sys
+import time
+
+from sdesim.validation import (claim1_one_step_moments, claim2_weak_order, claim3_decomposition,
+                               claim4_equilibrium, claim5_scaling_rule)
+from sdesim.validation.report import write_report
+
+CLAIMS = {module.NAME: module for module in (claim1_one_step_moments, claim2_weak_order, claim3_decomposition,
+                                             claim4_equilibrium, claim5_scaling_rule)}
+
+
+def select(only=None) -> list:
+    """The claim modules named in ``only`` (all when None), in the paper's order; unknown names are an error."""
+    if only is None:
+        return list(CLAIMS.values())
+    names = [only] if isinstance(only, str) else list(only)
+    unknown = [n for n in names if n not in CLAIMS]
+    if unknown or not names:
+        raise ValueError(f"unknown claim {', '.join(map(repr, unknown)) or '(none given)'}; "
+                         f"the claims are: {', '.join(CLAIMS)}")
+    return [m for name, m in CLAIMS.items() if name in names]
+
+
+def validate(quick: bool = True, out_dir="validation", only=None, progress: bool | None = None):
+    """Check the claims (all, or those named in ``only``), write REPORT.md and results.json in ``out_dir``.
+
+    Returns (list of :class:`~sdesim.validation.report.ClaimResult`, path of the report).
+    """
+    modules = select(only)
+    if progress is None:
+        progress = sys.stderr.isatty()
+    start = time.perf_counter()
+    results = []
+    from tqdm.auto import tqdm
+
+    with tqdm(modules, desc="claims", unit="claim", disable=not progress) as bar:
+        for module in bar:
+            bar.set_postfix_str(module.NAME)
+            results.append(module.run(quick=quick, out_dir=out_dir))
+    path = write_report(results, out_dir, quick=quick, seconds=time.perf_counter() - start)
+    return results, path
+
+
+def run_one(claim, description: str, argv=None) -> int:
+    """The command line of one ``validation/claimN_*.py`` script: run ``claim``, print its table.
+
+    Writes the figure under ``--out``/figures and returns exit status 1 if the claim fails.
+    """
+    import argparse
+
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--quick", action="store_true", help="small settings")
+    parser.add_argument("--out", default="validation", help="folder for the figure")
+    args = parser.parse_args(argv)
+    result = claim.run(quick=args.quick, out_dir=args.out)
+    print(result.table())
+    return 0 if result.passed else 1
