@@ -1,5 +1,5 @@
 """The ``sdesim`` command line: ``simulate``, ``converge`` (the main job), ``moments``, ``decompose`` and
-``validate`` (see docs/reference/cli.md)."""
+``validate``, ``demo`` (see docs/reference/cli.md)."""
 
 from __future__ import annotations
 
@@ -184,6 +184,24 @@ def _validate_command(args) -> int:
     return 1 if failed else 0
 
 
+DEMOS = {"histograms": "histograms", "double-well": "double_well_paths", "stationary-gibbs": "stationary_gibbs",
+         "weak-error": "weak_error"}
+
+
+def _demo_command(args) -> int:
+    from sdesim import demos
+
+    options = {"seed": args.seed}
+    if args.paths is not None:
+        options["paths"] = args.paths
+    demo = getattr(demos, DEMOS[args.name])(**options)
+    out = args.out or f"{args.name}.png"
+    demo.save(out)
+    print(demo.table())
+    print(f"picture: {out}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="sdesim", description="Simulate SGD, SVAG, noisy GD and the Itô SDE.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -274,6 +292,18 @@ def build_parser() -> argparse.ArgumentParser:
                                                  "weak_order, decomposition, equilibrium, scaling_rule")
     val.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None, help="progress bar")
     val.set_defaults(run=_validate_command)
+
+    demo = sub.add_parser("demo", help="a teaching demonstration: its picture and the numbers in it, in seconds",
+                          formatter_class=_HelpFormatter,
+                          description="histograms: SGD, SVAG with growing l and the SDE at one time; double-well: "
+                                      "sample paths under SGD and the SDE; stationary-gibbs: SGD's stationary law "
+                                      "with anisotropic noise against the Lyapunov solution and Gibbs; weak-error: "
+                                      "the log-log weak-error plot.")
+    demo.add_argument("name", choices=tuple(DEMOS), help="which demonstration")
+    demo.add_argument("--out", help="where to write the picture (default: NAME.png)")
+    demo.add_argument("--paths", type=int, help="number of paths (default: the demonstration's own)")
+    demo.add_argument("--seed", type=int, default=0, help="random seed")
+    demo.set_defaults(run=_demo_command)
     return parser
 
 

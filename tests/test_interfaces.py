@@ -134,6 +134,18 @@ def test_cli_bad_input_exits_2_with_a_message(argv, message, capsys):
     assert message in capsys.readouterr().err
 
 
+def test_cli_demo_writes_its_picture_and_prints_numbers_against_exact_values(tmp_path, capsys):
+    out = tmp_path / "gibbs.png"
+    assert main(["demo", "stationary-gibbs", "--paths", "4000", "--seed", "1", "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert out.stat().st_size > 1000 and out.read_bytes()[:4] == b"\x89PNG"
+    rows = [line.split() for line in printed.splitlines() if "SGD Var" in line]
+    assert len(rows) == 4                                             # Var x₁, x₂ for anisotropic and isotropic Σ
+    assert all(abs(float(row[-1])) < 5 for row in rows)              # z of SGD's variance against its exact value
+    assert main(["demo", "histograms", "--paths", "0"]) == 2
+    assert "paths must be a positive integer" in capsys.readouterr().err
+
+
 def test_custom_problem_from_an_importable_module_matches_its_own_formulas():
     problem = custom("quartic", 2, sample_grad=user_problem.sample_grad, mean_grad=user_problem.mean_grad,
                      noise_factor=user_problem.noise_factor, loss=user_problem.loss,
