@@ -2,7 +2,7 @@
 
 A task is one (label, run settings, block-aligned range of paths).  Its block
 statistics merge exactly with those of the other ranges of the same label, in any
-order (:class:`~sdesim.kernels.stats.BlockStats`), so where a task runs does not
+order (`BlockStats`), so where a task runs does not
 change the result.  Ctrl-C stops cleanly: labels whose tasks all finished are kept.
 """
 

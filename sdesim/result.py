@@ -39,7 +39,7 @@ class Observable:
 
 @dataclass(frozen=True, eq=False)
 class Result:
-    """What a call of :func:`sdesim.simulate` produced, and everything needed to repeat it."""
+    """What a call of `sdesim.simulate` produced, and everything needed to repeat it."""
 
     problem: dict                 # {"name": ..., "params": {...}}
     method: str

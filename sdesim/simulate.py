@@ -1,4 +1,4 @@
-"""The one entry point that runs a method on a problem: :func:`simulate`."""
+"""The one entry point that runs a method on a problem: `simulate`."""
 
 from __future__ import annotations
 
@@ -106,7 +106,7 @@ class Run:
     Every argument is checked here, before any path moves.  ``blocks(offset, n)``
     returns the statistics of paths offset … offset + n − 1 (offset a multiple of
     ``block_size``); statistics of disjoint ranges concatenate into exactly those
-    of one run over their union.  See :func:`simulate` for the arguments.
+    of one run over their union.  See `simulate` for the arguments.
     """
 
     def __init__(self, problem: Problem, method: str = "sgd", *, lr: float = 0.1, l: int = 1, steps: int = 100,
@@ -186,7 +186,7 @@ def simulate(problem: Problem, method: str = "sgd", *, lr: float = 0.1, l: int =
     same random stream for the same ``seed``, so two runs with one seed share
     their random numbers, and the numbers do not depend on ``threads``.
 
-    Returns a :class:`~sdesim.result.Result` (and the per-block statistics if
+    Returns a `Result` (and the per-block statistics if
     ``return_blocks``, for merging partial runs of one study).
     """
     paths = positive_int("paths", paths)
@@ -211,7 +211,7 @@ def simulate(problem: Problem, method: str = "sgd", *, lr: float = 0.1, l: int =
 
 def make_result(problem, step_plan, stats: BlockStats, layout: Layout, *, lr, l, steps, paths, seed, x0,
                 effective, block_size, path_offset, kept=None, kept_times=None) -> Result:
-    """Summarize block statistics into a :class:`Result`."""
+    """Summarize block statistics into a `Result`."""
     counts, mean, stderr = stats.summary()
     observables = {}
     for name, (start, stop, vector) in layout.slices.items():

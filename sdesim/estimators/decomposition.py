@@ -6,7 +6,7 @@
 with x̂^{l} Euler–Maruyama with step η/l, i.e. noisy gradient descent with the
 covariance of SVAG's noise.  At l = 1 this is the paper's eq. (4) for SGD and NGD.
 On linear-quadratic problems the two discrete schemes share their first two moments
-exactly (see :mod:`sdesim.estimators.exact_moments`), so a quadratic test function
+exactly (see `sdesim.estimators.exact_moments`), so a quadratic test function
 sees no gap at all; a fourth moment does, and the gap closes as l grows.
 """
 

@@ -1,7 +1,7 @@
 """Exact first and second moments, without Monte Carlo, for linear-quadratic problems.
 
 With ∇L(x) = Hx − v, weight decay λ (M = H + λI) and E Σ(x) linear in m = E x and
-S = E xxᵀ (see :class:`~sdesim.problems.base.LinearQuadraticForm`), one small step of
+S = E xxᵀ (see `LinearQuadraticForm`), one small step of
 size h of every method has noise of conditional mean 0 and covariance hη Σ(x):
 
     SGD (h = η), SVAG (h = η/l: h²(c₁² + c₂²) = h²l = hη), NGD (h = η), Euler (h),

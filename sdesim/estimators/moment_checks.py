@@ -12,7 +12,7 @@ c₁³ + c₂³ = 1 − 3c₁c₂ = (3l − 1)/2:
 The paper prints (iii) as +(η³/l²)((3 − l⁻¹)/2)Λ + (η³/l³)(3 sym(∇L ⊗ Σ) + ∇L^{⊗3}):
 without the minus sign that every odd moment of Δ = −h(…) carries, and with l⁻³
 instead of l⁻² on the cross term (E[G ⊗ N ⊗ N] = G ⊗ lΣ).  Both versions are
-O(l⁻²), so the lemma's conclusion stands; :func:`moment_checks` reports both, and
+O(l⁻²), so the lemma's conclusion stands; `moment_checks` reports both, and
 the Monte Carlo z-scores show which one the numbers support.
 
 The SDE's increment over time η/l (Lemma 4.6) is Gaussian on problems with a

@@ -8,7 +8,7 @@ elementwise) and is pure numpy.
 
 Standard errors.  Functions of the noise-to-signal ratio N/G accept ``noise_se``,
 ``signal_se`` and ``noise_signal_cov`` (the covariance of the two estimates: Ĝ and N̂
-from the same batches are correlated) and then return an :class:`Estimate`
+from the same batches are correlated) and then return an `Estimate`
 ``(value, stderr)`` by the delta method,
     var f(N, G) ≈ f_N² se_N² + f_G² se_G² + 2 f_N f_G cov(N, G).
 Without standard errors they return the value alone.
@@ -232,7 +232,7 @@ def largest_kappa(noise, signal, C=SQRT2, *, noise_se=None, signal_se=None, nois
     """Theorem 5.6, eq. (15): κ* = C²(1 + N/G) from a baseline's N, G at (B, η).
 
     For κ > κ* SGD at (B, η) does not exhibit (C, κ)-LSI: the linear scaling rule fails.
-    (15) is sufficient for failure, not necessary.  Returns κ*, or an :class:`Estimate`
+    (15) is sufficient for failure, not necessary.  Returns κ*, or an `Estimate`
     when standard errors are given.
     """
     noise, signal = _array("noise", noise, allow_zero=True), _array("signal", signal)

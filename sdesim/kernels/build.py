@@ -64,8 +64,8 @@ STEP_FUNCTIONS = ("stochastic_step", "gaussian_step", "linear_step")  # by StepP
 def kernel_module(functions, kind: int, user_functions=(), user_sizes=()):
     """The module holding ``run_paths`` for these problem functions, step kind and user observables.
 
-    ``functions`` is a :class:`~sdesim.problems.base.ProblemFunctions`; ``kind`` the
-    :class:`~sdesim.methods.StepPlan` kind (0 stochastic, 1 gaussian, 2 linear);
+    ``functions`` is a `ProblemFunctions`; ``kind`` the
+    `StepPlan` kind (0 stochastic, 1 gaussian, 2 linear);
     ``user_functions`` compiled maps x ↦ value with ``user_sizes`` their sizes (0 for a scalar).
     """
     bound = dict(functions.items())

@@ -1,7 +1,7 @@
 """Problems: families of stochastic losses L_γ with their gradients, noise and loss.
 
-Built in: :func:`quadratic`, :func:`linear_regression`, :func:`double_well`,
-:func:`scale_invariant`; your own with :func:`custom`.
+Built in: `quadratic`, `linear_regression`, `double_well`,
+`scale_invariant`; your own with `custom`.
 """
 
 from __future__ import annotations

@@ -78,9 +78,9 @@ class Problem:
 
     ``params`` is the JSON-able record from which ``sdesim.problems.from_record``
     rebuilds the problem exactly (matrices and data included).
-    ``exact_sde`` is an :class:`~sdesim.problems.ou.OrnsteinUhlenbeck` when the
+    ``exact_sde`` is an `OrnsteinUhlenbeck` when the
     SDE (2) of this problem has a closed-form solution, else ``None``;
-    ``linear_quadratic`` a :class:`LinearQuadraticForm` when the first two moments
+    ``linear_quadratic`` a `LinearQuadraticForm` when the first two moments
     of every method obey closed recursions, else ``None``.
     """
 

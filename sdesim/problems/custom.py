@@ -1,6 +1,6 @@
 """Problems defined by the user from ``@numba.njit`` functions.
 
-The functions have the signatures listed in :mod:`sdesim.problems.base`.  Defined
+The functions have the signatures listed in `sdesim.problems.base`.  Defined
 at the top level of an importable module, they are compiled into the kernels once
 and cached on disk like the built-in problems; defined in ``__main__`` or a
 notebook they still run at full speed, but compile again in every process.

@@ -32,7 +32,7 @@ class OrnsteinUhlenbeck:
     """dX = −(M X − b) dt + (η Σ)^{1/2} dW, with M symmetric and Σ constant.
 
     ``hessian`` A and ``minimizer`` x* describe the loss L(x) = ½ (x−x*)ᵀA(x−x*)
-    whose observables :meth:`observables` returns in closed form.
+    whose observables `observables` returns in closed form.
     """
 
     drift_matrix: np.ndarray

@@ -76,7 +76,7 @@ def quadratic(dim: int = 2, *, hessian=None, minimizer=None, noise_cov=None, noi
     """The quadratic problem in ``dim`` dimensions.
 
     Defaults: A = diag(linspace(1, 2, d)), x* = (1, …, 1), S = I; ``noise`` is one of
-    gaussian, rademacher, exponential (see :mod:`sdesim.problems.noise`).
+    gaussian, rademacher, exponential (see `sdesim.problems.noise`).
     """
     dim = positive_int("dim", dim)
     batch_size = positive_int("batch_size", batch_size)

@@ -3,7 +3,7 @@
 A stream's state is a ``uint64`` array of length 4 (normally a view into a
 per-thread scratch array).  Every path of a simulation gets its own stream,
 derived deterministically from the run's root key and the path index by
-:func:`seed_path`, so results do not depend on how paths are spread over
+`seed_path`, so results do not depend on how paths are spread over
 threads.
 
 Algorithms, written from their published descriptions:
@@ -68,7 +68,7 @@ def _mix64(z):
 def seed_path(key, path_index, state):
     """Fill ``state`` (uint64[4]) with the stream of path ``path_index`` under ``key``.
 
-    ``key`` is the run's root key (uint64[4], see :func:`stream_key`);
+    ``key`` is the run's root key (uint64[4], see `stream_key`);
     ``path_index`` an integer >= 0.  Word ``i`` of the state is obtained by a
     SplitMix64 step (add the Weyl increment, apply the finaliser) on the
     previous word xor ``key[i]``, starting from the path index::
@@ -179,7 +179,7 @@ def stream_key(seed):
     """Return the run's root key: a uint64 array of length 4.
 
     ``seed`` is an integer >= 0 (Python or NumPy integer, not bool) or a
-    :class:`numpy.random.SeedSequence`; the key is
+    `numpy.random.SeedSequence`; the key is
     ``SeedSequence(seed).generate_state(4, dtype=np.uint64)``.
     """
     if isinstance(seed, np.random.SeedSequence):

@@ -4,16 +4,16 @@ Assertions (no extra dependencies)::
 
     from sdesim.testing import assert_agree, assert_matches_exact, assert_weak_order
 
-- :func:`assert_within_stderr`: an estimate ± standard error against an expected value;
-- :func:`assert_matches_exact`: a simulation's mean against exact values (closed form, exact moments);
-- :func:`assert_agree`: two simulations agree within their combined Monte Carlo error;
-- :func:`assert_identical_results`: two results are bit-for-bit equal (exact invariants);
-- :func:`assert_weak_order`: a fitted weak order and its confidence interval lie in [lower, upper];
-- :func:`assert_one_step_moments`: one-step moments of SVAG and the SDE (Lemmas 4.6, 4.7).
+- `assert_within_stderr`: an estimate ± standard error against an expected value;
+- `assert_matches_exact`: a simulation's mean against exact values (closed form, exact moments);
+- `assert_agree`: two simulations agree within their combined Monte Carlo error;
+- `assert_identical_results`: two results are bit-for-bit equal (exact invariants);
+- `assert_weak_order`: a fitted weak order and its confidence interval lie in [lower, upper];
+- `assert_one_step_moments`: one-step moments of SVAG and the SDE (Lemmas 4.6, 4.7).
 
 Hypothesis strategies that draw valid random problems live in
-:mod:`sdesim.testing.strategies` (``from sdesim.testing import strategies``), which
-imports hypothesis; importing :mod:`sdesim.testing` alone does not.
+`sdesim.testing.strategies` (``from sdesim.testing import strategies``), which
+imports hypothesis; importing `sdesim.testing` alone does not.
 """
 
 from sdesim.testing.assertions import (assert_agree, assert_identical_results, assert_matches_exact,

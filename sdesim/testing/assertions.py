@@ -175,8 +175,8 @@ def assert_matches_exact(result, observable: str, exact, *, at=None, sigmas: flo
                          atol: float = ROUNDING, allow_diverged: bool = False):
     """Assert a simulation's mean of ``observable`` equals ``exact`` within ``sigmas`` standard errors.
 
-    ``exact`` holds the exact expectations (a closed form, :class:`~sdesim.problems.ou.OrnsteinUhlenbeck`
-    ``.observables``, or :class:`~sdesim.estimators.exact_moments.ExactMoments` ``.observables``;
+    ``exact`` holds the exact expectations (a closed form, `OrnsteinUhlenbeck`
+    ``.observables``, or `ExactMoments` ``.observables``;
     a dict of them is indexed by ``observable``) at the checkpoint time ``at``
     (one time: one row; a list of times or ``None`` for all: one row per time).
     """
@@ -269,10 +269,10 @@ def assert_weak_order(study_or_errors, lower: float, upper: float, *, test: str 
                       confidence: float = 0.95):
     """Assert the fitted weak order p, and its whole confidence interval, lie in [lower, upper].
 
-    ``study_or_errors`` is a :class:`~sdesim.estimators.weak_error.Study` (the fit of
-    test function ``test``, default its first), an :class:`~sdesim.estimators.order.OrderFit`,
+    ``study_or_errors`` is a `Study` (the fit of
+    test function ``test``, default its first), an `OrderFit`,
     or the weak errors e(l) themselves with ``l`` and ``stderr`` (zeros for exact
-    values), fitted by :func:`~sdesim.estimators.order.fit_order` at ``confidence``.
+    values), fitted by `fit_order` at ``confidence``.
     Requiring the whole interval inside makes the assertion fail both when the order
     is wrong and when the study is too noisy to tell; choose [lower, upper] around
     the order you expect, e.g. [0.8, 1.2] for SVAG (Theorem 4.3).
@@ -331,11 +331,11 @@ def assert_one_step_moments(problem, l=(1, 4), *, x=None, lr: float = 0.1, paths
                             methods=None, orders=(1, 2, 3), sigmas: float = DEFAULT_SIGMAS, atol: float = ROUNDING):
     """Assert the one-step moments of SVAG (Lemma 4.7) and of the SDE (Lemma 4.6) at x match their exact values.
 
-    Runs :func:`~sdesim.estimators.moment_checks.moment_checks`: ``paths`` one-step
+    Runs `moment_checks`: ``paths`` one-step
     increments Δ from ``x`` (default the problem's start point) for each l, whose raw
     moments E Δ, E ΔΔᵀ, E Δ^{⊗3} (``orders``) must match the exact ones entry by
     entry.  ``methods``: ``"svag"`` and, where the SDE has a closed form, ``"sde"``
-    (default: all that apply).  Returns the :class:`~sdesim.estimators.moment_checks.MomentCheck`.
+    (default: all that apply).  Returns the `MomentCheck`.
     """
     if not isinstance(problem, Problem):
         raise TypeError(f"problem must be an sdesim Problem (see sdesim.problems), got {type(problem).__name__}")

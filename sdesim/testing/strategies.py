@@ -1,6 +1,6 @@
 """Hypothesis strategies that draw valid random problems, for property-based tests.
 
-Each problem strategy draws a :class:`Case`: a problem that its constructor accepts,
+Each problem strategy draws a `Case`: a problem that its constructor accepts,
 a start point x0, and a learning rate η at which SGD on it is stable (‖I − ηM‖ < 1
 for the linear problems, M = H + λI the Hessian with weight decay).  Every number
 is drawn by hypothesis (no hidden seeds), so failures shrink toward the simplest
@@ -161,7 +161,7 @@ def least_squares_problems(*, datasets=None, samplings=IID_SAMPLINGS, max_batch_
                            weight_decays=(0.0, 0.05), max_lr: float = 0.5, x0_bound: float = 2.0):
     """Least-squares problems (``linear_regression``) on drawn data sets, with multiplicative noise.
 
-    ``datasets`` is a strategy of (A, b) (default :func:`least_squares_datasets`);
+    ``datasets`` is a strategy of (A, b) (default `least_squares_datasets`);
     ``samplings`` defaults to the i.i.d. ones, whose moments close (exact moments exist);
     B ≤ n.  The case's η has η·λ_max(AᵀA/n + λI) ≤ 1.
     """

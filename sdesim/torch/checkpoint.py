@@ -39,7 +39,7 @@ def write(path, state: dict) -> Path:
 
 
 def read(path) -> dict:
-    """Read a checkpoint written by :func:`write`; raise if the file is not one."""
+    """Read a checkpoint written by `write`; raise if the file is not one."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"no checkpoint file at {str(path)!r}")

@@ -2,8 +2,8 @@
 ``Dataset``, and the batch sampler.
 
 Nothing here downloads anything.  A data set is anything with ``len(data)`` and
-``data.batch(indices) -> (inputs, targets)``: :class:`TensorData` (tensors held in memory, on the
-training device) or :class:`DatasetData` (any map-style torch ``Dataset``, collated batch by batch).
+``data.batch(indices) -> (inputs, targets)``: `TensorData` (tensors held in memory, on the
+training device) or `DatasetData` (any map-style torch ``Dataset``, collated batch by batch).
 
 The sampler draws each batch on its own, independently of every other batch (two per SVAG step):
 

@@ -15,7 +15,7 @@ examples (as noisy GD needs) and is invariant in both modes.
 ε = 0 divides by a batch's (or group's) standard deviation: a feature that is constant
 over a batch gives NaN.  That needs batches of at least two distinct examples (batch norm)
 or groups of more than one channel (group norm); the builders enforce the latter.  torch's
-own batch norm refuses ε = 0 in training mode, hence :class:`InvariantBatchNorm`.
+own batch norm refuses ε = 0 in training mode, hence `InvariantBatchNorm`.
 """
 
 from __future__ import annotations

@@ -21,7 +21,7 @@ by (seed, step), and torch's global random state is saved and restored around th
 measurement (dropout and the like do not shift the training run's numbers).
 
 Cost: m gradient evaluations per measurement, one every ``every`` steps: m/every extra
-gradient evaluations per training step (:attr:`NSRMonitor.overhead`).
+gradient evaluations per training step (`NSRMonitor.overhead`).
 """
 
 from __future__ import annotations
@@ -143,13 +143,13 @@ def estimate_nsr(model: nn.Module, loss_fn, batches, batch_size: int | None = No
 class NSRMonitor:
     """``monitor(model, step) -> dict``: Ĝ, N̂, R with errors at steps that are multiples of ``every``.
 
-    ``dataset`` is a data set of :mod:`sdesim.torch.data`, a torch ``Dataset`` of (input,
+    ``dataset`` is a data set of `sdesim.torch.data`, a torch ``Dataset`` of (input,
     target) pairs or a pair of tensors (inputs, targets); ``loss_fn(outputs, targets)`` returns
     the mean batch loss or one loss per example (the trainer's convention; they are averaged).  Each measurement draws m independent batches of ``batch_size``
     (``sampling``: "subset", B distinct examples, or "replacement", as the trainer samples)
     from a generator seeded by (seed, step), so it is a function of the weights, the seed
     and the step only.  Returns {} at other steps (give the trainer ``monitor_every`` =
-    ``every``).  The keys are those of :meth:`NSREstimate.as_dict`.
+    ``every``).  The keys are those of `NSREstimate.as_dict`.
     """
 
     def __init__(self, dataset, batch_size: int, *, m: int = 200, every: int = 100, seed: int = 0,
@@ -240,7 +240,7 @@ def predict_scaling(source, batch_size: int, lr: float, C: float = scaling_rule.
                     plateau=None) -> ScalingPrediction:
     """The largest κ and the critical batch size B* = κ*B (figure 3) from a baseline run.
 
-    ``source``: an :class:`NSREstimate`; a pair (G, N) or quadruple (G, N, G_se, N_se); or a
+    ``source``: an `NSREstimate`; a pair (G, N) or quadruple (G, N, G_se, N_se); or a
     training log — a list of dicts (or a dict of lists) with keys ``grad_norm2``,
     ``noise_trace`` and ``step``, as the monitor writes them.  For a log, ``plateau`` =
     (first_step, last_step) selects the measurements to average (default: all).  The

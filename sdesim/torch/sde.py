@@ -1,6 +1,6 @@
 """The engine's synthetic problems as torchsde SDEs, solved on the CPU or a GPU.
 
-For a problem with a :class:`~sdesim.problems.base.LinearQuadraticForm` (``quadratic``,
+For a problem with a `LinearQuadraticForm` (``quadratic``,
 ``linear_regression``) the SDE (2) with weight decay λ,
 
     dX = −(∇L(X) + λX) dt + (ηΣ(X))^{1/2} dW,     ∇L(x) = Hx − v,
@@ -8,9 +8,9 @@ For a problem with a :class:`~sdesim.problems.base.LinearQuadraticForm` (``quadr
 
 has torch formulas: the diffusion is the d×m factor √η [Σ₀^{1/2} | √s (D_i x − e_i)]_i
 (columns for Σ₀ only when Σ₀ ≠ 0), so Σ = factor·factorᵀ/η; ``noise_type="general"``,
-``sde_type="ito"``.  :func:`solve` integrates many paths as one batch with
+``sde_type="ito"``.  `solve` integrates many paths as one batch with
 ``torchsde.sdeint`` (Euler–Maruyama, the engine's scheme: x ← x − h(∇L + λx) + √(hη) Σ^{1/2} z)
-and returns a :class:`~sdesim.result.Result` like :func:`sdesim.simulate`'s.
+and returns a `Result` like `sdesim.simulate`'s.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ class ProblemSDE(torch.nn.Module):
     """A torchsde SDE for ``problem`` at learning rate η: drift f = −(∇L + λx), diffusion g = (ηΣ)^{1/2}.
 
     ``time_scale`` c > 0 runs the same SDE in the time t' = t/c (f and g scaled by c and √c),
-    which :func:`solve` uses so that Euler steps fall on whole numbers of t'.
+    which `solve` uses so that Euler steps fall on whole numbers of t'.
     """
 
     noise_type = "general"
@@ -122,7 +122,7 @@ def solve(problem, *, lr: float = 0.1, l: int = 1, steps: int = 100, paths: int 
           x0=None, checkpoints=None, dt: float | None = None, device="cpu", dtype=torch.float64) -> Result:
     """Euler–Maruyama on the SDE (2) of ``problem`` with torchsde, ``paths`` paths in one batch.
 
-    Arguments as :func:`sdesim.simulate`: effective step k is time t = kη, the step is
+    Arguments as `sdesim.simulate`: effective step k is time t = kη, the step is
     dt (default η/l), ``checkpoints`` are effective steps (default the start and the end).
     Torch draws the Brownian increments (``torchsde.BrownianInterval`` seeded by ``seed``),
     so paths differ from the engine's; means agree within Monte Carlo error.  Time runs in

@@ -175,7 +175,7 @@ class TrainResult:
                 "stopped": self.stopped, "log": self.log}
 
     def to_json(self, path=None) -> str:
-        """JSON text of :meth:`to_dict` (non-finite numbers as null); written to ``path`` if given."""
+        """JSON text of `to_dict` (non-finite numbers as null); written to ``path`` if given."""
         def clean(value):
             if isinstance(value, float) and not math.isfinite(value):
                 return None
@@ -502,7 +502,7 @@ class Trainer:
     # -- checkpoints -----------------------------------------------------------------------------
 
     def save(self, path):
-        """Write a checkpoint (see ``sdesim.torch.checkpoint``) from which :meth:`load` resumes identically."""
+        """Write a checkpoint (see ``sdesim.torch.checkpoint``) from which `load` resumes identically."""
         return checkpoint.write(path, {
             "format": checkpoint.FORMAT, "config": dict(self.config), "model": self.model.state_dict(),
             "rng": {"sampler": self.rng.sampler.get_state(), "noise": self.rng.noise.get_state(),

@@ -1,6 +1,6 @@
 """Every checkable claim of Li, Malladi & Arora (2021), checked at small scale (``sdesim validate``).
 
-One module per claim, each with ``run(quick, out_dir) -> ClaimResult``; :func:`validate` runs
+One module per claim, each with ``run(quick, out_dir) -> ClaimResult``; `validate` runs
 them and writes ``REPORT.md``.  See docs/guide/validation.md.
 """
 

@@ -1,7 +1,7 @@
 """Claim 1, Lemmas 4.6 and 4.7: the one-step moments of SVAG and of the SDE.
 
 SVAG's increment Δ at x over one small step η/l has, exactly (Lemma 4.7, derived in
-:mod:`sdesim.estimators.moment_checks`), with G = ∇L(x) (+ λx):
+`sdesim.estimators.moment_checks`), with G = ∇L(x) (+ λx):
 
     E Δ = −(η/l) G,   E ΔΔᵀ = (η²/l) Σ + (η²/l²) G Gᵀ,
     E Δ^{⊗3} = −(η³/l²)((3 − 1/l)/2) Λ − (η³/l²) 3 sym(G ⊗ Σ) − (η³/l³) G^{⊗3},

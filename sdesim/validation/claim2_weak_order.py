@@ -12,7 +12,7 @@ Three problems of different kinds, each with a reference free of Monte Carlo noi
   differences (central, fine grid, with the grid error measured by halving the step).
 
 For each, e(l) is read at one checkpoint (where the error at the smallest l is largest) and
-the order p in e(l) ≈ C l^{−p} is fitted by :func:`sdesim.estimators.order.fit_order`.
+the order p in e(l) ≈ C l^{−p} is fitted by `sdesim.estimators.order.fit_order`.
 """
 
 from __future__ import annotations
@@ -46,7 +46,7 @@ def kolmogorov_reference(problem, lr: float, times, x0: float, tests, *, half_wi
     """E g(X_t | X₀ = x₀) for a 1-d problem with constant Σ, from the backward Kolmogorov equation.
 
     u_t = b(x) u_x + (ηΣ/2) u_xx on [−a, a] with b = −(L′ + λx), central differences on ``grid``
-    intervals, u(t) = exp(tA) g by :func:`scipy.sparse.linalg.expm_multiply`, evaluated at x₀ by
+    intervals, u(t) = exp(tA) g by `scipy.sparse.linalg.expm_multiply`, evaluated at x₀ by
     linear interpolation.  The ends reflect (zero flux); the paths started at x₀ stay far from
     ±a over the horizon, so the boundary does not reach u(t, x₀).
     """
@@ -81,7 +81,7 @@ def kolmogorov_reference(problem, lr: float, times, x0: float, tests, *, half_wi
 
 
 def double_well_study(settings) -> Study:
-    """SVAG on the double well against the Kolmogorov reference, as a :class:`Study`."""
+    """SVAG on the double well against the Kolmogorov reference, as a `Study`."""
     s = DOUBLE_WELL
     problem = double_well(1, barrier=s["barrier"], noise_scale=s["noise_scale"])
     steps = int(round(s["time"] / s["lr"]))

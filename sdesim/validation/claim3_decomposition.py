@@ -4,7 +4,7 @@
 
 x̂ noisy GD (Euler–Maruyama) with the same step.  Measured at every l of a SVAG sweep
 (l = 1 is the paper's SGD and NGD) on the quadratic problem with skewed (exponential)
-noise, where the SDE is exact (:func:`sdesim.estimators.decomposition.decompose`).
+noise, where the SDE is exact (`sdesim.estimators.decomposition.decompose`).
 Checked: the split adds up; with |x|⁴ both parts are resolved at l = 1 and both shrink
 like 1/l (Euler–Maruyama and SVAG are order-1 weak schemes); with |x|² the non-Gaussian
 part is zero to rounding, since the two schemes share their first two moments exactly.

@@ -1,4 +1,4 @@
-"""What a claim check returns (:class:`ClaimResult`) and the report that lists them (validation/REPORT.md)."""
+"""What a claim check returns (`ClaimResult`) and the report that lists them (validation/REPORT.md)."""
 
 from __future__ import annotations
 

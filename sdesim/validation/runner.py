@@ -28,7 +28,7 @@ def select(only=None) -> list:
 def validate(quick: bool = True, out_dir="validation", only=None, progress: bool | None = None):
     """Check the claims (all, or those named in ``only``), write REPORT.md and results.json in ``out_dir``.
 
-    Returns (list of :class:`~sdesim.validation.report.ClaimResult`, path of the report).
+    Returns (list of `ClaimResult`, path of the report).
     """
     modules = select(only)
     if progress is None:
