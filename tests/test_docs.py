@@ -4,15 +4,21 @@ Each page's blocks run in order in one fresh module: they are joined into a .py 
 pytest's tmp_path and imported under a name of their own, with the working directory in
 tmp_path.  A real file gives numba the source it needs for the @numba.njit functions the
 pages define, and an importable module lets sdesim cache their kernels on disk, as it
-does for a user's own module.  A block fenced as ```python no-run is shown, not run.
+does for a user's own module.  A block fenced as ```python {.no-run} is shown, not run.
 
 A one-line ```bash block holding an ``sdesim simulate`` command and followed at once by a
 ```text block is run too, and must print exactly that text.
+
+The site itself is built with ``mkdocs build --strict`` (mkdocs.yml): any warning fails it,
+among them a link to a missing page or heading, a page left out of the navigation, and a
+cross-reference to an object of the API that does not exist.  The API pages are read from
+the source, so the build must not need torch: it runs with torch made unimportable.
 """
 
 from __future__ import annotations
 
 import importlib.util
+import os
 import re
 import shlex
 import subprocess
@@ -25,6 +31,9 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 PAGES = sorted((ROOT / "docs").rglob("*.md")) + [ROOT / "README.md"]
 FENCE = re.compile(r"^```python([^\n]*)\n(.*?)^```[ \t]*$", re.MULTILINE | re.DOTALL)
+NO_RUN = re.compile(r"\{[^}]*\.no-run\b[^}]*\}")
+# fence openings the site's Markdown (pymdownx.superfences) renders as code: ```lang, ```lang {.class …}
+RENDERED_FENCE = re.compile(r"^```(\w+([ \t]+\{[^}\n]*\})?)?[ \t]*$")
 LINK = re.compile(r"\]\(([^)\s]+)\)")
 ANY_FENCE = re.compile(r"^```(\w*)[^\n]*\n(.*?)^```[ \t]*$", re.MULTILINE | re.DOTALL)
 
@@ -34,7 +43,7 @@ def python_blocks(page: Path) -> list[tuple[int, str]]:
     text = page.read_text()
     blocks = []
     for match in FENCE.finditer(text):
-        if "no-run" in match.group(1).split():
+        if NO_RUN.search(match.group(1)):
             continue
         blocks.append((text.count("\n", 0, match.start()) + 2, match.group(2)))
     return blocks
@@ -52,9 +61,37 @@ def module_source(page: Path, blocks) -> str:
 
 def test_pages_exist():
     names = {page_id(p) for p in PAGES}
-    for expected in ("docs/index.md", "docs/guide/simulate.md", "docs/guide/problems.md",
-                     "docs/guide/custom-problem.md", "docs/reference/json.md", "docs/reference/cli.md"):
+    for expected in ("docs/index.md", "docs/install.md", "docs/tutorial.md", "docs/theory/sde.md",
+                     "docs/theory/scaling-rule.md", "docs/guide/simulate.md", "docs/guide/problems.md",
+                     "docs/guide/custom-problem.md", "docs/guide/dask.md", "docs/guide/demos.md",
+                     "docs/reference/json.md", "docs/reference/cli.md"):
         assert expected in names, f"missing page {expected}"
+
+
+@pytest.mark.parametrize("page", PAGES, ids=page_id)
+def test_code_fences_render(page):
+    """Every fence opens as ```lang or ```lang {.class}: other info strings (```python no-run)
+    are not code to the site's Markdown, which then shows the code as text and its comments as headings."""
+    for number, line in enumerate(page.read_text().splitlines(), 1):
+        if line.startswith("```") and line.strip() != "```":
+            assert RENDERED_FENCE.match(line), (
+                f"{page_id(page)}:{number}: fence {line!r} does not render as code; "
+                "write ```python, or ```python {.no-run} for an example that is shown but not run")
+
+
+def test_site_builds_strictly(tmp_path):
+    """mkdocs build --strict: a broken link, heading, cross-reference or docstring fails the test."""
+    blocker = tmp_path / "blocked"
+    for name in ("torch", "torchsde"):
+        (blocker / name).mkdir(parents=True)
+        (blocker / name / "__init__.py").write_text(f"raise ImportError('the docs build must not import {name}')\n")
+    env = dict(os.environ, NO_MKDOCS_2_WARNING="1",
+               PYTHONPATH=os.pathsep.join([str(blocker), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep))
+    done = subprocess.run([sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir", str(tmp_path / "site")],
+                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    problems = [line for line in done.stderr.splitlines() if "WARNING" in line or "ERROR" in line]
+    assert done.returncode == 0, "mkdocs build --strict failed:\n" + "\n".join(problems or [done.stderr[-3000:]])
+    assert (tmp_path / "site" / "reference" / "api" / "simulate.html").exists()
 
 
 def anchors(page: Path) -> set[str]:
