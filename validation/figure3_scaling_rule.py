@@ -94,6 +94,8 @@ def main(argv=None):
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     cfg = settings(args.full)
+    if len(cfg["seeds"]) < 2:
+        parser.error(f"need at least 2 seeds for the standard errors over seeds, got {cfg['seeds']}")
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     train_set, test_set = data.digits()

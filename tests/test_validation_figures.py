@@ -1,0 +1,58 @@
+"""The torch figure scripts of validation/ run end to end (at a tiny size) and write their picture and table.
+
+Their quick mode takes minutes; here each runs a few dozen steps with one or two seeds, so
+this checks the plumbing (training, monitoring, verdicts, outputs), not the paper's claims:
+those are in validation/README.md with the quick-mode numbers.
+"""
+
+import importlib.util
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("torch")
+pytest.importorskip("sklearn")
+
+ROOT = Path(__file__).resolve().parents[1] / "validation"
+
+
+def load(name):
+    spec = importlib.util.spec_from_file_location(name, ROOT / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def check_outputs(out: Path, stem: str, heading: str):
+    assert (out / f"{stem}.png").read_bytes()[:4] == b"\x89PNG"
+    table = (out / f"{stem}.md").read_text()
+    assert table.startswith(heading)
+    assert "PASS" in table or "FAIL" in table
+
+
+def test_figure4_svag_tracks_sgd_runs(tmp_path, monkeypatch):
+    script = load("figure4_svag_tracks_sgd")
+    monkeypatch.setattr(script, "QUICK", dict(hidden=(16,), batch_size=32, lr=0.4, weight_decay=1e-3, steps=20,
+                                              log_every=10, seeds=(0, 1), ls=(1, 2)))
+    assert script.main(["--out", str(tmp_path)]) in (0, 1)
+    check_outputs(tmp_path, "figure4_svag_tracks_sgd", "# Figure 4 (left)")
+
+
+def test_figure1_ngd_vs_sgd_runs(tmp_path, monkeypatch):
+    script = load("figure1_ngd_vs_sgd")
+    monkeypatch.setattr(script, "QUICK", dict(hidden=(16,), batch_size=16, lr=0.2, weight_decay=0.0, steps=10,
+                                              log_every=5, seeds=(0, 1)))
+    assert script.main(["--out", str(tmp_path)]) in (0, 1)
+    check_outputs(tmp_path, "figure1_ngd_vs_sgd", "# Figure 1")
+
+
+def test_figure3_scaling_rule_runs(tmp_path, monkeypatch):
+    script = load("figure3_scaling_rule")
+    tiny = dict(batch=8, lr=0.4, weight_decay=0.01, steps=64, kappas=(1, 2, 4), seeds=(0, 1), m=6, measurements=4,
+                hidden=(16,), svag_ls=(1, 2))
+    monkeypatch.setattr(script, "settings", lambda full: dict(tiny))
+    assert script.main(["--out", str(tmp_path)]) in (0, 1)
+    check_outputs(tmp_path, "figure3_scaling_rule", "# Figure 3")
+    monkeypatch.setattr(script, "settings", lambda full: dict(tiny, seeds=(0,)))
+    with pytest.raises(SystemExit):                                   # one seed: no standard error, refused
+        script.main(["--out", str(tmp_path)])
