@@ -36,7 +36,7 @@ from torch.nn import functional as F
 
 from sdesim._checks import choice, positive_float, positive_int
 from sdesim.estimators import scaling_rule
-from sdesim.torch.nets import trainable_parameters
+from sdesim.torch.nets import trainable_parameters, weight_norm2
 
 SAMPLINGS = ("subset", "replacement")
 SIGNAL, NOISE, NORM = "grad_norm2", "noise_trace", "weight_norm2"
@@ -134,7 +134,7 @@ def estimate_nsr(model: nn.Module, loss_fn, batches, batch_size: int | None = No
         raise ValueError(f"need at least 3 batches, got {len(batches)}")
     with torch.random.fork_rng(devices=_rng_devices(model)):
         grads = minibatch_gradients(model, loss_fn, batches)
-    norm2 = float(sum(p.detach().double().pow(2).sum() for p in trainable_parameters(model)))
+    norm2 = weight_norm2(model)
     return nsr_from_gradients(grads, norm2, batch_size)
 
 

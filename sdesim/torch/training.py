@@ -29,7 +29,7 @@ from sdesim.methods import svag_weights
 from sdesim.torch import checkpoint
 from sdesim.torch.data import SAMPLINGS, BatchSampler, as_data
 from sdesim.torch.ngd import ngd_gradient, refuse_coupling, weighted_gradient
-from sdesim.torch.nets import trainable_parameters
+from sdesim.torch.nets import trainable_parameters, weight_norm2
 
 METHODS = ("sgd", "svag", "gd", "ngd")
 LOSSES = ("cross_entropy", "mse")
@@ -406,7 +406,7 @@ class Trainer:
         entry = {"step": k, "lr": self.lr_at(k), "examples": self.examples,
                  "step_loss": float(torch.stack(self._pending).mean()) if self._pending else None}
         with torch.no_grad():
-            entry["norm2"] = float(sum((p.detach().double() ** 2).sum() for p in self.params))
+            entry["norm2"] = weight_norm2(self.model)
         if k % self.config["eval_every"] == 0:
             for prefix, data in (("train", self.train_data), ("test", self.test_data)):
                 if data is not None:

@@ -24,7 +24,7 @@ from sdesim.estimators.weak_error import Row, Study, _checkpoints, weak_error_st
 from sdesim.problems import double_well, linear_regression, quadratic
 from sdesim.result import to_jsonable
 from sdesim.simulate import simulate
-from sdesim.validation.report import Check, ClaimResult, Timer, figure_path
+from sdesim.validation.report import all_passed, Check, ClaimResult, figure_path, Timer
 
 NAME = "weak_order"
 TITLE = "Order-1 weak convergence of SVAG to the SDE"
@@ -170,7 +170,7 @@ def run(quick: bool = True, out_dir="validation", **overrides) -> ClaimResult:
             checks.append(_order_check("double well (non-convex)", well, test, expected,
                                        "Monte Carlo vs backward Kolmogorov PDE", fit_from))
         figures = [_plot(studies, out_dir, fit_from)]
-    ok = all(c.passed for c in checks)
+    ok = all_passed(checks)
     reason = (f"On additive, multiplicative and non-convex problems the fitted weak order of SVAG against the SDE is "
               f"{expected:g} within its 95% interval, and exact moments give slope {expected:g} up to l = "
               f"{settings['exact_l'][-1]}." if ok else

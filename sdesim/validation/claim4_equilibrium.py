@@ -25,7 +25,7 @@ import numpy as np
 from sdesim.estimators.scaling_rule import SQRT2, closeness, closeness_fails, sgd_equilibrium_norm
 from sdesim.problems import scale_invariant
 from sdesim.validation.equilibrium import equilibrium, extrapolate
-from sdesim.validation.report import Check, ClaimResult, Timer, Z, figure_path, fmt
+from sdesim.validation.report import all_passed, Check, ClaimResult, figure_path, fmt, Timer, Z
 
 NAME = "equilibrium"
 TITLE = "Equilibria of SGD and the SDE with weight decay; Theorem 5.2's NSR condition"
@@ -134,7 +134,7 @@ def run(quick: bool = True, out_dir="validation", **overrides) -> ClaimResult:
                             "the theorem is a sufficient condition: it certifies at or after the measured crossing",
                             None if crossing is None or theorem is None else bool(crossing <= theorem)))
         figures = [_plot(points, C, out_dir)]
-    ok = all(c.passed is not False for c in checks)
+    ok = all_passed(checks)
     reason = (f"Eq. (11) holds for SGD within {tol:g} standard errors, eq. (12) holds for the SDE up to the Euler "
               f"step term it predicts, and the measured closeness C(η) stays above Theorem 5.2's bound; √2-closeness "
               f"is lost from η = {crossing}, the theorem certifies it from η = {theorem}."

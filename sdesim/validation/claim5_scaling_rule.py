@@ -19,7 +19,7 @@ import math
 from sdesim.estimators.scaling_rule import SQRT2, largest_kappa, lsi_closeness, lsi_fails, lsi_nsr_threshold
 from sdesim.problems import scale_invariant
 from sdesim.validation.equilibrium import equilibrium
-from sdesim.validation.report import Check, ClaimResult, Timer, Z, figure_path, fmt
+from sdesim.validation.report import all_passed, Check, ClaimResult, figure_path, fmt, Timer, Z
 
 NAME = "scaling_rule"
 TITLE = "The largest κ for which the linear scaling rule holds, from one baseline run"
@@ -100,7 +100,7 @@ def run(quick: bool = True, out_dir="validation", **overrides) -> ClaimResult:
                             f"C_κ > √2 from κ = {onset}; predicted κ* = {kappa_star.value:.3g}",
                             "κ* is sufficient for failure; the paper finds it close to necessary (figure 3)", None))
         figures = [_plot(points, kappa_star.value, C, out_dir)]
-    ok = all(c.passed is not False for c in checks)
+    ok = all_passed(checks)
     reason = (f"From one baseline run κ* = {kappa_star.value:.3g}, and every run along the rule beyond it (and "
               f"every one Theorem 5.5 certifies) breaks linear scaling invariance; the rule starts failing at "
               f"κ = {onset}, earlier than κ*, as a sufficient condition allows."

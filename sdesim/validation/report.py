@@ -23,6 +23,11 @@ class Check:
     passed: bool | None      # None: a measurement reported for information, not a verdict
 
 
+def all_passed(checks) -> bool:
+    """A claim's verdict: no check failed (``info`` rows, ``passed`` None, do not count)."""
+    return all(c.passed is not False for c in checks)
+
+
 @dataclass
 class ClaimResult:
     """The outcome of checking one claim of the paper at small scale.
@@ -43,7 +48,7 @@ class ClaimResult:
 
     @property
     def passed(self) -> bool:
-        return all(c.passed is not False for c in self.checks)
+        return all_passed(self.checks)
 
     @property
     def verdict(self) -> str:
