@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 from scipy import special, stats
 
+from naive import GOLDEN, MASK64, Stream, ref_seed_path, ref_splitmix64, ref_stream_key, ref_xoshiro256pp
 from sdesim._jit import jit
 from sdesim.rng import (
     exponential,
@@ -24,54 +25,6 @@ from sdesim.rng import (
 )
 from sdesim.rng.normal import _FX, _X, _ZK, _ZW, ZIGGURAT_R
 from sdesim.rng.xoshiro import _mix64
-
-# --- pure-Python reference (Python ints masked to 64 bits) -------------------
-
-MASK64 = (1 << 64) - 1
-GOLDEN = 0x9E3779B97F4A7C15
-
-
-def ref_rotl(x, k):
-    return ((x << k) | (x >> (64 - k))) & MASK64
-
-
-def ref_xoshiro256pp(s):
-    """One xoshiro256++ step on the list ``s`` (modified in place); returns the output."""
-    s0, s1, s2, s3 = s
-    result = (ref_rotl((s0 + s3) & MASK64, 23) + s0) & MASK64
-    t = (s1 << 17) & MASK64
-    s2 ^= s0
-    s3 ^= s1
-    s1 ^= s2
-    s0 ^= s3
-    s2 ^= t
-    s3 = ref_rotl(s3, 45)
-    s[:] = [s0, s1, s2, s3]
-    return result
-
-
-def ref_mix64(z):
-    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & MASK64
-    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & MASK64
-    return z ^ (z >> 31)
-
-
-def ref_splitmix64(seed, n):
-    """First ``n`` outputs of SplitMix64 started at ``seed``."""
-    out, x = [], seed
-    for _ in range(n):
-        x = (x + GOLDEN) & MASK64
-        out.append(ref_mix64(x))
-    return out
-
-
-def ref_seed_path(key, path_index):
-    z, state = path_index, []
-    for k in key:
-        z = ref_mix64(((z ^ int(k)) + GOLDEN) & MASK64)
-        state.append(z)
-    return state
-
 
 # --- jitted helpers -----------------------------------------------------------
 
@@ -260,6 +213,54 @@ def test_same_key_and_path_reproduce(key):
     assert not np.array_equal(a, b)
     fill_normal(stream_key(20240612), 42, b)
     assert not np.array_equal(a, b)
+
+
+# --- the samplers, bit for bit against tests/naive.py's pure-Python stream ---------------------
+
+
+@pytest.mark.parametrize("fill,sample", [
+    (fill_uniform, Stream.uniform),
+    (fill_rademacher, Stream.rademacher),
+    (fill_exponential, Stream.exponential),
+])
+def test_samplers_match_the_reference(key, fill, sample):
+    for path in (0, 1, 2**40 + 3):
+        out = np.empty(20_000)
+        fill(key, path, out)
+        stream = Stream(key, path)
+        assert out.tolist() == [sample(stream) for _ in range(out.size)]
+
+
+@pytest.mark.parametrize("n_values", [1, 3, 1000, 2**31 + 1, 3 * 2**30])
+def test_randint_matches_the_reference(key, n_values):
+    # 2**31 + 1 and 3 * 2**30 reject about half and a quarter of the draws: Lemire's redraws run
+    out = np.empty(20_000, np.int64)
+    fill_randint(key, 5, n_values, out)
+    stream = Stream(key, 5)
+    assert out.tolist() == [stream.randint(n_values) for _ in range(out.size)]
+    if n_values > 2**30:
+        assert stream.branches["randint rejected"] > 0.2 * out.size * ((1 << 32) % n_values) / 2**32
+
+
+def test_normal_matches_the_reference_in_every_branch(key):
+    streams, n = [], 300_000
+    for path in (0, 7):
+        out = np.empty(n)
+        fill_normal(key, path, out)
+        stream = Stream(key, path)
+        assert out.tolist() == [stream.normal() for _ in range(n)]
+        streams.append(stream)
+    branches = streams[0].branches + streams[1].branches
+    # per normal: about 0.991 leave by the fast path, 0.008 by a wedge, 0.0003 by the tail, and
+    # 0.007 wedge tests reject (and redraw); 600 000 draws take each branch thousands of times
+    assert branches["fast"] + branches["wedge"] + branches["tail"] == 2 * n
+    assert branches["wedge"] > 3000 and branches["wedge rejected"] > 3000 and branches["tail"] > 100
+    assert branches["tail rejected"] > 0  # Marsaglia's tail loop redraws too
+
+
+@pytest.mark.parametrize("seed", [0, 7, 2**63 + 12345])
+def test_stream_key_matches_the_reference(seed):
+    assert stream_key(seed).tolist() == ref_stream_key(seed)
 
 
 # --- stream_key -------------------------------------------------------------------
