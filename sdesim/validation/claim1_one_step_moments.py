@@ -7,18 +7,22 @@ SVAG's increment Δ at x over one small step η/l has, exactly (Lemma 4.7, deriv
     E Δ^{⊗3} = −(η³/l²)((3 − 1/l)/2) Λ − (η³/l²) 3 sym(G ⊗ Σ) − (η³/l³) G^{⊗3},
 
 and the SDE's increment over time η/l (Lemma 4.6) matches the first two up to O(l⁻²)
-with a third moment O(l⁻²).  Checked: Monte Carlo estimates against these values
-(z-scores), the O(l⁻²) remainders, and the paper's printed (iii), which the numbers
-reject (a missing minus sign and l⁻³ instead of l⁻² on the cross term).
+with a third moment O(l⁻²).  Checked: SVAG's Monte Carlo estimates against these values
+(z-scores), the SDE's O(l⁻²) remainders from its exact law, and the paper's printed (iii),
+which the numbers reject (a missing minus sign and l⁻³ instead of l⁻² on the cross term).
+Shown as identities (they hold by construction): the SDE's sampled moments, drawn from the
+same Gaussian law whose moments they are compared with, and SVAG's remainders, read off
+the derived formula.  Below `MIN_PATHS` samples the z-scores' false-alarm rate is far
+above the normal one (measured in `sdesim.estimators.moment_checks`), so the check refuses.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from sdesim.estimators.moment_checks import moment_checks
+from sdesim.estimators.moment_checks import MIN_PATHS, moment_checks
 from sdesim.problems import linear_regression, quadratic
-from sdesim.validation.report import all_passed, Check, ClaimResult, figure_path, Timer, Z
+from sdesim.validation.report import all_passed, Check, ClaimResult, figure_path, IDENTITY, Timer, Z
 
 NAME = "one_step_moments"
 TITLE = "One-step moments of SVAG and the SDE"
@@ -40,6 +44,9 @@ def run(quick: bool = True, out_dir="validation", **overrides) -> ClaimResult:
     settings = {**(QUICK if quick else FULL), **overrides}
     tol = settings["tolerance"]
     checks, figure_data, printed = [], {}, []
+    calibrated = settings["paths"] >= MIN_PATHS
+    refused = ("" if calibrated else f"; REFUSED: {settings['paths']} samples, fewer than the {MIN_PATHS} below which "
+               "|z| > 5 on third moments is far more frequent than for a normal z")
     with Timer() as timer:
         for label, (problem, x) in _problems(settings).items():
             check = moment_checks(problem, x=np.array(x), lr=settings["lr"], l_values=settings["l_values"],
@@ -51,12 +58,18 @@ def run(quick: bool = True, out_dir="validation", **overrides) -> ClaimResult:
                     continue
                 worst = max(rows, key=lambda r: r["max_abs_z"])
                 entries = sum(np.size(r["z"]) for r in rows)
+                within = bool(worst["max_abs_z"] <= tol)
+                if method == "svag":
+                    verdict, kind = calibrated and within, None
+                else:   # sampled from the very law whose moments it is compared with: an identity (info if refused)
+                    verdict, kind = (within, IDENTITY) if calibrated else (None, None)
                 checks.append(Check(
                     f"{lemma}, {label}: E Δ, E ΔΔᵀ, E Δ^⊗3 at l = {list(settings['l_values'])}",
                     f"largest |z| = {worst['max_abs_z']:.2f} over {entries} entries "
-                    f"(order {worst['order']}, l = {worst['l']})",
-                    "exact values (derived for (iii), see below)" if method == "svag" else "exact OU increments",
-                    worst["max_abs_z"] <= tol))
+                    f"(order {worst['order']}, l = {worst['l']}){refused}",
+                    "exact values (derived for (iii), see below)" if method == "svag" else
+                    "exact OU increments (sampled from that same Gaussian law: it tests the sampler, not the lemma)",
+                    verdict, kind))
             third = [r for r in check.rows if r["method"] == "svag" and r["order"] == 3 and r["l"] > 1]
             printed += [(label, r) for r in third]
             figure_data[label] = check.remainders
@@ -67,26 +80,35 @@ def run(quick: bool = True, out_dir="validation", **overrides) -> ClaimResult:
             "Lemma 4.7 (iii) as printed: +(η³/l²)((3 − l⁻¹)/2)Λ + (η³/l³)(3 sym(∇L⊗Σ) + ∇L^⊗3)",
             f"rejected at {len(rejected)} of {len(printed)} (problem, l > 1) pairs, largest |z| = "
             f"{max(r['paper_max_abs_z'] for _, r in printed):.0f}; with the sign alone fixed still rejected at "
-            f"{len(sign_only)}",
+            f"{len(sign_only)}{refused}",
             "erratum: a missing minus sign, and l⁻³ instead of l⁻² on the cross term",
-            bool(printed) and len(rejected) == len(sign_only) == len(printed)))
-        # the O(l⁻²) remainders: their local slope in l between the two finest l is (at least) 2
+            calibrated and bool(printed) and len(rejected) == len(sign_only) == len(printed)))
+        # the O(l⁻²) remainders: their local slope in l between the two finest l is (at least) 2.  SVAG's are
+        # read off the derived formula, whose terms are l⁻² and l⁻³ by construction (an identity); the SDE's come
+        # from its exact Ornstein–Uhlenbeck law, independent of the lemma (a check)
         for label, remainders in figure_data.items():
-            keys = [k for k in ("svag_2", "svag_3", "sde_1", "sde_2", "sde_3") if k in remainders[-1]]
             last, before = remainders[-1], remainders[-2]
-            # the rows hold remainder × l², so the slope of the remainder itself is 2 − log(ratio)/log(l ratio)
-            slopes = [2 - np.log(last[k] / before[k]) / np.log(last["l"] / before["l"]) for k in keys]
-            checks.append(Check(
-                f"remainders beyond the leading terms, {label}, l = {before['l']} → {last['l']}",
-                f"local slopes in l: {', '.join(f'{s:.3f}' for s in slopes)}",
-                "O(l⁻²): slope ≥ 2 up to the 1/l correction (Lemmas 4.6, 4.7 (ii)-(iii))",
-                min(slopes) > 1.9))
+            for keys, kind, lemma in ((("svag_2", "svag_3"), IDENTITY, "SVAG's, from the derived formula: Lemma 4.7 "
+                                       "(ii)-(iii)"),
+                                      (("sde_1", "sde_2", "sde_3"), None, "the SDE's, from its exact law: Lemma 4.6 "
+                                       "(i)-(iii)")):
+                keys = [k for k in keys if k in last]
+                if not keys:
+                    continue
+                # the rows hold remainder × l², so the slope of the remainder itself is 2 − log(ratio)/log(l ratio)
+                slopes = [2 - np.log(last[k] / before[k]) / np.log(last["l"] / before["l"]) for k in keys]
+                checks.append(Check(
+                    f"remainders beyond the leading terms, {label}, l = {before['l']} → {last['l']}: {lemma}",
+                    f"local slopes in l: {', '.join(f'{s:.3f}' for s in slopes)}",
+                    "O(l⁻²): slope ≥ 2 up to the 1/l correction", min(slopes) > 1.9, kind))
         figures = [_plot(figure_data, out_dir)]
     ok = all_passed(checks)
-    reason = ("The sampled moments match the exact one-step moments within "
-              f"{tol:g} standard errors and the remainders shrink like l⁻², as the lemmas say; the printed "
+    reason = ("SVAG's sampled moments match the exact one-step moments within "
+              f"{tol:g} standard errors and the SDE's remainders shrink like l⁻², as the lemmas say; the printed "
               "(iii) has a sign and an l-power error (its conclusion O(l⁻²) stands); (iv) is not checked."
-              if ok else "At least one sampled moment or remainder disagrees with the lemmas: see the failed rows.")
+              if ok else f"Too few samples (fewer than {MIN_PATHS}) for calibrated z-scores: the check refuses."
+              if not calibrated else
+              "At least one sampled moment or remainder disagrees with the lemmas: see the failed rows.")
     return ClaimResult(NAME, TITLE, REFERENCE, checks, reason, figures, settings, timer.seconds, quick)
 
 
