@@ -23,11 +23,13 @@ def load(name):
     return module
 
 
-def check_outputs(out: Path, stem: str, heading: str):
+def check_outputs(out: Path, stem: str, heading: str, seeds: int = 2):
     assert (out / f"{stem}.png").read_bytes()[:4] == b"\x89PNG"
     table = (out / f"{stem}.md").read_text()
     assert table.startswith(heading)
     assert "PASS" in table or "FAIL" in table
+    # verdicts over a few seeds use Student's t with n − 1 degrees of freedom, and say so
+    assert f"99% Student-t bound over {seeds} seeds (63.7 standard errors): a false alarm 1 time in 100" in table
 
 
 def test_figure4_svag_tracks_sgd_runs(tmp_path, monkeypatch):
@@ -36,6 +38,9 @@ def test_figure4_svag_tracks_sgd_runs(tmp_path, monkeypatch):
                                               log_every=10, seeds=(0, 1), ls=(1, 2)))
     assert script.main(["--out", str(tmp_path)]) in (0, 1)
     check_outputs(tmp_path, "figure4_svag_tracks_sgd", "# Figure 4 (left)")
+    monkeypatch.setattr(script, "QUICK", dict(script.QUICK, seeds=(0,)))
+    with pytest.raises(SystemExit):                                   # one seed: no standard error, refused
+        script.main(["--out", str(tmp_path)])
 
 
 def test_figure1_ngd_vs_sgd_runs(tmp_path, monkeypatch):
@@ -44,6 +49,9 @@ def test_figure1_ngd_vs_sgd_runs(tmp_path, monkeypatch):
                                               log_every=5, seeds=(0, 1)))
     assert script.main(["--out", str(tmp_path)]) in (0, 1)
     check_outputs(tmp_path, "figure1_ngd_vs_sgd", "# Figure 1")
+    monkeypatch.setattr(script, "QUICK", dict(script.QUICK, seeds=(0,)))
+    with pytest.raises(SystemExit):                                   # one seed: no standard error, refused
+        script.main(["--out", str(tmp_path)])
 
 
 def test_figure3_scaling_rule_runs(tmp_path, monkeypatch):
