@@ -9,10 +9,12 @@ import sys
 
 import numpy as np
 
+from sdesim._importable import import_named
+from sdesim.estimators.references import REFERENCES
 from sdesim.estimators.test_functions import TESTS
-from sdesim.estimators.weak_error import DEFAULT_L, REFERENCES, SWEEP_METHODS
+from sdesim.estimators.weak_error import DEFAULT_L, ERROR_KINDS, SWEEP_METHODS
 from sdesim.methods import METHODS, SCHEMES
-from sdesim.problems import NOISE_LAWS, PROBLEMS, SAMPLINGS, make_problem
+from sdesim.problems import NOISE_LAWS, PROBLEMS, SAMPLINGS, Problem, make_problem
 from sdesim.problems.datasets import load_regression_data
 from sdesim.simulate import BUILTIN_OBSERVABLES, simulate
 
@@ -50,9 +52,18 @@ def _names(text: str) -> list[str]:
     return [v.strip() for v in text.split(",") if v.strip()]
 
 
+def _problem_name(text: str) -> str:
+    if text in PROBLEMS or ":" in text:
+        return text
+    raise argparse.ArgumentTypeError(f"unknown problem {text!r}; built in: {', '.join(sorted(PROBLEMS))}, "
+                                     "or give module:factory for your own")
+
+
 def add_problem_arguments(parser: argparse.ArgumentParser, default: str = "quadratic") -> None:
     g = parser.add_argument_group("problem")
-    g.add_argument("--problem", default=default, choices=sorted(PROBLEMS), help="the problem")
+    g.add_argument("--problem", default=default, type=_problem_name, metavar="{" + ",".join(sorted(PROBLEMS)) + "} or module:factory",
+                   help="a built-in problem, or module:factory, a function of no arguments returning an sdesim "
+                        "Problem, importable from the current directory or PYTHONPATH")
     g.add_argument("--dim", type=int, help="dimension d")
     g.add_argument("--batch-size", type=int, help="minibatch size B")
     g.add_argument("--weight-decay", type=float, help="weight decay λ (gradient of L + λ/2 |x|²)")
@@ -70,6 +81,8 @@ def problem_from_args(args, defaults=None):
 
     ``defaults`` are options applied when the user gave none and the problem takes them.
     """
+    if ":" in args.problem:
+        return _problem_from_factory(args)
     accepted = inspect.signature(PROBLEMS[args.problem]).parameters
     options = {k: v for k, v in (defaults or {}).items() if k in accepted}
     for option, keyword in PROBLEM_OPTIONS.items():
@@ -86,10 +99,35 @@ def problem_from_args(args, defaults=None):
             raise ValueError("--dim and --n come from the data file when --data is given; drop them")
         options["features"], options["targets"] = load_regression_data(args.data)
     problem = make_problem(args.problem, **options)
+    return problem, _start_point(args, problem)
+
+
+def _start_point(args, problem):
     x0 = None
     if args.x0 is not None:
         x0 = np.array(args.x0 * problem.dim if len(args.x0) == 1 else args.x0)
-    return problem, problem.start_point(x0)
+    return problem.start_point(x0)
+
+
+def _problem_from_factory(args):
+    """The problem a user's factory returns (``--problem module:factory``)."""
+    given = [f"--{o.replace('_', '-')}" for o in (*PROBLEM_OPTIONS, "data") if getattr(args, o) is not None]
+    if given:
+        raise ValueError(f"{', '.join(given)} do not apply to a problem from a factory ({args.problem}); set them "
+                         "in the factory")
+    factory = import_named(args.problem, "--problem factory")
+    if not callable(factory):
+        raise ValueError(f"--problem {args.problem}: {type(factory).__name__} is not callable; give a function "
+                         "of no arguments that returns an sdesim Problem")
+    try:
+        problem = factory()
+    except Exception as error:   # the user's code: say whose it is
+        raise ValueError(f"--problem {args.problem}: calling it with no arguments failed: "
+                         f"{type(error).__name__}: {error}") from error
+    if not isinstance(problem, Problem):
+        raise ValueError(f"--problem {args.problem} returned {type(problem).__name__}, not an sdesim Problem "
+                         "(build one with sdesim.problems.custom or a built-in constructor)")
+    return problem, _start_point(args, problem)
 
 
 def _simulate_command(args) -> int:
@@ -116,24 +154,45 @@ def _progress(args) -> bool:
     return args.progress if args.progress is not None else sys.stderr.isatty()
 
 
+def _tests_from_args(names):
+    """Built-in test names and {name: function} for the module:function entries of --test."""
+    builtin, user = [], {}
+    for name in names:
+        if ":" in name:
+            fn = import_named(name, "--test function")
+            user[name.rpartition(":")[2].split(".")[-1]] = fn
+        elif name in TESTS:
+            builtin.append(name)
+        else:
+            raise ValueError(f"unknown test function {name!r}; built in: {', '.join(TESTS)}, or give "
+                             "module:function for your own compiled function of x")
+    return tuple(builtin), user
+
+
+def _reference_from_args(text):
+    return import_named(text, "--reference") if ":" in text else text
+
+
 def _converge_command(args) -> int:
     from sdesim.estimators.weak_error import weak_error_study
 
     problem, x0 = problem_from_args(args, CONVERGE_DEFAULTS)
-    if args.x0 is None and problem.default_x0 is None:
+    if args.x0 is None and problem.default_x0 is None and ":" not in args.problem:
         x0 = np.full(problem.dim, CONVERGE_X0)
+    tests, user_tests = _tests_from_args(args.test)
     study = weak_error_study(
-        problem, lr=args.lr, time=args.time, tests=args.test, l_values=args.l, method=args.method,
-        reference=args.reference, exact=args.exact, paths=args.paths, seed=args.seed, x0=x0,
-        checkpoints=args.checkpoints, control_variates=not args.no_control_variates,
-        euler_factor=args.euler_factor, client=args.scheduler, progress=_progress(args))
+        problem, lr=args.lr, time=args.time, tests=tests, user_tests=user_tests, l_values=args.l,
+        method=args.method, reference=_reference_from_args(args.reference), exact=args.exact, paths=args.paths,
+        seed=args.seed, x0=x0, error=args.error, expected=args.expected, precision=args.precision,
+        fit_from=args.fit_from, control_variates=not args.no_control_variates, euler_factor=args.euler_factor,
+        client=args.scheduler, progress=_progress(args))
     print(study.table())
+    _write_json(args.json, study.to_dict())   # the record first: a failing picture never loses it
     if args.plot.lower() != "none":
         from sdesim.plotting import plot_weak_error
 
         plot_weak_error(study, args.plot)
         print(f"wrote {args.plot}")
-    _write_json(args.json, study.to_dict())
     return 0
 
 
@@ -145,7 +204,7 @@ def _decompose_command(args) -> int:
         x0 = np.full(problem.dim, CONVERGE_X0)
     result = decompose(problem, lr=args.lr, time=args.time, test=args.test, l_values=args.l, paths=args.paths,
                        seed=args.seed, x0=x0, control_variates=not args.no_control_variates,
-                       client=args.scheduler, progress=_progress(args))
+                       precision=args.precision, client=args.scheduler, progress=_progress(args))
     print(result.table())
     _write_json(args.json, result.to_dict())
     return 0
@@ -225,24 +284,43 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--json", metavar="PATH", help="also write the result and every parameter to PATH")
     sim.set_defaults(run=_simulate_command)
 
-    conv = sub.add_parser("converge", help="the weak-error study: e(l) over a sweep of l and the fitted order",
+    conv = sub.add_parser("converge", help="the weak-error study: e(l) over a sweep of l, the fitted order, a verdict",
                           formatter_class=_HelpFormatter,
-                          description="Estimate e(l) = max_k |E g(x_k) − E g(X_kη)| of SVAG against the SDE for a "
-                                      "sweep of l and fit the order p in e(l) ≈ C l^−p (Theorem 4.3). With no "
-                                      "arguments: the quadratic problem in 2-d with exponential gradient noise, "
-                                      f"started at x0 = {CONVERGE_X0:g}, tests norm4 and norm2.")
+                          description="Estimate e(l) = max_k |E g(x_k) − E g(X_kη)| of SVAG (or Euler–Maruyama) "
+                                      "against the SDE for a sweep of l, fit p in e(l) = C₁ l^−p + C₂ l^−p−1 and "
+                                      "say whether order 1 is confirmed, rejected or inconclusive (Theorem 4.3). "
+                                      "With no arguments: the quadratic problem in 2-d with exponential gradient "
+                                      f"noise, started at x0 = {CONVERGE_X0:g}, tests norm4 and norm2. Your own "
+                                      "SDE: --problem module:factory, --test module:function, --reference "
+                                      "module:exact.")
     add_problem_arguments(conv)
     g = conv.add_argument_group("study")
-    g.add_argument("--method", default="svag", choices=SWEEP_METHODS, help="what is swept in l (sde: Euler with step η/l)")
+    g.add_argument("--method", default="svag", choices=SWEEP_METHODS, help="what is swept in l (sde: Euler with step h = η/l)")
     g.add_argument("--lr", type=float, default=0.2, help="learning rate η")
     g.add_argument("--time", type=float, default=1.0, help="horizon T, a whole number of steps η")
-    g.add_argument("--test", type=_names, default=["norm4", "norm2"], help=f"test functions, from {','.join(TESTS)}")
-    g.add_argument("--l", type=_ints, default=list(DEFAULT_L), help="the sweep of l, comma-separated")
-    g.add_argument("--reference", default="auto", choices=REFERENCES, help="how E g(X) is obtained")
+    g.add_argument("--test", type=_names, default=["norm4", "norm2"], metavar="NAMES",
+                   help=f"comma-separated test functions: built in ({','.join(TESTS)}) or module:function (a "
+                        "numba-compiled function of x; a vector-valued one gives a row per component) "
+                        "(default: norm4,norm2)")
+    g.add_argument("--l", type=_ints, default=list(DEFAULT_L), metavar="LIST",
+                   help=f"the sweep of l, comma-separated (default: {','.join(map(str, DEFAULT_L))})")
+    g.add_argument("--reference", default="auto", metavar="{" + ",".join(REFERENCES) + "} or module:exact",
+                   help="how E g(X_t) is obtained, per test function: auto takes the exact value where there is one, "
+                        "else extrapolation in l; module:exact is your function exact(name, times) returning "
+                        "E g(X_t) for the test called name (None for a test it has no value for)")
+    g.add_argument("--error", default="max-over-steps", choices=[k.replace("_", "-") for k in ERROR_KINDS],
+                   help="max-over-steps: the paper's e(l), the largest gap over every effective step (each half of "
+                        "the paths picks the step, the other estimates it); at-time: the gap at t = T")
+    g.add_argument("--expected", type=float, default=1.0, help="the order to judge")
+    g.add_argument("--precision", type=float, default=0.1,
+                   help="confirmed needs a 95%% interval for p that contains the expected order and is at most this "
+                        "wide either side; in (0, 1)")
+    g.add_argument("--fit-from", type=int, default=2,
+                   help="the smallest l in the order fit, fixed before the run (l = 1, SGD itself, is the most "
+                        "pre-asymptotic: with the maximum over steps its step of largest gap often differs)")
     g.add_argument("--exact", action="store_true", help="exact moments instead of Monte Carlo (quadratic tests)")
-    g.add_argument("--paths", type=int, default=100_000, help="paths per l")
+    g.add_argument("--paths", type=int, default=100_000, help="paths per l (at least 100)")
     g.add_argument("--seed", type=int, default=0, help="random seed")
-    g.add_argument("--checkpoints", type=int, default=4, help="checkpoints over [0, T] for the max over k")
     g.add_argument("--no-control-variates", action="store_true", help="plain Monte Carlo (for comparison)")
     g.add_argument("--euler-factor", type=int, default=8, help="reference 'euler': how much finer than the finest l")
     g.add_argument("--scheduler", metavar="ADDRESS", help="run the paths on this Dask scheduler")
@@ -275,6 +353,8 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--paths", type=int, default=100_000, help="paths per scheme and l")
     g.add_argument("--seed", type=int, default=0, help="random seed")
     g.add_argument("--no-control-variates", action="store_true", help="plain Monte Carlo")
+    g.add_argument("--precision", type=float, default=0.1,
+                   help="confirmed needs a 95%% interval for each part's order at most this wide either side")
     g.add_argument("--scheduler", metavar="ADDRESS", help="run the paths on this Dask scheduler")
     g.add_argument("--json", metavar="PATH", help="write the table, every parameter included")
     g.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None, help="progress bar")
@@ -312,7 +392,7 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     try:
         return args.run(args)
-    except (ValueError, FileNotFoundError) as err:
+    except (ValueError, TypeError, FileNotFoundError) as err:
         print(f"sdesim {args.command}: error: {err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

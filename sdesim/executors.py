@@ -48,7 +48,7 @@ def run_task(problem: Problem, settings: dict, path_offset: int, paths: int) -> 
 def execute(problem: Problem, tasks: list[Task], runs: dict, *, client=None, progress: bool = False,
             desc: str = "paths") -> Outcome:
     """Run the tasks and merge their statistics per label.  ``runs`` maps label → prepared Run."""
-    parts, expected = defaultdict(list), defaultdict(int)
+    parts, expected = defaultdict(dict), defaultdict(int)
     for task in tasks:
         expected[task.label] += 1
     bar = None
@@ -59,7 +59,7 @@ def execute(problem: Problem, tasks: list[Task], runs: dict, *, client=None, pro
     try:
         if client is None:
             for task in tasks:
-                parts[task.label].append(runs[task.label].blocks(task.path_offset, task.paths))
+                parts[task.label][task.path_offset] = runs[task.label].blocks(task.path_offset, task.paths)
                 if bar is not None:
                     bar.update(task.paths)
         else:
@@ -70,7 +70,7 @@ def execute(problem: Problem, tasks: list[Task], runs: dict, *, client=None, pro
             try:
                 for future in as_completed(futures):
                     task = futures[future]
-                    parts[task.label].append(future.result())
+                    parts[task.label][task.path_offset] = future.result()
                     if bar is not None:
                         bar.update(task.paths)
             except KeyboardInterrupt:
@@ -83,8 +83,8 @@ def execute(problem: Problem, tasks: list[Task], runs: dict, *, client=None, pro
             bar.close()
     outcome = Outcome(interrupted=interrupted)
     for label, got in parts.items():
-        if len(got) == expected[label]:
-            outcome.stats[label] = BlockStats.concatenate(got)
+        if len(got) == expected[label]:   # blocks in path order, however the tasks finished
+            outcome.stats[label] = BlockStats.concatenate([got[offset] for offset in sorted(got)])
             outcome.runs[label] = runs[label]
     return outcome
 

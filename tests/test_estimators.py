@@ -1,6 +1,9 @@
 """Weak-error studies, exact moments, order fits and the Lemma 4.6/4.7 checks."""
 
 import json
+import re
+import sys
+from pathlib import Path
 
 import numba
 import numpy as np
@@ -9,10 +12,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from exact_moments import quadratic_recursion
+from seeds import seed
 from sdesim.cli import main
 from sdesim.estimators.exact_moments import ExactMoments
 from sdesim.estimators.moment_checks import moment_checks, svag_moments, svag_third_moment_as_printed
-from sdesim.estimators.order import fit_order
 from sdesim.estimators.weak_error import weak_error_study
 from sdesim.executors import execute, split
 from sdesim.kernels.stats import BlockStats
@@ -70,52 +73,162 @@ def test_halving_one_over_l_halves_the_exact_weak_error(case):
 def test_exact_study_runs_to_l_1024_and_confirms_order_one():
     study = weak_error_study(linear_regression(dim=3, weight_decay=0.05), lr=0.1, time=2.0, exact=True,
                              tests=("norm2", "loss", "x"), l_values=[2**k for k in range(11)])
-    for test in ("norm2", "loss", "x"):
-        assert study.fits[test].confirmed, study.fits[test].verdict
-        assert_weak_order(study, 0.99, 1.01, test=test)   # the order and the spread of the finest local slopes
+    assert study.test_functions == ("norm2", "loss", "x[0]", "x[1]", "x[2]")   # one row per component
+    for test in study.test_functions:
+        assert study.fits[test].kind == "confirmed", study.fits[test].verdict
+        assert study.fits[test].interval_kind == "truncation estimate"
+        assert_weak_order(study, 1.0, precision=0.01, test=test)
     assert all(r.stderr == 0 and r.paths == 0 for r in study.rows)
+
+
+def test_the_exact_weak_error_is_the_largest_gap_over_every_effective_step():
+    problem = linear_regression(dim=2, weight_decay=0.05)
+    study = weak_error_study(problem, lr=0.1, time=2.0, exact=True, tests=("norm2",), l_values=[1, 4, 16])
+    engine = ExactMoments(problem, 0.1)
+    steps = np.arange(1, 21)
+    reference = engine.observables(engine.sde_moments(steps * 0.1, problem.start_point()))["norm2"]
+    for row in study.rows:
+        gaps = engine.observables(engine.method_moments("svag", row.l, steps, problem.start_point()))["norm2"] - reference
+        assert row.error == pytest.approx(np.max(np.abs(gaps)), rel=1e-12)
+        assert row.time == pytest.approx(0.1 * steps[np.argmax(np.abs(gaps))])
+    assert len(study.recorded_times) == 20 and study.error_kind == "max_over_steps"
+    at_time = weak_error_study(problem, lr=0.1, time=2.0, exact=True, tests=("norm2",), l_values=[1, 4, 16],
+                               error="at_time")
+    assert at_time.error_kind == "at_time" and list(at_time.recorded_times) == [2.0]
+    assert all(abs(a.error) <= b.error for a, b in zip(at_time.rows, study.rows))
 
 
 # --- Monte Carlo studies -------------------------------------------------------------------
 
 def test_monte_carlo_study_with_control_variates_confirms_order_one_against_the_exact_reference():
     problem = quadratic(2, noise="exponential")
-    study = weak_error_study(problem, lr=0.2, time=1.0, tests=("norm4",), paths=40_000, seed=2,
-                             x0=[2.0, 2.0], l_values=[1, 2, 4, 8, 16])
-    assert study.reference == "exact" and study.control_variates
-    assert study.fit.confirmed, study.verdict
-    assert_weak_order(study, 0.8, 1.2)   # fitted p = 1.025, 95% interval [0.989, 1.060]
-    plain = weak_error_study(problem, lr=0.2, time=1.0, tests=("norm4",), paths=40_000, seed=2,
-                             x0=[2.0, 2.0], l_values=[1, 16], control_variates=False)
+    study = weak_error_study(problem, lr=0.2, time=1.0, tests=("norm4", "norm2"), paths=40_000, seed=seed(2),
+                             x0=[2.0, 2.0], l_values=[1, 2, 4, 8, 16], confidence=0.9999, precision=0.1)
+    assert study.references == {"norm4": "exact", "norm2": "exact"} and study.control_variates
+    assert_weak_order(study)   # norm4: fitted p = 1.000, 99.99% interval [0.951, 1.051]
+    # norm2 lies in the span of the controls: its value is the exact one, and says so
+    assert {r.source for r in study.rows_for("norm2")} == {"exact_in_span"}
+    assert all(r.stderr == 0 for r in study.rows_for("norm2")) and study.fits["norm2"].exact
+    for r in study.rows:   # the plain Monte Carlo estimate is still reported, and agrees
+        assert np.isfinite(r.raw_estimate) and r.raw_stderr > 0 and abs(r.cv_residual_z) < Z
+        if r.test == "norm2":
+            assert_within_stderr(r.raw_estimate, r.raw_stderr, r.estimate, sigmas=Z, name=f"plain norm2, l={r.l}")
+    plain = weak_error_study(problem, lr=0.2, time=1.0, tests=("norm4",), paths=40_000, seed=seed(2),
+                             x0=[2.0, 2.0], l_values=[1, 16], control_variates=False, error="at_time")
+    cv = weak_error_study(problem, lr=0.2, time=1.0, tests=("norm4",), paths=40_000, seed=seed(2),
+                          x0=[2.0, 2.0], l_values=[1, 16], error="at_time")
     # both estimate the same errors: agreement within their combined standard errors
-    for a in plain.rows:
-        b = next(r for r in study.rows if r.l == a.l)
+    for a, b in zip(plain.rows, cv.rows):
+        assert a.source == "monte_carlo" and b.source == "control_variates"
         assert_within_stderr(a.error, a.stderr, b.error, expected_stderr=b.stderr, sigmas=Z, atol=0.0,
                              name=f"e({a.l}) without vs with control variates")
         assert b.stderr < a.stderr / 4  # and the control variates pay for themselves
+        assert b.raw_estimate == pytest.approx(a.estimate, rel=1e-12)   # the same paths, reported beside it
+        assert b.raw_stderr == pytest.approx(a.stderr, rel=1e-9)
+
+
+def test_the_control_discrepancy_catches_a_kernel_that_disagrees_with_the_exact_engine(monkeypatch):
+    problem = quadratic(1)
+    true_moments = ExactMoments.method_moments
+
+    def off_by_a_bit(self, method, l, steps, x0, dt=None):   # what a kernel bug would look like from outside
+        moments = true_moments(self, method, l, steps, x0, dt=dt)
+        return type(moments)(moments.times, moments.mean * 1.1, moments.second * 1.1)
+
+    monkeypatch.setattr(ExactMoments, "method_moments", off_by_a_bit)
+    study = weak_error_study(problem, lr=0.2, time=0.6, tests=("norm4",), l_values=[1, 2, 4], paths=20_000,
+                             seed=seed(5))
+    assert all(abs(r.cv_residual_z) > Z for r in study.rows)
+    assert any("the kernel and the exact moment engine disagree" in w for w in study.warnings)
+
+
+def test_the_max_over_steps_estimate_is_not_biased_upward():
+    """Where every step's true gap is 0, the estimate of max_k |gap| averages ≤ 0 (the maximum of the
+    noisy gaps themselves would average about +1.2 standard errors over five steps)."""
+    from sdesim.estimators.levels import Estimate, Level
+    from sdesim.estimators.weak_error import _row
+
+    gen = np.random.default_rng(seed(11))
+    steps, z = 5, []
+    times = 0.2 * np.arange(1, steps + 1)
+    for _ in range(400):
+        levels = []
+        for l in (1, 2, 4):
+            full = gen.normal(size=(2, steps))           # two halves of unit variance each
+            mean = np.vstack([full.mean(0), full])
+            se = np.vstack([np.full(steps, np.sqrt(0.5)), np.ones((2, steps))])
+            levels.append((l, Level(("svag", l, None), {"g": Estimate(mean, se, mean, se, "monte_carlo")},
+                                    1000, 0, float("nan"))))
+        zeros = np.zeros((3, steps))
+        for i, (l, level) in enumerate(levels):
+            coarser = [(c, lev.estimates["g"].mean[0]) for c, lev in levels[max(0, i - 2):i]]
+            row, _ = _row(l, "g", level, coarser, zeros, zeros, times, "max_over_steps")
+            z.append(row.error / row.stderr)
+    z = np.array(z)
+    assert z.mean() < 4 * z.std() / np.sqrt(z.size), f"mean z = {z.mean():.3f}"
 
 
 def test_extrapolation_reference_without_a_closed_form():
     problem = double_well(1, barrier=0.25, noise_scale=0.5)
-    study = weak_error_study(problem, lr=0.1, time=1.0, tests=("norm2",), paths=40_000, seed=3,
-                             x0=[0.3], l_values=[1, 2, 4, 8, 16])
-    assert study.reference == "extrapolation" and not study.control_variates
+    study = weak_error_study(problem, lr=0.1, time=1.0, tests=("norm2",), paths=40_000, seed=seed(3),
+                             x0=[0.3], l_values=[1, 2, 4, 8, 16], fit_from=1)
+    assert study.references == {"norm2": "extrapolation"} and not study.control_variates
     assert {r.l for r in study.rows} == {1, 2, 4, 8, 16}
-    assert set(study.fit.used) <= {1, 2, 4}  # the two finest levels made the reference
-    assert "Richardson" in study.reference_note
+    assert study.fit.l == (1, 2, 4)   # the two finest levels made the reference
+    assert "Richardson" in study.reference_notes["norm2"]
+    # the shared reference correlates the fitted errors: the fit got their covariance
+    cov = study.fit.covariance
+    assert np.all(cov[~np.eye(3, dtype=bool)] != 0)
 
 
-def test_euler_reference_and_user_test_functions():
+def test_euler_reference_and_vector_user_test_functions():
     @numba.njit
-    def cos_first(x):
-        return np.cos(x[0])
+    def cos_sin(x):
+        return np.array([np.cos(x[0]), np.sin(x[0])])
 
     problem = quadratic(1)
-    study = weak_error_study(problem, lr=0.2, time=0.6, tests=(), user_tests={"cos": cos_first},
-                             reference="euler", euler_factor=4, l_values=[1, 2, 4], paths=20_000, seed=4)
-    assert study.test_functions == ("cos",) and study.reference == "euler"
-    assert "Euler" in study.reference_note
-    assert len(study.rows) == 3
+    study = weak_error_study(problem, lr=0.2, time=0.6, tests=("norm2",), user_tests={"trig": cos_sin},
+                             reference="euler", euler_factor=4, l_values=[1, 2, 4], paths=20_000, seed=seed(4))
+    assert study.test_functions == ("norm2", "trig[0]", "trig[1]")   # one row per component, never cut
+    assert set(study.references.values()) == {"euler"} and "Euler" in study.reference_notes["trig[1]"]
+    assert len(study.rows) == 9
+
+
+def test_adding_a_user_test_keeps_every_other_tests_reference():
+    @numba.njit
+    def cubic(x):
+        return x[0] ** 3
+
+    problem = quadratic(1, noise="rademacher")
+    kw = dict(lr=0.2, time=0.6, l_values=[1, 2, 4], paths=20_000, seed=seed(8))
+    alone = weak_error_study(problem, tests=("norm4",), **kw)
+    both = weak_error_study(problem, tests=("norm4",), user_tests={"cubic": cubic}, **kw)
+    assert alone.references["norm4"] == both.references["norm4"] == "exact"
+    assert both.references["cubic"] == "extrapolation"
+    assert [r.error for r in alone.rows] == [r.error for r in both.rows_for("norm4")]
+
+
+def test_a_reference_callable_gives_exact_values_to_the_tests_it_knows():
+    problem = quadratic(1)
+    sde = problem.exact_sde
+
+    def exact(name, times):
+        if name == "x":
+            return np.array([sde.mean(t, np.zeros(1)) for t in times])
+        return None
+
+    study = weak_error_study(problem, lr=0.2, time=0.6, tests=("x", "norm4"), l_values=[1, 2, 4], paths=10_000,
+                             seed=seed(9), reference=exact, control_variates=False)
+    assert study.references == {"x[0]": "user", "norm4": "exact"}
+    assert study.reference.startswith("callable") and "exact" in study.reference
+
+
+def test_an_euler_sweep_reads_in_the_step_h():
+    study = weak_error_study(linear_regression(dim=2), method="sde", lr=0.2, time=1.0, exact=True,
+                             tests=("norm2",), l_values=[1, 2, 4, 8])
+    header = next(line for line in study.table().splitlines() if line.lstrip().startswith("l "))
+    assert header.split()[:2] == ["l", "h"] and "0.025" in study.table()
+    assert [r["h"] for r in study.to_dict()["rows"]] == [0.2, 0.1, 0.05, 0.025]
 
 
 def test_study_runs_the_same_on_a_dask_cluster():
@@ -162,37 +275,37 @@ def test_ctrl_c_keeps_the_finished_points(monkeypatch):
     assert list(outcome.stats) == [("svag", 1, None)]
 
 
-# --- the order fit -------------------------------------------------------------------------
-
-def test_order_fit_on_synthetic_errors():
-    l = np.array([1, 2, 4, 8, 16, 32, 64], float)
-    gen = np.random.default_rng(0)
-    se = 0.002 * np.ones_like(l)
-    e = 1.0 / l * (1 + 0.3 / l) + gen.normal(0, se)
-    fit = fit_order(l, e, se)
-    assert fit.confirmed and fit.ci[0] <= 1.0 <= fit.ci[1], fit.verdict
-    half = fit_order(l, 1.0 / np.sqrt(l) + gen.normal(0, se), se)
-    assert not half.confirmed and half.order == pytest.approx(0.5, abs=0.05)
-    floor = fit_order(l, 1e-4 * gen.normal(size=l.size), se)
-    assert not floor.confirmed and "noise floor" in floor.verdict
-    diverged = fit_order(l, e, se, diverged=[0, 0, 0, 0, 0, 0, 3])
-    assert not diverged.confirmed and "divergence" in diverged.verdict
-
-
 # --- bad input ----------------------------------------------------------------------------
 
 @pytest.mark.parametrize("kwargs,message", [
     (dict(l_values=[0, 1, 2]), "l values must be integers >= 1, got 0"),
     (dict(l_values=[1, 2.5]), "l values must be integers >= 1, got 2.5"),
     (dict(l_values=[4]), "at least two l values"),
-    (dict(time=0.25, lr=0.1), "is not a whole number of steps"),
+    (dict(lr=0.3), "is not a whole number of steps"),
     (dict(tests=("norm3",)), "unknown test function 'norm3'"),
     (dict(reference="oracle"), "unknown reference 'oracle'"),
     (dict(method="sgd"), "unknown method 'sgd'"),
+    (dict(l_values="124"), "l values must be a list of integers"),
+    (dict(paths=6), "needs at least 100 paths per level"),
+    (dict(precision=0.0), r"precision .* must be a number in \(0, 1\)"),
+    (dict(precision=2), r"precision .* must be a number in \(0, 1\)"),
+    (dict(confidence=1.0), r"confidence must be a number in \(0, 1\)"),
+    (dict(error="sometimes"), "unknown error 'sometimes'"),
+    (dict(fit_from=0), "fit_from .* must be"),
+    (dict(exact=True, reference=lambda name, times: None), "does not apply"),
+    (dict(reference=lambda name, times: np.zeros((len(times), 2))), r"returned shape \(5, 2\) for test 'norm2'"),
+    (dict(reference=lambda name, times: np.full(len(times), np.nan)), "not finite for test 'norm2'"),
+    (dict(reference=lambda name, times: 1 / 0), "the reference callable .* failed for test 'norm2'"),
 ])
-def test_bad_study_arguments(kwargs, message):
+def test_bad_study_arguments_are_refused_before_any_path_moves(kwargs, message, monkeypatch):
+    monkeypatch.setattr(Run, "blocks", lambda *a, **k: pytest.fail("a path moved before the error"))
     with pytest.raises(ValueError, match=message):
-        weak_error_study(quadratic(1), **kwargs)
+        weak_error_study(quadratic(1), time=0.5, **kwargs)
+
+
+def test_a_test_function_must_be_compiled():
+    with pytest.raises(TypeError, match="must be a numba-compiled function of x"):
+        weak_error_study(quadratic(1), tests=(), user_tests={"plain": lambda x: x[0]})
 
 
 def test_references_and_exact_moments_that_do_not_exist_are_refused():
@@ -254,13 +367,70 @@ def test_cli_converge_exact_writes_the_json_contract(tmp_path, capsys):
     assert main(["converge", "--problem", "linear_regression", "--exact", "--test", "norm2,loss", "--lr", "0.1",
                  "--time", "1", "--l", "1,2,4,8,16,32", "--json", str(out), "--plot", str(plot)]) == 0
     data = json.loads(out.read_text())
-    for key in ("problem", "lr", "seed", "time", "test_functions", "reference", "order", "order_ci", "verdict", "rows"):
+    for key in ("problem", "lr", "seed", "time", "test_functions", "reference", "references", "order", "order_ci",
+                "verdict", "verdict_kind", "precision", "confidence", "error_kind", "recorded_times", "fit_from",
+                "rows", "fits"):
         assert key in data
-    assert data["reference"] == "exact" and len(data["order_ci"]) == 2
-    assert {"l", "paths", "estimate", "reference_value", "error", "stderr"} <= set(data["rows"][0])
-    assert data["rows"][0]["stderr"] == 0
+    assert data["references"] == {"norm2": "exact", "loss": "exact"} and len(data["order_ci"]) == 2
+    assert data["verdict_kind"] == "confirmed" and data["error_kind"] == "max_over_steps" and data["precision"] == 0.1
+    assert data["fits"]["loss"]["kind"] == "confirmed" and data["fits"]["loss"]["l"] == [2, 4, 8, 16, 32]
+    assert {"l", "paths", "estimate", "reference_value", "error", "stderr", "raw_estimate", "raw_stderr",
+            "cv_residual_z", "source"} <= set(data["rows"][0])
+    assert data["rows"][0]["stderr"] == 0 and data["rows"][0]["source"] == "exact_moments"
     assert plot.stat().st_size > 10_000
-    assert "order 1 confirmed" in capsys.readouterr().out
+    assert "CONFIRMED: order 1 confirmed" in capsys.readouterr().out
+
+
+EXAMPLE = Path(__file__).resolve().parents[1] / "docs" / "examples" / "arctan_sde.py"
+
+
+def your_module(tmp_path, monkeypatch, extra=""):
+    """The docs' example module written into the current directory, imported afresh."""
+    (tmp_path / "arctan_sde.py").write_text(EXAMPLE.read_text() + extra)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, "path", list(sys.path))
+    monkeypatch.delitem(sys.modules, "arctan_sde", raising=False)
+
+
+def test_cli_converge_on_your_own_sde_with_your_own_reference(tmp_path, monkeypatch, capsys):
+    your_module(tmp_path, monkeypatch)
+    out = tmp_path / "own.json"
+    assert main(["converge", "--problem", "arctan_sde:make_problem", "--test", "x,norm2,arctan_sde:sin_x",
+                 "--reference", "arctan_sde:exact", "--lr", "0.25", "--time", "1", "--l", "1,2,4,8",
+                 "--paths", "20000", "--method", "sde", "--plot", "none", "--json", str(out)]) == 0
+    data = json.loads(out.read_text())
+    assert data["test_functions"] == ["x[0]", "norm2", "sin_x"]
+    assert set(data["references"].values()) == {"user"} and data["reference"] == "callable arctan_sde:exact"
+    assert [r["h"] for r in data["rows"] if r["test"] == "sin_x"] == [0.25, 0.125, 0.0625, 0.03125]
+    coarse = next(r for r in data["rows"] if r["test"] == "norm2" and r["l"] == 1)
+    assert coarse["error"] > 10 * coarse["stderr"]     # Euler's error at h = η is resolved
+    assert "test function sin_x = sin_x(x): reference user (your callable)" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["converge", "--problem", "arctan_sde:nothing"], "module 'arctan_sde' has no 'nothing'"),
+    (["converge", "--problem", "no_such_module:f"], "no module named 'no_such_module'"),
+    (["converge", "--problem", "arctan_sde:X0"], "float is not callable"),
+    (["converge", "--problem", "arctan_sde:exact"], "missing 2 required positional arguments"),
+    (["converge", "--problem", "arctan_sde:FUNCTIONS"], "dict is not callable"),
+    (["converge", "--problem", "arctan_sde:make_problem", "--dim", "2"], "--dim do not apply to a problem from a factory"),
+    (["converge", "--problem", "arctan_sde:make_problem", "--test", "arctan_sde:exact"],
+     "must be a numba-compiled function of x"),
+    (["converge", "--problem", "arctan_sde:make_problem", "--reference", "arctan_sde:bad_shape"],
+     r"returned shape \(5, 2\) for test 'norm4'"),
+    (["converge", "--problem", "arctan_sde:make_problem", "--reference", "arctan_sde:not_finite"], "not finite"),
+    (["converge", "--problem", "arctan_sde:not_a_problem"], "returned str, not an sdesim Problem"),
+    (["converge", "--precision", "1.5"], r"precision .* in \(0, 1\), got 1.5"),
+    (["converge", "--paths", "6"], "at least 100 paths"),
+])
+def test_cli_converge_refuses_what_it_cannot_use(argv, message, tmp_path, monkeypatch, capsys):
+    your_module(tmp_path, monkeypatch, extra=(
+        "\ndef bad_shape(name, times):\n    return np.zeros((len(times), 2))\n"
+        "\ndef not_finite(name, times):\n    return np.full(len(times), np.nan)\n"
+        "\ndef not_a_problem():\n    return 'quadratic'\n"))
+    monkeypatch.setattr(Run, "blocks", lambda *a, **k: pytest.fail("a path moved before the error"))
+    assert main(argv) == 2
+    assert re.search(message, capsys.readouterr().err)
 
 
 def test_cli_moments_json(tmp_path):
@@ -274,6 +444,8 @@ def test_cli_moments_json(tmp_path):
 
 @pytest.mark.parametrize("argv,message", [
     (["converge", "--l", "0,1"], "l values must be integers >= 1"),
+    (["converge", "--test", "norm5"], "unknown test function 'norm5'"),
+    (["converge", "--problem", "double_well", "--test", "norm2", "--reference", "exact"], "reference 'exact' does not exist"),
     (["converge", "--time", "0.3", "--lr", "0.2"], "not a whole number of steps"),
     (["converge", "--problem", "double_well", "--exact"], "no closed moment recursions"),
     (["converge", "--problem", "double_well", "--reference", "exact"], "reference 'exact' does not exist"),
@@ -291,7 +463,7 @@ def test_decomposition_separates_the_non_gaussian_gap_which_closes_with_l():
     problem = quadratic(1, noise="exponential")
     quad = decompose(problem, lr=0.2, time=0.6, test="norm2", l_values=[1, 4], paths=8192, x0=[2.0])
     assert all(abs(r["non_gaussian"]) < 1e-12 for r in quad.rows)  # quadratic g cannot see the noise's shape
-    assert "zero to rounding" in quad.fits["non_gaussian"].verdict
+    assert quad.fits["non_gaussian"] is None and "zero to rounding" in quad.verdict("non_gaussian")
     quartic = decompose(problem, lr=0.2, time=0.6, test="norm4", l_values=[1, 4], paths=50_000, x0=[2.0], seed=3)
     g1, g4 = (next(r for r in quartic.rows if r["l"] == l) for l in (1, 4))
     assert abs(g1["non_gaussian"]) > Z * g1["non_gaussian_stderr"]          # SGD and NGD differ (l = 1)

@@ -9,6 +9,8 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 
+from seeds import seed
+
 from sdesim.estimators.weak_error import weak_error_study
 from sdesim.kernels.build import kernel_module
 from sdesim.methods import GAUSSIAN, STOCHASTIC
@@ -133,32 +135,42 @@ def exact_study():
 
 
 def test_weak_order_of_svag_is_one(exact_study):
-    assert_weak_order(exact_study, 0.95, 1.05)
-    assert_weak_order(exact_study, 0.95, 1.05, test="x")
-    assert_weak_order(exact_study.fits["x"], 0.95, 1.05)
+    assert_weak_order(exact_study)
+    assert_weak_order(exact_study, 1.0, precision=0.01, test="x[1]")
+    assert_weak_order(exact_study.fits["x[0]"], 1.0)
 
 
-def test_weak_order_fails_outside_the_interval_with_the_fit_and_the_errors(exact_study):
+def test_weak_order_fails_when_rejected_with_the_fit_and_the_errors(exact_study):
     with pytest.raises(AssertionError) as failure:
-        assert_weak_order(exact_study, 1.5, 2.5)
+        assert_weak_order(exact_study, 2.0)
     message = str(failure.value)
     assert message.startswith("weak order of svag against the SDE on linear_regression (test function norm2, "
-                              "reference exact): fitted p = 1.0")
-    assert "outside [1.5, 2.5]" in message and "verdict: order 1 confirmed" in message
+                              "reference exact): order 2 is rejected, not confirmed")
+    assert "verdict: order 2 rejected: exact errors, p = 1.0000" in message
     assert "l =  256: e = " in message
 
 
 def test_weak_order_from_raw_errors():
     l = np.array([1, 2, 4, 8, 16, 32])
     se = 0.001 * np.ones(6)
-    noise = np.random.default_rng(0).normal(0, se)
-    assert_weak_order(1.0 / l + noise, 0.9, 1.1, l=l, stderr=se)
-    with pytest.raises(AssertionError, match=r"fitted p = 0\.5\d\d with interval .*, outside \[0.9, 1.1\]"):
-        assert_weak_order(1.0 / np.sqrt(l) + noise, 0.9, 1.1, l=l, stderr=se)
-    with pytest.raises(AssertionError, match=r"reaches outside \[0.9, 1.1\]"):   # right order, too noisy to tell
-        assert_weak_order(1.0 / l * (1 + 0.3 * np.array([1, -1, 1, -1, 1, -1])), 0.9, 1.1, l=l, stderr=0.2 / l)
-    with pytest.raises(AssertionError, match="no order could be fitted(.|\n)*noise floor"):
-        assert_weak_order(1e-4 * np.ones(6), 0.5, 1.5, l=l, stderr=se)
+    noise = np.random.default_rng(seed(0)).normal(0, se)
+    fit = assert_weak_order(1.0 / l + noise, l=l, stderr=se)
+    assert fit.kind == "confirmed"
+    with pytest.raises(AssertionError, match=r"order 1 is rejected(.|\n)*p = 0\.5\d\d"):
+        assert_weak_order(1.0 / np.sqrt(l) + noise, l=l, stderr=se)
+    with pytest.raises(AssertionError, match=r"inconclusive(.|\n)*exceeds the precision 0.1"):   # too noisy to tell
+        assert_weak_order(1.0 / l, l=l, stderr=0.25 / l)
+    with pytest.raises(AssertionError, match="inconclusive(.|\n)*noise floor"):
+        assert_weak_order(1e-4 * np.ones(6), l=l, stderr=se)
+    with pytest.raises(AssertionError, match="inconclusive(.|\n)*blew up"):
+        assert_weak_order(exact_fit_with_divergence(), 1.0)
+
+
+def exact_fit_with_divergence():
+    from sdesim.estimators.order import fit_order
+
+    l = 2.0 ** np.arange(5)
+    return fit_order(l, 1 / l, 0.01 / l, diverged=[0, 0, 0, 0, 2])
 
 
 # --- assert_one_step_moments ------------------------------------------------------------------------------
@@ -199,10 +211,12 @@ def _bad_calls(result, study):
          "no checkpoint at t = 1.5; its checkpoint times are 1, 2"),
         (lambda: assert_matches_exact(result, "x", {"norm2": 1.0}), ValueError, "exact holds no value for 'x'"),
         (lambda: assert_agree(result, 3, "x"), TypeError, "result_b must be an sdesim Result"),
-        (lambda: assert_weak_order(study, 1.2, 0.8), ValueError, "lower must be less than upper"),
-        (lambda: assert_weak_order(study, 0.8, 1.2, test="norm4"), ValueError, "no test function 'norm4'"),
-        (lambda: assert_weak_order([0.1, 0.05], 0.8, 1.2), ValueError, "pass l= .* and stderr="),
-        (lambda: assert_weak_order([0.1, 0.05], 0.8, 1.2, l=[1, 2, 4], stderr=[0, 0]), ValueError, "one length"),
+        (lambda: assert_weak_order(study, 1.0, precision=1.5), ValueError, r"precision .* in \(0, 1\)"),
+        (lambda: assert_weak_order(study, float("inf")), ValueError, "expected .* must be a finite number"),
+        (lambda: assert_weak_order(study, 0.8, 1.2), TypeError, "positional argument"),
+        (lambda: assert_weak_order(study, 1.0, test="norm4"), ValueError, "no test function 'norm4'"),
+        (lambda: assert_weak_order([0.1, 0.05], 1.0), ValueError, "pass l= .* and stderr="),
+        (lambda: assert_weak_order([0.1, 0.05], 1.0, l=[1, 2, 4], stderr=[0, 0]), ValueError, "one length"),
         (lambda: assert_one_step_moments(double_well(1), l=1, methods=("sde",)), ValueError,
          "has no closed-form one-step law"),
         (lambda: assert_one_step_moments(quadratic(1), l=1, orders=(4,)), ValueError, "subset of"),

@@ -39,6 +39,20 @@ EXTRA_TESTS = {"norm4": norm4}
 TESTS = (*BUILTIN_OBSERVABLES, *EXTRA_TESTS)
 
 
+WORDS = {"x": "x", "norm2": "|x|²", "norm4": "|x|⁴", "loss": "L(x)", "grad_norm2": "|∇L(x)|²",
+         "noise_trace": "Tr Σ(x)"}
+
+
+def describe(name: str) -> str:
+    """A test function in words: 'norm4' → '|x|⁴', 'x[1]' → 'x₁', your own 'g' → 'g(x)'."""
+    base, _, index = name.partition("[")
+    if base == "x" and index:
+        return "x" + "".join("₀₁₂₃₄₅₆₇₈₉"[int(c)] for c in index.rstrip("]"))
+    if base in WORDS:
+        return WORDS[base] + (f" component {index.rstrip(']')}" if index else "")
+    return f"{base}(x)" + (f" component {index.rstrip(']')}" if index else "")
+
+
 def check_tests(tests) -> tuple:
     tests = tuple(tests)
     if not tests:

@@ -1,28 +1,41 @@
-"""Weak-error studies: e(l) = max_k |E g(x_k^{SVAG,l}) − E g(X_{kη})| over a sweep of l (Theorem 4.3).
+"""Weak-error studies: e(l) = max_k |E g(x_k^{l}) − E g(X_{kη})| over a sweep of l (Definition 4.2, Theorem 4.3).
 
-For Monte Carlo the checkpoint of e(l) is the one where the error at the smallest l
-is largest, used for every l (re-selecting it at each l would select on noise);
-for exact moments it is the true maximum.
+The paper's weak error is the largest gap over every effective step k ≤ T/η.  The study
+records every effective step (``error="max_over_steps"``, the default) and takes the
+maximum without biasing it upward:
 
-For each l the estimate E g(x^{l}) comes from the exact moment engine (quadratic g on
-linear-quadratic problems: no noise at all) or from Monte Carlo, where control
-variates make it cheap: on linear-quadratic problems the exact means of x and of
-the x_i x_j are known for every method and l, so
+- exact values (exact moments, or a test in the span of the control variates against an
+  exact reference): the maximum itself;
+- Monte Carlo: the step is chosen on paths independent of those that estimate it.  Level
+  l's step k and sign s are those of the largest |P(k)|, its gap profile predicted from the
+  two coarser levels alone, P = α·c₁d_{c₁} + (1 − α)·c₂d_{c₂} with α/c₁ + (1 − α)/c₂ = 1/l
+  (first order in 1/l; one coarser level when there is only one), and
 
-    ĝ_cv = ḡ − βᵀ(h̄ − E h),   β = Ĉov(h)⁻¹ Ĉov(h, g),   h = (x_i, x_i x_j),
+      ê(l) = s · (ĝ_l(k) − E g(X_{kη}))   on all of level l's paths.
 
-has the same mean as ḡ (up to an O(1/N) term from estimating β in-sample) and the
-variance of the part of g that h does not explain.
+  Given k and s, E ê(l) = s·e_l(k) ≤ max_k |e_l(k)|: noise can lower the estimate, never
+  raise it.  The coarser levels' gaps are larger at the same noise, so the choice stays
+  right where level l's own gaps are at the noise floor; choosing on the level's own paths
+  (or half of them) would there pick a step at random, bias the finest levels down and
+  tilt the fitted order up.  The coarsest level has no coarser one: each half of its paths
+  chooses the step for the other half, and the two are averaged.  A Monte Carlo reference
+  (extrapolation, Euler) is cut into halves the same way.
 
-The reference E g(X) is, in this order of preference: ``exact`` (the closed-form
-SDE, or the exact moment ODE), ``extrapolation`` (Richardson in l: with e(l) ≈ C/l,
-E g(X) ≈ (r ĝ(L) − ĝ(L/r)) / (r − 1) from the two finest levels, which then leave
-the fit), or ``euler`` (Euler–Maruyama with a step ``euler_factor`` times finer
-than the finest level; its own O(dt) bias is stated).
+``error="at_time"`` takes the signed gap at t = T instead.
+
+The order p in e(l) ≈ C₁ l^{−p} + C₂ l^{−p−1} is fitted by `fit_order` over a range of l
+fixed before the run (``fit_from``; a test with an extrapolated reference leaves out the two
+finest levels), with the full covariance of the errors (a Monte Carlo reference shared by all
+levels correlates them), and judged ``confirmed``, ``rejected`` or ``inconclusive``.
+
+Where each E g(X_t) comes from is chosen test by test (`sdesim.estimators.references`);
+how each E g(x_k) is estimated, with control variates in the open, is in
+`sdesim.estimators.levels`.
 """
 
 from __future__ import annotations
 
+import math
 import platform
 from dataclasses import dataclass, field
 
@@ -32,35 +45,49 @@ import numpy as np
 import sdesim
 from sdesim._checks import choice, positive_float, positive_int
 from sdesim.estimators.exact_moments import ExactMoments
-from sdesim.estimators.order import OrderFit, fit_order
-from sdesim.estimators.test_functions import EXTRA_TESTS, check_tests, gaussian_norm4, second_moments
-from sdesim.executors import connect, execute, split
+from sdesim.estimators.levels import (CV_ALARM, PARTS, QUADRATIC_TESTS, estimate_levels, halves_block_size,
+                                      scalar_tests)
+from sdesim.estimators.order import OrderFit, check_confidence, check_precision, fit_order
+from sdesim.estimators.references import check_reference, plan_references
+from sdesim.estimators.test_functions import EXTRA_TESTS, check_tests, describe
 from sdesim.problems.base import Problem
 from sdesim.result import to_jsonable
-from sdesim.simulate import BUILTIN_OBSERVABLES, Run
+from sdesim.simulate import BUILTIN_OBSERVABLES, observable_layout
 
 DEFAULT_L = (1, 2, 4, 8, 16, 32, 64)
-REFERENCES = ("auto", "exact", "extrapolation", "euler")
 SWEEP_METHODS = ("svag", "sde")
+ERROR_KINDS = ("max_over_steps", "at_time")
+MIN_PATHS = 100                 # Monte Carlo: 50 per half, to choose the step of the maximum and estimate it
+MEMORY_LIMIT = 4 * 2**30        # bytes of block statistics a study may hold
+RESOLVED_Z = 3.0
 
 
 @dataclass(frozen=True)
 class Row:
-    """One point of the study: the weak error of one test function at one l."""
+    """One point of the study: the weak error of one scalar test function at one l."""
 
     l: int
     test: str
     paths: int
-    estimate: float          # E g(x^l) at the checkpoint of largest error
-    reference_value: float   # E g(X) there
-    error: float             # estimate − reference_value
-    stderr: float            # of the error (estimate and reference combined); 0 for exact moments
-    time: float              # the checkpoint (time t = kη) where |error| is largest
+    estimate: float           # E g(x^l) at the step of the largest gap (the halves' choices averaged)
+    reference_value: float    # E g(X) there
+    error: float              # the weak error e(l) (error_kind "at_time": the signed gap at T)
+    stderr: float             # of the error; 0 when it is exact
+    time: float               # t = kη of the step of the largest gap (half A's choice)
+    source: str = "monte_carlo"    # "monte_carlo", "control_variates", "exact_in_span" or "exact_moments"
+    raw_estimate: float = math.nan  # plain Monte Carlo E g(x^l) at the same step(s)
+    raw_stderr: float = math.nan
+    cv_residual_z: float = math.nan
     diverged: int = 0
+    times: tuple = ()         # the steps chosen by the two halves (Monte Carlo, max over steps)
 
     @property
     def resolved(self) -> bool:
-        return self.stderr == 0 or abs(self.error) > 3 * self.stderr
+        return self.stderr == 0 or abs(self.error) > RESOLVED_Z * self.stderr
+
+    @property
+    def exact(self) -> bool:
+        return self.stderr == 0
 
 
 @dataclass
@@ -71,20 +98,24 @@ class Study:
     method: str
     lr: float
     time: float
-    test_functions: tuple
+    test_functions: tuple       # scalar test names ('x' becomes 'x[0]', 'x[1]', …)
     l_values: tuple
-    reference: str
-    engine: str
+    reference: str              # what was asked: auto, exact, extrapolation, euler, or a callable's name
+    references: dict            # test → the reference it got: user, exact, extrapolation or euler
+    engine: str                 # "exact" (exact moments) or "monte_carlo"
     control_variates: bool
     seed: int
     paths: int
     x0: np.ndarray
-    checkpoint_times: np.ndarray
+    recorded_times: np.ndarray  # the times t = kη over which the maximum is taken (at_time: T alone)
     rows: list
     fits: dict
-    reference_note: str = ""
+    error_kind: str = "max_over_steps"
+    fit_from: int = 1
+    reference_notes: dict = field(default_factory=dict)
     interrupted: bool = False
     warnings: list = field(default_factory=list)
+    block_size: int = 1024
 
     @property
     def fit(self) -> OrderFit:
@@ -102,58 +133,95 @@ class Study:
     def verdict(self) -> str:
         return self.fit.verdict
 
+    @property
+    def verdict_kind(self) -> str:
+        return self.fit.kind
+
     def rows_for(self, test: str) -> list:
         return [r for r in self.rows if r.test == test]
 
     def to_dict(self) -> dict:
+        fit = self.fit
         return to_jsonable({
             "problem": self.problem, "method": self.method, "lr": self.lr, "time": self.time,
             "steps": int(round(self.time / self.lr)), "seed": self.seed, "paths": self.paths, "x0": self.x0,
             "test_functions": list(self.test_functions), "l": list(self.l_values), "reference": self.reference,
-            "reference_note": self.reference_note, "engine": self.engine, "control_variates": self.control_variates,
-            "checkpoint_times": self.checkpoint_times,
+            "references": self.references, "reference_notes": self.reference_notes, "engine": self.engine,
+            "control_variates": self.control_variates, "error_kind": self.error_kind,
+            "recorded_times": self.recorded_times, "fit_from": self.fit_from, "block_size": self.block_size,
+            "expected": fit.expected, "precision": fit.precision, "confidence": fit.confidence,
             "order": self.order, "order_ci": list(self.order_ci), "verdict": self.verdict,
-            "fits": {t: {"order": f.order, "order_ci": list(f.ci), "constant": f.constant, "verdict": f.verdict,
-                         "local_slopes": f.local_slopes, "reduced_chi2": f.reduced_chi2} for t, f in self.fits.items()},
-            "rows": [{"l": r.l, "test": r.test, "paths": r.paths, "estimate": r.estimate,
-                      "reference_value": r.reference_value, "error": r.error, "stderr": r.stderr,
-                      "time": r.time, "resolved": r.resolved, "diverged": r.diverged} for r in self.rows],
+            "verdict_kind": self.verdict_kind,
+            "fits": {t: {**f.to_dict(), "reference": self.references[t]} for t, f in self.fits.items()},
+            "rows": [{"l": r.l, **({"h": self.lr / r.l} if self.method == "sde" else {}), "test": r.test,
+                      "paths": r.paths, "source": r.source, "estimate": r.estimate,
+                      "reference_value": r.reference_value, "error": r.error, "stderr": r.stderr, "time": r.time,
+                      "times": list(r.times), "resolved": r.resolved, "raw_estimate": r.raw_estimate,
+                      "raw_stderr": r.raw_stderr, "cv_residual_z": r.cv_residual_z, "diverged": r.diverged}
+                     for r in self.rows],
             "interrupted": self.interrupted, "warnings": self.warnings,
             "versions": {"sdesim": sdesim.__version__, "numpy": np.__version__, "numba": numba.__version__,
                          "python": platform.python_version()},
         })
 
     def table(self) -> str:
-        lines = [f"weak error of {self.method} against the SDE on {self.problem['name']}, lr={self.lr:g}, "
-                 f"T={self.time:g}, reference: {self.reference}"
-                 + (f" ({self.reference_note})" if self.reference_note else "")
-                 + f", {'exact moments' if self.engine == 'exact' else 'Monte Carlo'}"
-                 + (" with control variates" if self.control_variates else "")]
+        """The study as text: a table per test function, its fit and its verdict."""
+        if self.error_kind == "max_over_steps":
+            how = (f"largest gap over the {len(self.recorded_times)} effective steps"
+                   + ("" if self.engine == "exact" else " (the step picked on the coarser levels' paths, "
+                      "estimated on the level's own)"))
+        else:
+            how = f"gap at t = T = {self.time:g}"
+        engine = "exact moments" if self.engine == "exact" else (
+            "Monte Carlo" + (" with control variates" if self.control_variates else ""))
+        lines = [f"weak error of {self.method} against the SDE on {self.problem['name']}, η = {self.lr:g}, "
+                 f"T = {self.time:g}: {how}; {engine}"]
         for test in self.test_functions:
-            lines.append("")
-            lines.append(f"test function {test}")
-            header = ("l", "paths", "estimate", "reference", "error", "95% interval")
-            body = []
-            for r in self.rows_for(test):
-                half = 1.96 * r.stderr
-                flag = "" if r.resolved else "  (within noise)"
-                body.append((str(r.l), str(r.paths), f"{r.estimate:.6g}", f"{r.reference_value:.6g}",
-                             f"{r.error:.4g}", f"[{r.error - half:.4g}, {r.error + half:.4g}]{flag}"))
-            widths = [max(len(h), *(len(b[i]) for b in body)) for i, h in enumerate(header)]
-            lines.append("  ".join(h.rjust(w) for h, w in zip(header, widths)))
-            lines += ["  ".join(v.rjust(w) for v, w in zip(b, widths)) for b in body]
-            fit = self.fits[test]
-            if self.engine == "exact" or all(r.stderr == 0 for r in self.rows_for(test)):
-                lines.append(f"order p = {fit.order:.3f} (local slope at the finest l; the finest three "
-                             f"local slopes span [{fit.ci[0]:.3f}, {fit.ci[1]:.3f}])")
-            else:
-                lines.append(f"fitted order p = {fit.order:.3f}, 95% interval [{fit.ci[0]:.3f}, {fit.ci[1]:.3f}]")
-            lines.append(fit.verdict)
+            lines += ["", self._test_table(test)]
         if self.interrupted:
-            lines.append("interrupted: the table holds the points that finished")
+            lines.append("interrupted: the table holds the levels that finished")
         lines += [f"warning: {w}" for w in self.warnings]
         return "\n".join(lines)
 
+    def _test_table(self, test: str) -> str:
+        rows = self.rows_for(test)
+        note = self.reference_notes.get(test, "")
+        sources = {r.source for r in rows}
+        head = (f"test function {test} = {describe(test)}: reference {self.references[test]}"
+                + (f" ({note})" if note else "")
+                + ("; E g(x) exact: in the span of the control variates (plain Monte Carlo shown beside it)"
+                   if sources == {"exact_in_span"} else ""))
+        sde = self.method == "sde"
+        header = ["l", *(["h"] if sde else []), "estimate", "reference", "error e(l)", "95% interval", "t of max"]
+        plain = self.engine != "exact"
+        if plain:
+            header += ["plain Monte Carlo", *(["control z"] if self.control_variates else [])]
+        body = []
+        for r in rows:
+            if r.exact:
+                interval = "exact"
+            else:
+                half = 1.96 * r.stderr
+                interval = f"[{r.error - half:.4g}, {r.error + half:.4g}]" + ("" if r.resolved else " within noise")
+            when = "/".join(f"{t:g}" for t in (r.times or (r.time,)))
+            cells = [str(r.l), *([f"{self.lr / r.l:.4g}"] if sde else []), f"{r.estimate:.6g}",
+                     f"{r.reference_value:.6g}", f"{r.error:.4g}", interval, when]
+            if plain:
+                cells.append(f"{r.raw_estimate:.6g} ± {r.raw_stderr:.2g}")
+                if self.control_variates:
+                    cells.append(f"{r.cv_residual_z:+.2f}" + (" !" if abs(r.cv_residual_z) > CV_ALARM else ""))
+            body.append(cells)
+        widths = [max(len(h), *(len(b[i]) for b in body)) if body else len(h) for i, h in enumerate(header)]
+        lines = [head, "  ".join(h.rjust(w) for h, w in zip(header, widths))]
+        lines += ["  ".join(v.rjust(w) for v, w in zip(b, widths)) for b in body]
+        fit = self.fits[test]
+        lines.append(f"fit {fit.interval_kind} interval of p in e(l) = C₁ l^−p + C₂ l^−p−1 over l = "
+                     f"{', '.join(str(int(v)) for v in fit.l)}: p = {fit.order:.4g}, [{fit.ci[0]:.4g}, {fit.ci[1]:.4g}]")
+        lines.append(f"{fit.kind.upper()}: {fit.verdict}")
+        return "\n".join(lines)
+
+
+# --- arguments ----------------------------------------------------------------------------------
 
 def _horizon(lr: float, time: float) -> int:
     steps = time / lr
@@ -164,9 +232,12 @@ def _horizon(lr: float, time: float) -> int:
 
 
 def _l_values(l_values) -> tuple:
+    if isinstance(l_values, (str, bytes)) or not np.iterable(l_values):
+        raise ValueError(f"l values must be a list of integers >= 1, got {l_values!r}")
     values = []
     for v in l_values:
-        if isinstance(v, bool) or not float(v).is_integer() or v < 1:
+        if isinstance(v, bool) or not isinstance(v, (int, float, np.integer, np.floating)) \
+                or not float(v).is_integer() or v < 1:
             raise ValueError(f"l values must be integers >= 1, got {v!r}")
         values.append(int(v))
     if len(set(values)) != len(values):
@@ -176,60 +247,45 @@ def _l_values(l_values) -> tuple:
     return tuple(sorted(values))
 
 
-def _checkpoints(steps: int, n: int) -> np.ndarray:
-    n = positive_int("checkpoints", n)
-    return np.unique(np.rint(np.arange(1, n + 1) * steps / n).astype(np.int64))
+def error_kind(value: str) -> str:
+    """'max_over_steps' or 'at_time' (hyphens allowed, as on the command line)."""
+    value = value.replace("-", "_") if isinstance(value, str) else value
+    return choice("error", value, ERROR_KINDS)
 
 
-def _exact_reference_available(problem: Problem, tests) -> str | None:
-    """None if every test has an exact SDE value on this problem, else why not."""
-    if problem.has_exact_sde:
-        return None
-    if problem.linear_quadratic is None:
-        return f"problem {problem.name!r} has neither a closed-form SDE nor closed moments"
-    higher = [t for t in tests if t in EXTRA_TESTS]
-    if higher:
-        return (f"test functions {higher} need more than two moments, and the SDE of {problem.name!r} is not "
-                "Gaussian, so only its first two moments are exact")
-    return None
+def _recorded_steps(steps: int, kind: str) -> np.ndarray:
+    return np.arange(1, steps + 1, dtype=np.int64) if kind == "max_over_steps" else np.array([steps], np.int64)
 
 
-def _exact_sde_values(problem: Problem, lr, tests, times, x0) -> dict:
-    """E g(X_t) for each test at each time: (times,) or (times, d) arrays."""
-    if problem.has_exact_sde:
-        sde = problem.exact_sde
-        per_time = []
-        for t in times:
-            values = sde.observables(t, x0, lr)
-            values["norm4"] = gaussian_norm4(sde.mean(t, x0), sde.cov(t, lr))
-            per_time.append(values)
-        return {test: np.array([v[test] for v in per_time]) for test in tests}
-    engine = ExactMoments(problem, lr)
-    values = engine.observables(engine.sde_moments(times, x0))
-    return {test: values[test] for test in tests}
+def _describe_reference(reference) -> str:
+    if not callable(reference):
+        return reference
+    module, name = getattr(reference, "__module__", None), getattr(reference, "__qualname__", repr(reference))
+    return f"callable {module}:{name}" if module else f"callable {name}"
 
 
-def _largest(estimate, reference, stderr, times, at=None):
-    """(estimate, reference, error, stderr, time, where) at the checkpoint/component of largest |error|,
-    or at the given ``at`` = (checkpoint, component)."""
-    est, ref, se = (np.asarray(a, float).reshape(len(times), -1) for a in (estimate, reference, stderr))
-    err = est - ref
-    k, j = np.unravel_index(np.nanargmax(np.abs(err)), err.shape) if at is None else at
-    return float(est[k, j]), float(ref[k, j]), float(err[k, j]), float(se[k, j]), float(times[k]), (k, j)
-
+# --- the study ------------------------------------------------------------------------------------
 
 def weak_error_study(problem: Problem, *, lr: float = 0.1, time: float = 1.0, tests=("norm2",),
-                     user_tests=None, l_values=DEFAULT_L, method: str = "svag", reference: str = "auto",
-                     exact: bool = False, paths: int = 100_000, seed: int = 0, x0=None, checkpoints: int = 4,
-                     control_variates: bool = True, euler_factor: int = 8, client=None, progress: bool = False,
-                     block_size: int = 1024) -> Study:
-    """Estimate e(l) for each test function and l, and fit the order p in e(l) ≈ C l^{−p}.
+                     user_tests=None, l_values=DEFAULT_L, method: str = "svag", reference="auto",
+                     exact: bool = False, paths: int = 100_000, seed: int = 0, x0=None,
+                     error: str = "max_over_steps", expected: float = 1.0, precision: float = 0.1,
+                     confidence: float = 0.95, fit_from: int = 2, control_variates: bool = True,
+                     euler_factor: int = 8, client=None, progress: bool = False, block_size: int = 1024) -> Study:
+    """Estimate e(l) for each test function and l, fit the order p and judge order ``expected``.
 
-    ``tests`` names built-in test functions; ``user_tests`` maps names to your own
-    compiled functions of x (their SDE values come from extrapolation or Euler).
-    Every argument is checked before any path moves.  ``exact=True`` uses the exact
+    ``tests`` names built-in test functions; ``user_tests`` maps names to your own compiled
+    functions of x (a vector-valued one gives one row per component).  ``reference`` is
+    ``"auto"``, ``"exact"``, ``"extrapolation"``, ``"euler"`` or a callable
+    ``exact(name, times)`` returning E g(X_t) for the test called ``name`` (None for a test it
+    has no value for).  ``error``: ``"max_over_steps"`` (the paper's, Definition 4.2) or
+    ``"at_time"``.  The verdict is ``confirmed`` when the ``confidence`` interval of p
+    contains ``expected`` and is at most ``precision`` wide either side.  ``fit_from``: the
+    smallest l in the fit, fixed before the run (default 2: l = 1, SGD itself, is the most
+    pre-asymptotic level, and with the maximum over steps its step of largest gap often
+    differs from the finer levels', which puts a kink in e(l)).  ``exact=True`` uses the exact
     moment engine (no Monte Carlo); ``client`` is a ``dask.distributed.Client`` or a
-    scheduler address, to run the Monte Carlo tasks on a cluster.
+    scheduler address.  Every argument is checked before any path moves.
     """
     if not isinstance(problem, Problem):
         raise TypeError(f"problem must be an sdesim Problem, got {type(problem).__name__}")
@@ -238,181 +294,247 @@ def weak_error_study(problem: Problem, *, lr: float = 0.1, time: float = 1.0, te
     time = positive_float("time (the horizon T)", time)
     steps = _horizon(lr, time)
     l_values = _l_values(l_values)
+    kind = error_kind(error)
+    rule = dict(expected=expected, precision=check_precision(precision), confidence=check_confidence(confidence))
+    fit_from = positive_int("fit_from (the smallest l in the fit)", fit_from)
     user_tests = dict(user_tests or {})
+    if isinstance(tests, str):
+        tests = (tests,)
     tests = check_tests(tests) if tests or not user_tests else ()
     clash = set(tests) & set(user_tests)
     if clash:
         raise ValueError(f"user test functions {sorted(clash)} have the names of built-in ones; rename them")
-    all_tests = tests + tuple(user_tests)
-    choice("reference", reference, REFERENCES)
+    reference = check_reference(reference)
     paths = positive_int("paths", paths)
     euler_factor = positive_int("euler_factor", euler_factor)
     x0 = problem.start_point(x0)
-    ckpts = _checkpoints(steps, checkpoints)
+    ckpts = _recorded_steps(steps, kind)
     times = ckpts * lr
+    # user tests are evaluated once at x0 here: wrong signatures, shapes or values fail before any work
+    layout = observable_layout(problem, x0, [t for t in tests if t in BUILTIN_OBSERVABLES],
+                               {**{t: EXTRA_TESTS[t] for t in tests if t in EXTRA_TESTS}, **user_tests})
+    sizes = {t: (stop - start if vector else 0) for t, (start, stop, vector) in layout.slices.items()}
+    all_tests = tests + tuple(user_tests)
+    common = dict(problem={"name": problem.name, "params": to_jsonable(problem.params)}, method=method, lr=lr,
+                  time=time, l_values=l_values, reference=_describe_reference(reference), seed=seed, x0=x0,
+                  recorded_times=times, error_kind=kind)
 
     if exact:
-        if reference not in ("auto", "exact"):
-            raise ValueError(f"--exact computes the reference exactly too; reference {reference!r} does not apply")
+        if callable(reference) or reference not in ("auto", "exact"):
+            raise ValueError(f"exact=True computes the reference exactly too; reference "
+                             f"{_describe_reference(reference)!r} does not apply")
         engine = ExactMoments(problem, lr)  # raises if the moments do not close
-        higher = [t for t in all_tests if t in EXTRA_TESTS or t in user_tests]
+        higher = [t for t in all_tests if t not in QUADRATIC_TESTS]
         if higher:
             raise ValueError(f"exact moments give first and second moments only; test functions {higher} need "
-                             "Monte Carlo (drop --exact)")
-        return _exact_study(problem, engine, method, lr, time, tests, l_values, x0, ckpts, times, seed)
+                             "Monte Carlo (drop exact / --exact)")
+        return _exact_study(engine, tests, l_values, x0, ckpts, times, layout, rule, fit_from, common)
 
-    if reference == "auto":
-        reference = ("exact" if _exact_reference_available(problem, tests) is None and not user_tests
-                     else "extrapolation")
-    if reference == "exact":
-        why = (f"user test functions {sorted(user_tests)} have no exact SDE values" if user_tests
-               else _exact_reference_available(problem, tests))
-        if why is not None:
-            raise ValueError(f"reference 'exact' does not exist here: {why}; use 'extrapolation' or 'euler'")
-    if reference == "extrapolation" and len(l_values) < 3:
+    if paths < MIN_PATHS:
+        raise ValueError(f"a Monte Carlo study needs at least {MIN_PATHS} paths per level (half of them choose the "
+                         f"step of the largest gap, the other half estimate it, and each half needs enough paths "
+                         f"for a standard error), got {paths}")
+    plan = plan_references(problem, reference, {t: sizes[t] for t in all_tests}, times, lr, x0)
+    kinds = {kind_ for kind_, _ in plan.values()}
+    if "extrapolation" in kinds and len(l_values) < 3:
         raise ValueError("reference 'extrapolation' uses the two finest l and needs at least three l values")
     use_cv = bool(control_variates) and problem.linear_quadratic is not None
-
     labels = [(method, l, None) for l in l_values]
-    if reference == "euler":
+    if "euler" in kinds:
         labels.append(("sde", 1, lr / (euler_factor * l_values[-1])))
-    tests = all_tests
-    estimates, outcome = estimate_levels(problem, labels, tests, user_tests, lr=lr, steps=steps, x0=x0,
-                                         ckpts=ckpts, paths=paths, seed=seed, use_cv=use_cv, client=client,
-                                         progress=progress, block_size=block_size)
-    warnings = []
-    note = ""
-    if reference == "exact":
-        exact_values = _exact_sde_values(problem, lr, tests, times, x0)
-        ref = {t: (exact_values[t], np.zeros_like(exact_values[t], dtype=float)) for t in tests}
-        fit_l = l_values
-    elif reference == "extrapolation":
-        fine, coarse = (method, l_values[-1], None), (method, l_values[-2], None)
-        if fine not in estimates or coarse not in estimates:
-            raise KeyboardInterrupt("interrupted before the reference levels finished")
-        r = l_values[-1] / l_values[-2]
-        ref = {}
-        for t in tests:
-            (gf, sf), (gc, sc) = estimates[fine][t], estimates[coarse][t]
-            ref[t] = ((r * gf - gc) / (r - 1), np.sqrt((r * sf) ** 2 + sc**2) / (r - 1))
-        fit_l = l_values[:-2]
-        note = f"Richardson from l = {l_values[-2]}, {l_values[-1]}, which leave the fit"
-    else:
-        label = labels[-1]
-        if label not in estimates:
-            raise KeyboardInterrupt("interrupted before the Euler reference finished")
-        ref = {t: estimates[label][t] for t in tests}
-        fit_l = l_values
-        note = (f"Euler–Maruyama with dt = η/{euler_factor * l_values[-1]}; its own O(dt) bias is about "
-                f"1/{euler_factor} of the error at l = {l_values[-1]}")
-
-    rows, fits = [], {}
-    for test in tests:
-        test_rows, at = [], None
-        for l in l_values:
-            label = (method, l, None)
-            if label not in estimates:
-                continue
-            g, se = estimates[label][test]
-            rv, rse = ref[test]
-            # the checkpoint is chosen once, where the coarsest l's error is largest: choosing it
-            # anew at each l would select on noise and bias small errors upward
-            est, refv, err, s, t_max, at = _largest(g, rv, np.sqrt(se**2 + rse**2), times, at)
-            row = Row(l, test, paths, est, refv, err, s, t_max, outcome.stats[label].diverged)
+    block_size = halves_block_size(paths, positive_int("block_size", block_size))
+    _check_memory(len(labels), paths, block_size, len(ckpts), layout.size + (0 if not use_cv else
+                                                                             problem.dim * (problem.dim + 3) // 2),
+                  use_cv)
+    levels, outcome = estimate_levels(problem, labels, all_tests, user_tests, lr=lr, steps=steps, x0=x0,
+                                      ckpts=ckpts, paths=paths, seed=seed, use_cv=use_cv, client=client,
+                                      progress=progress, block_size=block_size)
+    names = scalar_tests(layout.slices, all_tests)
+    rows, fits, references, notes, warnings = [], {}, {}, {}, []
+    for name, test, j in names:
+        ref_kind, values = plan[test]
+        references[name] = ref_kind
+        ref = _reference(ref_kind, values, j, name, levels, labels, method, l_values, len(ckpts), euler_factor)
+        if ref is None:
+            break   # interrupted before the reference levels finished
+        ref_mean, ref_se, notes[name] = ref
+        fit_l = [l for l in l_values if l >= fit_from
+                 and not (ref_kind == "extrapolation" and l in l_values[-2:])]
+        test_rows, picks = [], []
+        present = [l for l in l_values if (method, l, None) in levels]
+        for i, l in enumerate(present):
+            coarser = [(c, levels[(method, c, None)].estimates[name].mean[0]) for c in present[max(0, i - 2):i]]
+            row, pick = _row(l, name, levels[(method, l, None)], coarser, ref_mean, ref_se, times, kind)
             rows.append(row)
             if l in fit_l:
                 test_rows.append(row)
-            if not row.resolved and l in fit_l:
-                warnings.append(f"{test}, l={l}: the error {err:.3g} is within 3 standard errors ({s:.2g}) of 0; "
-                                "the error bars swallow the signal here")
-        fits[test] = fit_order([r.l for r in test_rows], [r.error for r in test_rows],
-                               [r.stderr for r in test_rows], diverged=[r.diverged for r in test_rows])
-    return Study(problem={"name": problem.name, "params": to_jsonable(problem.params)}, method=method, lr=lr,
-                 time=time, test_functions=tests, l_values=l_values, reference=reference, engine="monte_carlo",
-                 control_variates=use_cv, seed=seed, paths=paths, x0=x0, checkpoint_times=times, rows=rows,
-                 fits=fits, reference_note=note, interrupted=outcome.interrupted, warnings=warnings)
+                picks.append(pick)
+        fits[name] = (fit_order([r.l for r in test_rows], [r.error for r in test_rows],
+                                _covariance(test_rows, picks, ref_se, kind), **rule,
+                                diverged=[r.diverged for r in test_rows]) if test_rows else
+                      fit_order([float(fit_from)], [math.nan], [1.0], **rule))
+        warnings += [f"{name}, l = {r.l}: the error {r.error:.3g} is within {RESOLVED_Z:g} standard errors "
+                     f"({r.stderr:.2g}) of 0: the Monte Carlo noise floor" for r in test_rows if not r.resolved]
+    for label, level in levels.items():
+        if abs(level.cv_residual_z) > CV_ALARM:
+            warnings.append(f"{label[0]} l = {label[1]}: a control's plain Monte Carlo mean is "
+                            f"{level.cv_residual_z:+.1f} standard errors from its exact value: the kernel and the "
+                            "exact moment engine disagree (a bug, or a problem whose moments do not close)")
+    done = [n for n, _, _ in names if n in fits]
+    return Study(**common, test_functions=tuple(done), references=references, engine="monte_carlo",
+                 control_variates=use_cv, paths=paths, rows=rows, fits=fits, fit_from=fit_from,
+                 reference_notes=notes, interrupted=outcome.interrupted or len(done) < len(names),
+                 warnings=warnings, block_size=block_size)
 
 
-def estimate_levels(problem, labels, tests, user_tests, *, lr, steps, x0, ckpts, paths, seed, use_cv, client=None,
-                    progress=False, block_size=1024):
-    """Monte Carlo E g at each checkpoint for each (method, l, dt) label, with standard errors.
+def _check_memory(n_labels, paths, block_size, n_steps, n_obs, covariance):
+    blocks = -(-paths // block_size)
+    need = n_labels * blocks * n_steps * (2 * n_obs + (n_obs * n_obs if covariance else 0) + 1) * 8
+    if need > MEMORY_LIMIT:
+        raise ValueError(f"this study would hold {need / 2**30:.1f} GiB of statistics ({n_labels} levels × {blocks} "
+                         f"blocks of paths × {n_steps} recorded steps); the limit is {MEMORY_LIMIT / 2**30:g} GiB. "
+                         "Use a larger block_size, fewer paths, or error='at_time' (one recorded step)")
 
-    Returns ({label: {test: (mean, stderr)}}, the executor's outcome).  Each label gets
-    its own independent streams, derived from ``seed`` and its position in ``labels``.
+
+def _reference(kind, values, component, name, levels, labels, method, l_values, n_steps, euler_factor):
+    """(mean, stderr, note) of E g(X) at each recorded step, rows PARTS; None if its levels did not finish."""
+    shape = (len(PARTS), n_steps)
+    if kind in ("user", "exact"):
+        column = values if values.ndim == 1 else values[:, component or 0]
+        note = "your callable" if kind == "user" else "closed form"
+        return np.broadcast_to(column, shape).copy(), np.zeros(shape), note
+    if kind == "extrapolation":
+        fine, coarse = levels.get((method, l_values[-1], None)), levels.get((method, l_values[-2], None))
+        if fine is None or coarse is None:
+            return None
+        r = l_values[-1] / l_values[-2]
+        f, c = fine.estimates[name], coarse.estimates[name]
+        return ((r * f.mean - c.mean) / (r - 1), np.sqrt((r * f.stderr) ** 2 + c.stderr**2) / (r - 1),
+                f"Richardson from l = {l_values[-2]}, {l_values[-1]}, which leave the fit")
+    level = levels.get(labels[-1])
+    if level is None:
+        return None
+    est = level.estimates[name]
+    note = (f"Euler–Maruyama with dt = η/{euler_factor * l_values[-1]}; its own O(dt) bias is about "
+            f"1/{euler_factor} of the error at l = {l_values[-1]}")
+    return est.mean, est.stderr, note
+
+
+def _pick(gap):
+    """(k, sign) of the largest |gap|, or None if the gaps are not all finite."""
+    if not np.all(np.isfinite(gap)):
+        return None
+    k = int(np.argmax(np.abs(gap)))
+    return k, (1.0 if gap[k] >= 0 else -1.0)
+
+
+def _predicted_gaps(l, coarser, reference):
+    """Level l's gaps l·d_l(k) predicted from coarser levels' paths alone, to first order in 1/l.
+
+    With d_c(k) = C₁(k)/c + C₂(k)/c² + …, the combination α·c₁d_{c₁} + (1 − α)·c₂d_{c₂} with
+    α/c₁ + (1 − α)/c₂ = 1/l is C₁ + C₂/l + …, level l's own profile; one coarser level alone
+    gives C₁ + C₂/c₁.  ``coarser``: [(c, its estimates at every step)], the nearest last.
     """
-    builtin = [t for t in tests if t in BUILTIN_OBSERVABLES]
-    observables = list(dict.fromkeys(builtin + (["x"] if use_cv else [])))
-    user = {t: EXTRA_TESTS[t] for t in tests if t in EXTRA_TESTS}
-    user.update(user_tests or {})
-    if use_cv:
-        user["second_moments"] = second_moments
-    common = dict(lr=lr, steps=steps, x0=x0, checkpoints=ckpts, observables=observables,
-                  user_observables=user, block_size=block_size, covariance=use_cv)
-    runs, tasks = {}, []
-    for i, label in enumerate(labels):
-        m, l, dt = label
-        # independent streams per level, so that the points of a fit are independent
-        level_seed = int(np.random.SeedSequence(seed, spawn_key=(i,)).generate_state(1, np.uint64)[0] >> np.uint64(1))
-        settings = dict(common, l=l, seed=level_seed)
-        if m == "sde":
-            settings["dt"] = dt
-        runs[label] = Run(problem, m, **settings)
-        tasks += split(label, runs[label], dict(settings, method=m), paths)
-    outcome = execute(problem, tasks, runs, client=connect(client), progress=progress, desc="paths")
-    engine = ExactMoments(problem, lr) if use_cv else None
-    return {label: _estimates(outcome, label, tests, engine, ckpts, x0) for label in outcome.stats}, outcome
+    if not coarser:
+        return None
+    if len(coarser) == 1:
+        (c, mean), = coarser
+        return c * (mean - reference)
+    (c2, mean2), (c1, mean1) = coarser
+    alpha = (1 / l - 1 / c2) / (1 / c1 - 1 / c2)
+    return alpha * c1 * (mean1 - reference) + (1 - alpha) * c2 * (mean2 - reference)
 
 
-def _estimates(outcome, label, tests, engine, ckpts, x0) -> dict:
-    """test → (mean, stderr) per checkpoint (and component), control-variate adjusted when ``engine``."""
-    run, stats = outcome.runs[label], outcome.stats[label]
-    counts, mean, stderr = stats.summary()
-    slices = run.layout.slices
-    out = {}
-    if engine is None:
-        for t in tests:
-            a, b, _ = slices[t]
-            out[t] = (mean[:, a:b], stderr[:, a:b])
-        return out
-    method, l, dt = label
-    exact = engine.method_moments(method, l, ckpts, x0, dt=dt)
-    d = len(x0)
-    iu = np.triu_indices(d)
-    control_mean = np.concatenate([exact.mean, exact.second[:, iu[0], iu[1]]], axis=1)   # (ckpts, c)
-    xa, _, _ = slices["x"]
-    sa, sb, _ = slices["second_moments"]
-    controls = np.r_[np.arange(xa, xa + d), np.arange(sa, sb)]
-    cov = stats.covariance()
-    for t in tests:
-        a, b, _ = slices[t]
-        est, se = np.empty((len(ckpts), b - a)), np.empty((len(ckpts), b - a))
-        for k in range(len(ckpts)):
-            c_hh = cov[k][np.ix_(controls, controls)]
-            for j, target in enumerate(range(a, b)):
-                c_hg = cov[k][controls, target]
-                beta = np.linalg.lstsq(c_hh, c_hg, rcond=1e-12)[0]
-                est[k, j] = mean[k, target] - beta @ (mean[k, controls] - control_mean[k])
-                resid = cov[k][target, target] - c_hg @ beta
-                if resid <= 1e-12 * cov[k][target, target]:
-                    resid = 0.0  # g is a combination of the controls (a quadratic g): its estimate is exact
-                est_n = counts[k]
-                se[k, j] = np.sqrt(resid / est_n * (est_n - 1) / max(est_n - 1 - len(controls), 1))
-        out[t] = (est, se)
-    return out
+def _row(l, name, level, coarser, ref_mean, ref_se, times, kind):
+    """The `Row` of one level and test, and the picks (k_A, s_A, k_B, s_B) its covariance needs.
+
+    Exact values give the maximum itself.  Otherwise the step k and sign s of the largest
+    gap are chosen on paths independent of those that estimate it: level l's gap profile
+    predicted from the two coarser levels (`_predicted_gaps`), or, for the coarsest level,
+    one half of its own paths for the other.  A Monte Carlo reference is cut in halves A and
+    B as well: the step chosen against half A is estimated against half B and the other way
+    round, and the two averaged, so the reference's noise cannot select itself either.
+    """
+    est = level.estimates[name]
+    common = dict(l=l, test=name, paths=level.paths, source=est.source, cv_residual_z=level.cv_residual_z,
+                  diverged=level.diverged)
+    gap = est.mean[0] - ref_mean[0]
+    nan = math.nan
+    failed = Row(**common, estimate=nan, reference_value=nan, error=nan, stderr=nan, time=nan), None
+    if not np.all(np.isfinite(gap)):
+        return failed
+    if kind == "at_time" or not (np.any(est.stderr) or np.any(ref_se)):
+        k = len(times) - 1 if kind == "at_time" else int(np.argmax(np.abs(gap)))
+        error = gap[k] if kind == "at_time" else abs(gap[k])
+        return Row(**common, estimate=float(est.mean[0, k]), reference_value=float(ref_mean[0, k]),
+                   error=float(error), stderr=math.sqrt(est.stderr[0, k] ** 2 + ref_se[0, k] ** 2),
+                   time=float(times[k]), raw_estimate=float(est.raw_mean[0, k]),
+                   raw_stderr=float(est.raw_stderr[0, k])), None
+    if coarser:
+        picks = [_pick(_predicted_gaps(l, coarser, ref_mean[half])) for half in (1, 2)]
+        own = [0, 0]                     # the estimate uses all of the level's paths
+    else:                                # the coarsest level: each half of its paths chooses for the other
+        picks = [_pick(est.mean[half] - ref_mean[half]) for half in (1, 2)]
+        own = [2, 1]
+    if None in picks:
+        return failed
+    (k_a, s_a), (k_b, s_b) = picks
+    # the gap at half A's choice against reference half B, and at half B's against half A; with an exact
+    # reference, or when both choose one step and sign, this is s·(ĝ_l(k) − E g(X_k)) on all of its paths
+    error = 0.5 * (s_a * (est.mean[own[0], k_a] - ref_mean[2, k_a]) + s_b * (est.mean[own[1], k_b] - ref_mean[1, k_b]))
+    # the level's own part at two steps is bounded as if fully correlated (|ρ| ≤ 1); its halves are independent
+    se_a, se_b = est.stderr[own[0], k_a], est.stderr[own[1], k_b]
+    own_var = (0.5 * (se_a + se_b)) ** 2 if not any(own) else 0.25 * (se_a**2 + se_b**2)
+    stderr = math.sqrt(own_var + 0.25 * (ref_se[2, k_a] ** 2 + ref_se[1, k_b] ** 2))
+    both = lambda a: float(0.5 * (a[own[0], k_a] + a[own[1], k_b]))  # noqa: E731
+    raw_a, raw_b = est.raw_stderr[own[0], k_a], est.raw_stderr[own[1], k_b]
+    raw_se = 0.5 * (raw_a + raw_b) if not any(own) else 0.5 * math.hypot(raw_a, raw_b)
+    return (Row(**common, estimate=both(est.mean), reference_value=float(0.5 * (ref_mean[2, k_a] + ref_mean[1, k_b])),
+                error=float(error), stderr=float(stderr), time=float(times[k_a]), raw_estimate=both(est.raw_mean),
+                raw_stderr=float(raw_se), times=tuple(sorted({float(times[k_a]), float(times[k_b])}))),
+            (k_a, s_a, k_b, s_b))
 
 
-def _exact_study(problem, engine, method, lr, time, tests, l_values, x0, ckpts, times, seed) -> Study:
+def _covariance(rows, picks, ref_se, kind) -> np.ndarray:
+    """The covariance of the fitted errors: each level's own variance, plus a shared Monte Carlo reference's.
+
+    A reference estimated at different steps for two levels is taken as fully correlated
+    between them (the same paths, a few steps apart); at the same step it is exactly so.
+    """
+    n = len(rows)
+    cov = np.diag([r.stderr**2 for r in rows])
+    if not np.any(ref_se) or any(r.stderr == 0 for r in rows):
+        return cov if np.any(cov) else np.zeros((n, n))
+    if kind == "at_time" or picks[0] is None:
+        shared = np.full(n, ref_se[0, -1])
+        return cov + (np.outer(shared, shared) - np.diag(shared**2))
+    a = np.array([0.5 * s_a * ref_se[2, k_a] for k_a, s_a, _, _ in picks])
+    b = np.array([0.5 * s_b * ref_se[1, k_b] for _, _, k_b, s_b in picks])
+    shared = np.outer(a, a) + np.outer(b, b)
+    return cov + shared - np.diag(np.diag(shared))
+
+
+def _exact_study(engine, tests, l_values, x0, ckpts, times, layout, rule, fit_from, common) -> Study:
+    """Exact moments of the method at every recorded step against the SDE's moment ODE (no Monte Carlo)."""
+    method = common["method"]
     reference = engine.observables(engine.sde_moments(times, x0))
-    rows, fits = [], {}
+    names = scalar_tests(layout.slices, tests)
+    rows = []
     for l in l_values:
         values = engine.observables(engine.method_moments(method, l, ckpts, x0))
-        for test in tests:
-            est, refv, err, _, t_max, _ = _largest(values[test], reference[test], np.zeros_like(values[test]), times)
-            rows.append(Row(l, test, 0, est, refv, err, 0.0, t_max))
-    for test in tests:
-        test_rows = [r for r in rows if r.test == test]
-        fits[test] = fit_order([r.l for r in test_rows], [r.error for r in test_rows], [0.0] * len(test_rows))
-    return Study(problem={"name": problem.name, "params": to_jsonable(problem.params)}, method=method, lr=lr,
-                 time=time, test_functions=tests, l_values=l_values, reference="exact", engine="exact",
-                 control_variates=False, seed=seed, paths=0, x0=x0, checkpoint_times=times,
-                 rows=rows, fits=fits)
+        for name, test, j in names:
+            value = values[test] if j is None else values[test][:, j]
+            ref = reference[test] if j is None else reference[test][:, j]
+            gap = value - ref
+            k = int(np.argmax(np.abs(gap))) if common["error_kind"] == "max_over_steps" else len(times) - 1
+            error = abs(gap[k]) if common["error_kind"] == "max_over_steps" else gap[k]
+            rows.append(Row(l, name, 0, float(value[k]), float(ref[k]), float(error), 0.0, float(times[k]),
+                            source="exact_moments"))
+    fits = {}
+    for name, _, _ in names:
+        used = [r for r in rows if r.test == name and r.l >= fit_from]
+        fits[name] = fit_order([r.l for r in used], [r.error for r in used], [0.0] * len(used), **rule)
+    return Study(**common, test_functions=tuple(n for n, _, _ in names),
+                 references={n: "exact" for n, _, _ in names}, engine="exact", control_variates=False, paths=0,
+                 rows=rows, fits=fits, fit_from=fit_from,
+                 reference_notes={n: "the SDE's moment ODE" for n, _, _ in names})

@@ -52,6 +52,10 @@ class BlockStats:
         parts = list(parts)
         return BlockStats(*(np.concatenate([getattr(p, f) for p in parts]) for f in BlockStats.FIELDS))
 
+    def subset(self, blocks: slice) -> "BlockStats":
+        """The statistics of a range of blocks."""
+        return BlockStats(*(getattr(self, f)[blocks] for f in BlockStats.FIELDS))
+
     def _merged_mean(self):
         counts = self.counts.sum(axis=0)
         weights = self.counts[:, :, None].astype(np.float64)

@@ -20,7 +20,7 @@ from collections.abc import Mapping
 import numpy as np
 
 from sdesim.estimators.moment_checks import moment_checks
-from sdesim.estimators.order import OrderFit, fit_order
+from sdesim.estimators.order import OrderFit, check_confidence, check_precision, fit_order, refit
 from sdesim.estimators.weak_error import Study
 from sdesim.problems.base import Problem
 from sdesim.result import Result
@@ -265,23 +265,26 @@ def assert_identical_results(result_a, result_b):
                              "are not bit-for-bit identical:\n  " + "\n  ".join(problems))
 
 
-def assert_weak_order(study_or_errors, lower: float, upper: float, *, test: str | None = None, l=None, stderr=None,
-                      confidence: float = 0.95):
-    """Assert the fitted weak order p, and its whole confidence interval, lie in [lower, upper].
+def assert_weak_order(study_or_errors, expected: float = 1.0, *, precision: float | None = None,
+                      confidence: float | None = None, test: str | None = None, l=None, stderr=None):
+    """Assert that weak order ``expected`` is confirmed: the rule of every study and claim.
 
-    ``study_or_errors`` is a `Study` (the fit of
-    test function ``test``, default its first), an `OrderFit`,
-    or the weak errors e(l) themselves with ``l`` and ``stderr`` (zeros for exact
-    values), fitted by `fit_order` at ``confidence``.
-    Requiring the whole interval inside makes the assertion fail both when the order
-    is wrong and when the study is too noisy to tell; choose [lower, upper] around
-    the order you expect, e.g. [0.8, 1.2] for SVAG (Theorem 4.3).
+    Confirmed means the ``confidence`` interval for p in e(l) = C₁ l^{−p} + C₂ l^{−p−1}
+    contains ``expected`` and is at most ``precision`` wide either side (`fit_order`).
+    ``study_or_errors`` is a `Study` (the fit of test
+    function ``test``, default its first), an `OrderFit`, or the
+    weak errors e(l) themselves with ``l`` and ``stderr`` (standard errors, a covariance
+    matrix, or zeros for exact values).  ``precision`` and ``confidence`` default to the
+    study's or fit's own (0.1 and 0.95 for raw errors).  The assertion fails both when the
+    order is wrong (rejected) and when the study is too noisy to tell (inconclusive), and
+    the message says which and why.  Returns the `OrderFit`.
     """
-    for name, v in (("lower", lower), ("upper", upper)):
-        if isinstance(v, bool) or not isinstance(v, numbers.Real) or not np.isfinite(v):
-            raise ValueError(f"{name} must be a finite number, got {v!r}")
-    if not lower < upper:
-        raise ValueError(f"lower must be less than upper, got [{lower}, {upper}]")
+    if isinstance(expected, bool) or not isinstance(expected, numbers.Real) or not np.isfinite(expected):
+        raise ValueError(f"expected (the weak order to confirm) must be a finite number, got {expected!r}")
+    if precision is not None:
+        check_precision(precision)
+    if confidence is not None:
+        check_confidence(confidence)
     table = ""
     if isinstance(study_or_errors, Study):
         study = study_or_errors
@@ -290,40 +293,31 @@ def assert_weak_order(study_or_errors, lower: float, upper: float, *, test: str 
         test = study.test_functions[0] if test is None else test
         if test not in study.fits:
             raise ValueError(f"the study has no test function {test!r}; it has {list(study.fits)}")
-        fit = study.fits[test]
+        fit = refit(study.fits[test], expected=expected, precision=precision, confidence=confidence)
         what = (f"weak order of {study.method} against the SDE on {study.problem['name']} (test function {test}, "
-                f"reference {study.reference})")
+                f"reference {study.references[test]})")
         table = "\n".join(f"  l = {r.l:>4}: e = {r.error:.4g} ± {r.stderr:.2g}" for r in study.rows_for(test))
     elif isinstance(study_or_errors, OrderFit):
         if l is not None or stderr is not None or test is not None:
             raise ValueError("an OrderFit is already fitted; pass l, stderr or test only with a study or raw errors")
-        fit, what = study_or_errors, "weak order"
+        fit = refit(study_or_errors, expected=expected, precision=precision, confidence=confidence)
+        what = "weak order"
     else:
         if l is None or stderr is None:
             raise ValueError("with raw weak errors, pass l= (the l values) and stderr= (their standard errors, "
                              "zeros for exact values)")
         errors, l_arr, se = _array("errors", study_or_errors), _array("l", l), _array("stderr", stderr)
-        if not (errors.ndim == l_arr.ndim == se.ndim == 1 and errors.shape == l_arr.shape == se.shape):
-            raise ValueError(f"errors, l and stderr must be 1-d of one length, got shapes {errors.shape}, "
-                             f"{l_arr.shape}, {se.shape}")
-        if errors.size < 2 or np.any(l_arr <= 0) or np.any(se < 0):
-            raise ValueError("need at least two points, l > 0 and stderr >= 0")
-        if not 0 < confidence < 1:
-            raise ValueError(f"confidence must lie in (0, 1), got {confidence!r}")
-        fit = fit_order(l_arr, errors, se, confidence=confidence)
+        if not (errors.ndim == l_arr.ndim == 1 and errors.shape == l_arr.shape):
+            raise ValueError(f"errors and l must be 1-d of one length, got shapes {errors.shape}, {l_arr.shape}")
+        fit = fit_order(l_arr, errors, se, expected=expected, precision=0.1 if precision is None else precision,
+                        confidence=0.95 if confidence is None else confidence)
         what = "weak order"
-        table = "\n".join(f"  l = {li:>4g}: e = {ei:.4g} ± {si:.2g}" for li, ei, si in zip(l_arr, errors, se))
-    low, high = fit.ci
-    inside = np.isfinite(fit.order) and lower <= low and high <= upper and lower <= fit.order <= upper
-    if inside:
-        return
-    if not np.isfinite(fit.order):
-        found = "no order could be fitted"
-    else:
-        found = (f"fitted p = {fit.order:.3f} with interval [{low:.3f}, {high:.3f}]"
-                 + (f" over l = {fit.used[0]}…{fit.used[-1]}" if fit.used else ""))
-        found += (", which reaches outside" if lower <= fit.order <= upper else ", outside") + f" [{lower:g}, {upper:g}]"
-    message = f"{what}: {found}\n  verdict: {fit.verdict}"
+        table = "\n".join(f"  l = {li:>4g}: e = {ei:.4g}" + (f" ± {si:.2g}" if se.ndim == 1 else "")
+                          for li, ei, si in zip(l_arr, errors, np.broadcast_to(se if se.ndim == 1 else 0.0,
+                                                                               l_arr.shape)))
+    if fit.kind == "confirmed":
+        return fit
+    message = f"{what}: order {expected:g} is {fit.kind}, not confirmed\n  verdict: {fit.verdict}"
     raise AssertionError(message + ("\n" + table if table else ""))
 
 
