@@ -104,7 +104,7 @@ def test_a_wrong_expected_order_fails(tmp_path):
                                    paths=8192, exact_l=(1, 2, 4, 8, 16, 32), grid=400)
     assert not result.passed
     assert all(c.passed is False for c in result.checks)  # every fit says p = 1, not 2
-    assert "not 2" in result.reason
+    assert "does not confirm order 2" in result.reason
 
 
 def test_an_impossible_tolerance_fails_the_decomposition(tmp_path):
