@@ -34,7 +34,8 @@ def plot_weak_error(study, path=None, *, ax=None):
         resolved = np.array([r.resolved for r in rows])
         color, marker = f"C{i}", markers[i % len(markers)]
         fit = study.fits[test]
-        label = f"{describe(test)}: p = {fit.order:.3f} [{fit.ci[0]:.3f}, {fit.ci[1]:.3f}], {fit.kind}"
+        label = (f"{describe(test)}: p = {fit.order:.3f} [{fit.ci[0]:.3f}, {fit.ci[1]:.3f}], {fit.kind}"
+                 + (" (exact values)" if fit.exact else ""))
         if np.any(half > 0):
             ax.errorbar(l, e, yerr=[lower, half], fmt="none", ecolor=color, capsize=3, lw=1)
         ax.plot(l[resolved], e[resolved], marker, color=color, label=label)

@@ -57,7 +57,7 @@ from sdesim.simulate import BUILTIN_OBSERVABLES, observable_layout
 DEFAULT_L = (1, 2, 4, 8, 16, 32, 64)
 SWEEP_METHODS = ("svag", "sde")
 ERROR_KINDS = ("max_over_steps", "at_time")
-MIN_PATHS = 100                 # Monte Carlo: 50 per half, to choose the step of the maximum and estimate it
+MIN_PATHS = 100                 # Monte Carlo paths per level: standard errors to trust, 50 in each half
 MEMORY_LIMIT = 4 * 2**30        # bytes of block statistics a study may hold
 RESOLVED_Z = 3.0
 
@@ -331,9 +331,9 @@ def weak_error_study(problem: Problem, *, lr: float = 0.1, time: float = 1.0, te
         return _exact_study(engine, tests, l_values, x0, ckpts, times, layout, rule, fit_from, common)
 
     if paths < MIN_PATHS:
-        raise ValueError(f"a Monte Carlo study needs at least {MIN_PATHS} paths per level (half of them choose the "
-                         f"step of the largest gap, the other half estimate it, and each half needs enough paths "
-                         f"for a standard error), got {paths}")
+        raise ValueError(f"a Monte Carlo study needs at least {MIN_PATHS} paths per level (fewer give no standard "
+                         f"error to trust, and the coarsest level's two halves each choose the step of the largest "
+                         f"gap for the other), got {paths}")
     plan = plan_references(problem, reference, {t: sizes[t] for t in all_tests}, times, lr, x0)
     kinds = {kind_ for kind_, _ in plan.values()}
     if "extrapolation" in kinds and len(l_values) < 3:

@@ -29,7 +29,7 @@ REFERENCE = "Eq. (4)"
 # `precision` wide either side (the quick settings have the power for ±0.5 only).
 QUICK = dict(lr=0.2, time=0.6, x0=(2.0,), l_values=(1, 2, 4, 8), paths=50_000, seed=3, tolerance=Z, fit_from=1,
              precision=0.5, confidence=0.999)
-FULL = dict(QUICK, l_values=(1, 2, 4, 8, 16, 32), paths=500_000, fit_from=2, precision=0.1)
+FULL = dict(QUICK, l_values=(1, 2, 4, 8, 16, 32), paths=2_000_000, fit_from=2, precision=0.1)
 
 
 def run(quick: bool = True, out_dir="validation", **overrides) -> ClaimResult:
