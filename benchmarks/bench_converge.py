@@ -156,7 +156,7 @@ def main() -> None:
         print("|---|---|---|---|---|---|---|")
     for cv, fit, half, needed, seconds in rows:
         print(f"{bar} {'yes' if cv else 'no'} {sep} {fit.order:.3f} {sep} [{fit.ci[0]:.3f}, {fit.ci[1]:.3f}] {sep} "
-              f"{half:.3f} {sep} {', '.join(map(str, fit.used))} {sep} {needed:,.0f} {sep} {seconds:.1f} {bar}")
+              f"{half:.3f} {sep} {', '.join(str(int(v)) for v in fit.l)} {sep} {needed:,.0f} {sep} {seconds:.1f} {bar}")
     print()
     print(f"gain of the control variates: {gain:.0f}x fewer paths for the same interval")
     print(f"exact engine verdict: {study.fit.verdict}")
