@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from matplotlib.figure import Figure
 
+from seeds import seed
 from sdesim import demos
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -52,7 +53,7 @@ def test_svag_closed_form_tends_to_the_sde():
 
 
 def test_histograms():
-    demo = demos.histograms(l_values=(1, 4), paths=8_000, seed=1)
+    demo = demos.histograms(l_values=(1, 4), paths=8_000, seed=seed(1))
     assert isinstance(demo.figure, Figure)
     assert_within_5_stderr(demo)
     assert len([r for r in demo.rows if r.z is not None]) == 9     # mean, variance, κ₃ of SGD, SVAG l=4, SDE
@@ -79,7 +80,7 @@ def test_gibbs_density_of_the_double_well():
 
 
 def test_double_well_paths():
-    demo = demos.double_well_paths(paths=2_000, shown=3, seed=2)
+    demo = demos.double_well_paths(paths=2_000, shown=3, seed=seed(2))
     assert isinstance(demo.figure, Figure)
     assert len(demo.figure.axes) == 3
     assert len(demo.figure.axes[0].get_lines()) == 3 + 1          # the shown paths and the line x = 0
@@ -112,7 +113,7 @@ def test_stationary_covariances_solve_their_equations():
 
 
 def test_stationary_gibbs():
-    demo = demos.stationary_gibbs(paths=6_000, seed=3)
+    demo = demos.stationary_gibbs(paths=6_000, seed=seed(3))
     assert isinstance(demo.figure, Figure)
     assert_within_5_stderr(demo)
     assert demo.row("anisotropic Σ: |S_SDE − T H⁻¹| / |T H⁻¹|, exact").measured > 0.5

@@ -6,6 +6,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from exact_moments import quadratic_recursion
+from seeds import seed
 from sdesim.kernels.stats import BlockStats
 from sdesim.methods import svag_weights
 from sdesim.problems import double_well, linear_regression, quadratic, scale_invariant
@@ -28,7 +29,7 @@ def anisotropic_quadratic(noise="gaussian", weight_decay=0.0, batch_size=1):
 def test_quadratic_monte_carlo_matches_exact_discrete_recursion(method, l, noise):
     problem = anisotropic_quadratic(noise, weight_decay=0.1, batch_size=2)
     x0 = np.array([0.5, 2.0])
-    result = simulate(problem, method, lr=0.2, l=l, steps=8, paths=40_000, seed=11, x0=x0,
+    result = simulate(problem, method, lr=0.2, l=l, steps=8, paths=40_000, seed=seed(11), x0=x0,
                       checkpoints=[3, 8])
     for t_steps in (3, 8):
         m, c = quadratic_recursion(problem, method, 0.2, l, t_steps, x0)
@@ -42,7 +43,7 @@ def test_quadratic_covariance_matches_exact_discrete_recursion(method, l):
     problem = quadratic(2, hessian=[[2.0, 0.5], [0.5, 1.0]], minimizer=[0.0, 0.0],
                         noise_cov=[[1.0, 0.3], [0.3, 0.5]], noise="rademacher")
     x0 = np.zeros(2)
-    result = simulate(problem, method, lr=0.2, l=l, steps=8, paths=40_000, seed=12, x0=x0)
+    result = simulate(problem, method, lr=0.2, l=l, steps=8, paths=40_000, seed=seed(12), x0=x0)
     _, c = quadratic_recursion(problem, method, 0.2, l, 8, x0)
     assert_matches_exact(result, "norm2", np.trace(c), at=1.6, sigmas=Z)                        # Tr C
     assert_matches_exact(result, "loss", 0.5 * np.trace(problem.data[0] @ c), at=1.6, sigmas=Z)  # ½ Tr(AC)
@@ -51,7 +52,7 @@ def test_quadratic_covariance_matches_exact_discrete_recursion(method, l):
 def test_exact_ou_scheme_matches_closed_form_at_any_step():
     problem = anisotropic_quadratic()
     x0 = np.array([0.5, 2.0])
-    result = simulate(problem, "sde", scheme="exact", lr=0.2, l=1, steps=10, paths=40_000, seed=3, x0=x0)
+    result = simulate(problem, "sde", scheme="exact", lr=0.2, l=1, steps=10, paths=40_000, seed=seed(3), x0=x0)
     exact = problem.exact_sde.observables(2.0, x0, 0.2)
     for name in ("x", "norm2", "loss", "grad_norm2"):
         assert_matches_exact(result, name, exact, at=2.0, sigmas=Z)
@@ -110,7 +111,7 @@ def test_partial_runs_merge_into_the_full_run_in_any_order():
 def test_svag_one_step_increment_moments(make, x, l):
     """Lemma 4.7 (i)-(ii): E Δ = −(η/l)∇L, E ΔΔᵀ = (η²/l)Σ + (η²/l²)∇L∇Lᵀ, from the kernel's own first step."""
     problem, lr, n = make(), 0.3, 60_000
-    result = simulate(problem, "svag", l=l, lr=lr, steps=1, paths=n, seed=21, x0=x, keep_paths=n, keep_every=1,
+    result = simulate(problem, "svag", l=l, lr=lr, steps=1, paths=n, seed=seed(21), x0=x, keep_paths=n, keep_every=1,
                       observables=["norm2"])
     delta = result.kept_paths[:, 1, :] - x
     grad = problem.mean_grad(x) + problem.weight_decay * x
@@ -184,7 +185,7 @@ def test_user_observables_run_in_the_kernel():
         return np.array([x[0], 2 * x[0]])
 
     problem = quadratic(1)
-    result = simulate(problem, "sde", scheme="exact", lr=0.1, steps=10, paths=40_000, seed=2,
+    result = simulate(problem, "sde", scheme="exact", lr=0.1, steps=10, paths=40_000, seed=seed(2),
                       observables=["x"], user_observables={"cube": cube, "both": both})
     m = problem.exact_sde.mean(1.0, np.zeros(1))[0]
     v = problem.exact_sde.cov(1.0, 0.1)[0, 0]
@@ -197,7 +198,7 @@ def test_tracked_covariance_matches_the_exact_recursion_and_merges_in_any_order(
 
     problem = anisotropic_quadratic("rademacher")
     x0, n = np.array([0.5, 2.0]), 4 * 15_360
-    run = Run(problem, "svag", l=2, lr=0.2, steps=5, seed=8, x0=x0, observables=["x"], covariance=True,
+    run = Run(problem, "svag", l=2, lr=0.2, steps=5, seed=seed(8), x0=x0, observables=["x"], covariance=True,
               block_size=512)
     parts = [run.blocks(off, 15_360) for off in (0, 15_360, 30_720, 46_080)]
     stats = BlockStats.concatenate(parts)

@@ -37,7 +37,7 @@ def test_exact_moments_agree_with_monte_carlo(case, l, method):
     problem, lr, x0, steps = case.problem, case.lr, case.x0, 5
     engine = ExactMoments(problem, lr)
     exact = engine.observables(engine.method_moments(method, l, [steps], x0))
-    mc = simulate(problem, method, l=l, lr=lr, steps=steps, paths=20_000, seed=17, x0=x0,
+    mc = simulate(problem, method, l=l, lr=lr, steps=steps, paths=20_000, seed=seed(17), x0=x0,
                   observables=["x", "norm2", "loss", "grad_norm2", "noise_trace"])
     for name in ("x", "norm2", "loss", "grad_norm2", "noise_trace"):
         assert_matches_exact(mc, name, exact[name][0], at=mc.times[-1], sigmas=Z)
@@ -337,7 +337,7 @@ def test_references_and_exact_moments_that_do_not_exist_are_refused():
 @given(x=st.lists(st.floats(-2, 2), min_size=2, max_size=2), l=st.sampled_from([1, 3, 8]))
 def test_moment_check_exact_values_agree_with_monte_carlo(x, l):
     problem = quadratic(2, noise="exponential", noise_cov=[[1.0, 0.4], [0.4, 0.8]])
-    assert_one_step_moments(problem, l, x=x, lr=0.4, paths=100_000, seed=6, sigmas=Z, atol=0.0)
+    assert_one_step_moments(problem, l, x=x, lr=0.4, paths=100_000, seed=seed(6), sigmas=Z, atol=0.0)
 
 
 def test_the_printed_third_moment_differs_from_the_derivation_and_the_numbers_side_with_the_derivation():
@@ -347,7 +347,7 @@ def test_the_printed_third_moment_differs_from_the_derivation_and_the_numbers_si
         derived = svag_moments(problem, x, 0.5, l)[2]
         printed = svag_third_moment_as_printed(problem, x, 0.5, l)
         assert np.max(np.abs(derived + printed)) > 1e-6 if l > 1 else np.allclose(derived, -printed)
-    check = moment_checks(problem, x=x, lr=0.5, l_values=[4], paths=200_000, seed=1)
+    check = moment_checks(problem, x=x, lr=0.5, l_values=[4], paths=200_000, seed=seed(1))
     third = next(r for r in check.rows if r["method"] == "svag" and r["order"] == 3)
     assert third["max_abs_z"] <= Z and third["paper_max_abs_z"] > 50 and third["paper_sign_corrected_max_abs_z"] > 50
 
@@ -397,7 +397,8 @@ def test_cli_converge_on_your_own_sde_with_your_own_reference(tmp_path, monkeypa
     out = tmp_path / "own.json"
     assert main(["converge", "--problem", "arctan_sde:make_problem", "--test", "x,norm2,arctan_sde:sin_x",
                  "--reference", "arctan_sde:exact", "--lr", "0.25", "--time", "1", "--l", "1,2,4,8",
-                 "--paths", "20000", "--method", "sde", "--plot", "none", "--json", str(out)]) == 0
+                 "--paths", "20000", "--seed", str(seed(0)), "--method", "sde", "--plot", "none",
+                 "--json", str(out)]) == 0
     data = json.loads(out.read_text())
     assert data["test_functions"] == ["x[0]", "norm2", "sin_x"]
     assert set(data["references"].values()) == {"user"} and data["reference"] == "callable arctan_sde:exact"
@@ -464,7 +465,8 @@ def test_decomposition_separates_the_non_gaussian_gap_which_closes_with_l():
     quad = decompose(problem, lr=0.2, time=0.6, test="norm2", l_values=[1, 4], paths=8192, x0=[2.0])
     assert all(abs(r["non_gaussian"]) < 1e-12 for r in quad.rows)  # quadratic g cannot see the noise's shape
     assert quad.fits["non_gaussian"] is None and "zero to rounding" in quad.verdict("non_gaussian")
-    quartic = decompose(problem, lr=0.2, time=0.6, test="norm4", l_values=[1, 4], paths=50_000, x0=[2.0], seed=3)
+    quartic = decompose(problem, lr=0.2, time=0.6, test="norm4", l_values=[1, 4], paths=50_000, x0=[2.0],
+                        seed=seed(3))
     g1, g4 = (next(r for r in quartic.rows if r["l"] == l) for l in (1, 4))
     assert abs(g1["non_gaussian"]) > Z * g1["non_gaussian_stderr"]          # SGD and NGD differ (l = 1)
     # the gap closes: at l = 4 it is, beyond noise, less than half of what it is at l = 1

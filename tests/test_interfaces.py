@@ -8,6 +8,7 @@ import pytest
 
 import sdesim
 import user_problem
+from seeds import seed
 from sdesim import Result, simulate
 from sdesim.cli import main
 from sdesim.problems import custom, from_record, linear_regression, quadratic
@@ -136,7 +137,7 @@ def test_cli_bad_input_exits_2_with_a_message(argv, message, capsys):
 
 def test_cli_demo_writes_its_picture_and_prints_numbers_against_exact_values(tmp_path, capsys):
     out = tmp_path / "gibbs.png"
-    assert main(["demo", "stationary-gibbs", "--paths", "4000", "--seed", "1", "--out", str(out)]) == 0
+    assert main(["demo", "stationary-gibbs", "--paths", "4000", "--seed", str(seed(1)), "--out", str(out)]) == 0
     printed = capsys.readouterr().out
     assert out.stat().st_size > 1000 and out.read_bytes()[:4] == b"\x89PNG"
     rows = [line.split() for line in printed.splitlines() if "SGD Var" in line]
@@ -152,14 +153,14 @@ def test_custom_problem_from_an_importable_module_matches_its_own_formulas():
                      init_state=user_problem.no_state, data=(0.5,), x0=[0.4, -0.2])
     assert problem.params["functions"]["sample_grad"] == "user_problem:sample_grad"
     x = np.array([0.4, -0.2])
-    samples = problem.sample_grads(x, 20_000)
+    samples = problem.sample_grads(x, 20_000, seed=seed(0))
     se = samples.std(0, ddof=1) / np.sqrt(len(samples))
     assert np.all(np.abs(samples.mean(0) - problem.mean_grad(x)) <= 5 * se)
-    r = simulate(problem, "sgd", lr=0.1, steps=1, paths=20_000, seed=1, observables=["x"])
+    r = simulate(problem, "sgd", lr=0.1, steps=1, paths=20_000, seed=seed(1), observables=["x"])
     exact = x - 0.1 * problem.mean_grad(x)
     assert np.all(np.abs(r.mean("x")[-1] - exact) <= 5 * r.stderr("x")[-1])
     rebuilt = from_record({"name": problem.name, "params": problem.params})
-    again = simulate(rebuilt, "sgd", lr=0.1, steps=1, paths=20_000, seed=1, observables=["x"])
+    again = simulate(rebuilt, "sgd", lr=0.1, steps=1, paths=20_000, seed=seed(1), observables=["x"])
     np.testing.assert_array_equal(again.mean("x"), r.mean("x"))
 
 
@@ -184,7 +185,7 @@ def test_custom_problem_defined_in_a_function_runs_uncached():
     problem = custom("local", 1, sample_grad=sample, mean_grad=grad, noise_factor=factor, loss=half_square,
                      data=(2.0,))
     assert problem.params["functions"]["sample_grad"] is None
-    r = simulate(problem, "ngd", lr=0.1, steps=5, paths=20_000, seed=0, observables=["norm2"])
+    r = simulate(problem, "ngd", lr=0.1, steps=5, paths=20_000, seed=seed(0), observables=["norm2"])
     exact = sum(0.8 ** (2 * k) for k in range(5)) * 0.01  # Var after 5 steps of x ← 0.8x + 0.1z
     assert abs(r.mean("norm2")[-1] - exact) <= 5 * r.stderr("norm2")[-1]
     with pytest.raises(ValueError, match="cannot be imported by name"):

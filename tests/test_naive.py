@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 
 from naive import OBSERVABLES, LeastSquares, Stream, naive_problem, naive_simulate, ref_stream_key
+from seeds import seed
 from sdesim import simulate
 from sdesim.problems import double_well, linear_regression, quadratic, scale_invariant
 from sdesim.testing import assert_within_stderr
@@ -215,8 +216,8 @@ def test_kernel_svag_third_moment_carries_c1_cubed_plus_c2_cubed(l):
     c₁³ + c₂³ = (3l − 1)/2 and Λ = E ξ³ = 2 for Exp(1) − 1 noise: from the kernel's own first step."""
     problem, lr, n = quadratic(1, noise="exponential"), 0.4, 400_000
     x_star = problem.params["minimizer"]
-    result = simulate(problem, "svag", l=l, lr=lr, steps=1, paths=n, seed=5, x0=x_star, keep_paths=n, keep_every=1,
-                      observables=["norm2"])
+    result = simulate(problem, "svag", l=l, lr=lr, steps=1, paths=n, seed=seed(5), x0=x_star, keep_paths=n,
+                      keep_every=1, observables=["norm2"])
     cubes = (result.kept_paths[:, 1, 0] - x_star[0]) ** 3
     estimate, stderr = cubes.mean(), cubes.std(ddof=1) / math.sqrt(n)
     h, lam = lr / l, 2.0

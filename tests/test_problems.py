@@ -6,6 +6,7 @@ import scipy.linalg
 from hypothesis import given
 from hypothesis import strategies as st
 
+from seeds import seed
 from sdesim import rng
 from sdesim.problems import (double_well, from_record, linear_regression, make_problem, quadratic,
                              scale_invariant)
@@ -42,7 +43,7 @@ PROBLEMS = {
 def test_stochastic_gradient_has_the_mean_gradient_and_sigma(name):
     make, x = PROBLEMS[name]
     problem, x = make(), np.array(x)
-    samples = problem.sample_grads(x, 40_000, seed=4)
+    samples = problem.sample_grads(x, 40_000, seed=seed(4))
     covariance_check(samples, problem.mean_grad(x), problem.sigma(x), name)
 
 
@@ -91,7 +92,7 @@ def test_noise_laws_are_standardized_with_the_stated_moments(law):
 
     n = 400_000
     out = np.empty(n)
-    draws(NOISE_LAWS.index(law), rng.stream_key(9), n, out)
+    draws(NOISE_LAWS.index(law), rng.stream_key(seed(9)), n, out)
     for power, exact in ((1, 0.0), (2, 1.0), (3, THIRD_MOMENT[law]), (4, FOURTH_MOMENT[law])):
         values = out**power
         assert_within_stderr(values.mean(), values.std() / np.sqrt(n), exact, sigmas=Z, name=f"E ε^{power} ({law})")

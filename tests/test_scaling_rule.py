@@ -10,6 +10,7 @@ import math
 import numpy as np
 import pytest
 
+from seeds import seed
 from sdesim.estimators import scaling_rule as sr
 
 
@@ -42,7 +43,7 @@ def test_closeness_is_the_largest_ratio_either_way():
 
 
 def test_theorem_5_2_never_fires_on_close_equilibria():
-    rng = np.random.default_rng(52)
+    rng = np.random.default_rng(seed(52))
     lr, wd, sgd, sde = random_equilibria(rng, 20000)
     C = sr.closeness(sgd, sde, lr) * (1 + 1e-12)
     verdict = sr.closeness_fails(lr, sgd[2], sgd[1], C=C, sde_noise=sde[2], sde_signal=sde[1])
@@ -65,7 +66,7 @@ def test_theorem_5_2_thresholds_at_the_boundary():
 
 
 def test_theorem_5_5_and_5_6_never_fire_when_lsi_holds():
-    rng = np.random.default_rng(55)
+    rng = np.random.default_rng(seed(55))
     n = 20000
     lr = rng.uniform(0.01, 1.0, n)
     wd = rng.uniform(1e-4, 0.2, n) / lr
@@ -100,7 +101,7 @@ def test_largest_kappa_and_critical_batch_size():
 
 
 def test_delta_method_stderr_matches_monte_carlo():
-    rng = np.random.default_rng(7)
+    rng = np.random.default_rng(seed(7))
     N, G, seN, seG, cov = 6.0, 1.5, 0.06, 0.015, -0.5 * 0.06 * 0.015
     got = sr.critical_batch_size(16, N, G, noise_se=seN, signal_se=seG, noise_signal_cov=cov)
     draws = rng.multivariate_normal([N, G], [[seN**2, cov], [cov, seG**2]], size=200000)

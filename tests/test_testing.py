@@ -36,13 +36,13 @@ def problem():
 @pytest.fixture(scope="module")
 def exact_sde_run(problem):
     """The SDE by its exact transition: its means equal the closed form up to Monte Carlo error."""
-    return simulate(problem, "sde", scheme="exact", lr=0.2, steps=10, paths=20_000, seed=3, x0=X0,
+    return simulate(problem, "sde", scheme="exact", lr=0.2, steps=10, paths=20_000, seed=seed(3), x0=X0,
                     checkpoints=[5, 10])
 
 
 @pytest.fixture(scope="module")
 def sgd_run(problem):
-    return simulate(problem, "sgd", lr=0.2, steps=10, paths=20_000, seed=4, x0=X0, checkpoints=[5, 10])
+    return simulate(problem, "sgd", lr=0.2, steps=10, paths=20_000, seed=seed(4), x0=X0, checkpoints=[5, 10])
 
 
 # --- assert_within_stderr -------------------------------------------------------------------------
@@ -103,7 +103,7 @@ def test_matches_exact_fails_when_paths_blew_up():
 # --- assert_agree ------------------------------------------------------------------------------------
 
 def test_agree_passes_for_two_seeds_of_one_method(problem, sgd_run):
-    other = simulate(problem, "sgd", lr=0.2, steps=10, paths=20_000, seed=5, x0=X0, checkpoints=[5, 10])
+    other = simulate(problem, "sgd", lr=0.2, steps=10, paths=20_000, seed=seed(5), x0=X0, checkpoints=[5, 10])
     for name in ("x", "norm2", "loss", "grad_norm2", "noise_trace"):
         assert_agree(sgd_run, other, name)
 
@@ -177,7 +177,7 @@ def exact_fit_with_divergence():
 
 def test_one_step_moments_of_svag_and_the_sde():
     problem = quadratic(2, noise="exponential", noise_cov=[[1.0, 0.4], [0.4, 0.8]])
-    check = assert_one_step_moments(problem, l=(1, 4), x=[1.0, -0.5], lr=0.4, paths=100_000, seed=6)
+    check = assert_one_step_moments(problem, l=(1, 4), x=[1.0, -0.5], lr=0.4, paths=100_000, seed=seed(6))
     assert {(r["method"], r["l"], r["order"]) for r in check.rows} == {
         (m, l, k) for m in ("svag", "sde") for l in (1, 4) for k in (1, 2, 3)}
 
@@ -186,9 +186,9 @@ def test_one_step_moments_fail_for_a_wrong_third_moment():
     """A problem that misstates its noise's third moment Λ (here 3Λ) fails Lemma 4.7 (iii), and only (iii)."""
     problem = quadratic(2, noise="exponential", noise_cov=[[1.0, 0.4], [0.4, 0.8]])
     wrong = dataclasses.replace(problem, third_moment=lambda x: 3 * problem.third_moment(x))
-    assert_one_step_moments(wrong, l=1, x=[1.0, -0.5], lr=0.4, paths=100_000, seed=6, orders=(1, 2))
+    assert_one_step_moments(wrong, l=1, x=[1.0, -0.5], lr=0.4, paths=100_000, seed=seed(6), orders=(1, 2))
     with pytest.raises(AssertionError) as failure:
-        assert_one_step_moments(wrong, l=1, x=[1.0, -0.5], lr=0.4, paths=100_000, seed=6, methods="svag")
+        assert_one_step_moments(wrong, l=1, x=[1.0, -0.5], lr=0.4, paths=100_000, seed=seed(6), methods="svag")
     message = str(failure.value)
     assert message.startswith("E Δ^{⊗3} of one svag step (l = 1, Lemma 4.7) on quadratic at x = [1.0, -0.5]")
     assert "E Δ^{⊗3}[0][0][0]: sampled" in message and "vs exact" in message

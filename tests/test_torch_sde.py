@@ -8,6 +8,8 @@ differ from torchsde's by less than 5 combined standard errors.
 import numpy as np
 import pytest
 
+from seeds import seed
+
 torch = pytest.importorskip("torch")
 pytest.importorskip("torchsde")
 
@@ -44,7 +46,7 @@ def assert_close(mean, se, expected, what, floor=1e-12):
 def test_torchsde_matches_exact_euler_moments(case):
     make, x0 = CASES[case]
     problem = make()
-    result = sde.solve(problem, lr=0.2, l=2, steps=8, paths=20_000, seed=1, x0=x0, checkpoints=[3, 8])
+    result = sde.solve(problem, lr=0.2, l=2, steps=8, paths=20_000, seed=seed(1), x0=x0, checkpoints=[3, 8])
     exact = ExactMoments(problem, 0.2)
     expected = exact.observables(exact.method_moments("sde", 2, [3, 8], x0))
     assert result.counts.tolist() == [20_000, 20_000] and result.dt == pytest.approx(0.1)
@@ -58,8 +60,8 @@ def test_torchsde_matches_the_numba_engine(case):
     make, x0 = CASES[case]
     problem = make()
     kwargs = dict(lr=0.1, l=1, steps=5, x0=x0, checkpoints=[5])
-    ours = sde.solve(problem, paths=20_000, seed=4, **kwargs)
-    engine = simulate(problem, "sde", paths=20_000, seed=17, observables=list(sde.OBSERVABLES), **kwargs)
+    ours = sde.solve(problem, paths=20_000, seed=seed(4), **kwargs)
+    engine = simulate(problem, "sde", paths=20_000, seed=seed(17), observables=list(sde.OBSERVABLES), **kwargs)
     for name in ("x", "norm2", "loss", "grad_norm2", "noise_trace"):
         se = np.hypot(ours.stderr(name), engine.stderr(name))
         assert_close(ours.mean(name), se, engine.mean(name), f"{case}: {name}")

@@ -1,6 +1,7 @@
 """The torch training loop: SVAG's gradient moments, l = 1 ≡ SGD, checkpoints, bad input, divergence.
 
-Statistical checks use fixed seeds and 5 standard errors (two-sided false alarm ≈ 6e-7 per check).
+Statistical checks use fixed seeds (fresh ones with SDESIM_TEST_SEED, tests/seeds.py) and 5 standard errors
+(two-sided false alarm ≈ 6e-7 per check).
 """
 
 from __future__ import annotations
@@ -9,6 +10,8 @@ import json
 import math
 
 import pytest
+
+from seeds import seed
 
 torch = pytest.importorskip("torch")
 
@@ -61,7 +64,7 @@ def test_svag_gradient_has_minibatch_mean_and_l_times_its_covariance(l, sampling
     sigma1 = (g - mean).T @ (g - mean) / len(data)
     cov = l * covariance_factor(sampling, len(data), batch) * sigma1 / batch
 
-    trainer = Trainer(model, data, method="svag", l=l, batch_size=batch, sampling=sampling, seed=11)
+    trainer = Trainer(model, data, method="svag", l=l, batch_size=batch, sampling=sampling, seed=seed(11))
     draws = torch.stack([trainer.combined_gradient() for _ in range(4000)])
     n = len(draws)
     z_mean = (draws.mean(0) - mean) / torch.sqrt(torch.diag(cov) / n)
