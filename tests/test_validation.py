@@ -1,5 +1,8 @@
 """The validation suite (``sdesim validate --quick``): every claim passes, the report is written, and a
-claim fed a wrong expectation or too few samples fails (the verdicts are not a rubber stamp)."""
+claim fed a wrong expectation or too few samples fails (the verdicts are not a rubber stamp).
+
+Every claim runs on the seed of its settings (QUICK["seed"]) taken through seeds.seed: the
+same numbers as ``sdesim validate --quick`` by default, fresh ones with SDESIM_TEST_SEED=N."""
 
 import json
 import math
@@ -7,6 +10,7 @@ import math
 import numpy as np
 import pytest
 
+from seeds import seed
 from sdesim.cli import main
 from sdesim.estimators.moment_checks import false_alarm_rates, MIN_PATHS, moment_checks
 from sdesim.problems import quadratic
@@ -18,10 +22,23 @@ from sdesim.validation.report import (Check, ClaimResult, describe_t_bound, IDEN
                                       write_report, Z)
 
 
+def claim_seed(claim) -> int:
+    """The seed a claim's quick run uses here: its own, or with SDESIM_TEST_SEED a fresh one."""
+    return seed(claim.QUICK["seed"])
+
+
+def seed_claims(patch, claims):
+    """Make `validate` (and ``sdesim validate``) run each claim on `claim_seed` while ``patch`` lasts."""
+    for claim in claims:
+        patch.setitem(claim.QUICK, "seed", claim_seed(claim))
+
+
 @pytest.fixture(scope="module")
 def quick_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("validation")
-    results, report = validate(quick=True, out_dir=out, progress=False)
+    with pytest.MonkeyPatch.context() as patch:
+        seed_claims(patch, CLAIMS.values())
+        results, report = validate(quick=True, out_dir=out, progress=False)
     return out, results, report
 
 
@@ -89,7 +106,8 @@ def test_the_report_marks_the_printed_third_moment_as_an_erratum(quick_run):
 # --- verdicts that must fail ----------------------------------------------------------------
 
 def test_too_few_samples_for_calibrated_z_scores_are_refused(tmp_path):
-    result = claim1_one_step_moments.run(quick=True, out_dir=tmp_path, paths=400)
+    result = claim1_one_step_moments.run(quick=True, out_dir=tmp_path, paths=400,
+                                          seed=claim_seed(claim1_one_step_moments))
     assert not result.passed and str(MIN_PATHS) in result.reason
     failed = [c for c in result.checks if c.passed is False]
     assert any("as printed" in c.quantity for c in failed)
@@ -101,23 +119,27 @@ def test_too_few_samples_for_calibrated_z_scores_are_refused(tmp_path):
 
 def test_a_wrong_expected_order_fails(tmp_path):
     result = claim2_weak_order.run(quick=True, out_dir=tmp_path, expected_order=2.0, l_values=(1, 2, 4, 8),
-                                   paths=8192, exact_l=(1, 2, 4, 8, 16, 32), grid=400)
+                                   paths=8192, exact_l=(1, 2, 4, 8, 16, 32), grid=400,
+                                   seed=claim_seed(claim2_weak_order))
     assert not result.passed
     assert all(c.passed is False for c in result.checks)  # every fit says p = 1, not 2
     assert "does not confirm order 2" in result.reason
 
 
 def test_an_impossible_tolerance_fails_the_decomposition(tmp_path):
-    result = claim3_decomposition.run(quick=True, out_dir=tmp_path, tolerance=1e6, paths=8192, l_values=(1, 2, 4))
+    result = claim3_decomposition.run(quick=True, out_dir=tmp_path, tolerance=1e6, paths=8192, l_values=(1, 2, 4),
+                                      seed=claim_seed(claim3_decomposition))
     assert not result.passed
     assert any("at l = 1" in c.quantity and c.passed is False for c in result.checks)
 
 
 def test_a_sweep_that_never_reaches_the_theorems_fails_instead_of_passing_vacuously(tmp_path):
-    rule = claim5_scaling_rule.run(quick=True, out_dir=tmp_path, kappas=(4, 8), paths=1024)
+    rule = claim5_scaling_rule.run(quick=True, out_dir=tmp_path, kappas=(4, 8), paths=1024,
+                                   seed=claim_seed(claim5_scaling_rule))
     assert not rule.passed
     assert "no κ of the sweep lies beyond κ*" in next(c.measured for c in rule.checks if "5.6" in c.quantity)
-    equilibrium = claim4_equilibrium.run(quick=True, out_dir=tmp_path, lrs=(0.25,), paths=1024)
+    equilibrium = claim4_equilibrium.run(quick=True, out_dir=tmp_path, lrs=(0.25,), paths=1024,
+                                         seed=claim_seed(claim4_equilibrium))
     assert not equilibrium.passed
     assert any(c.measured == "no η of the sweep is certified" for c in equilibrium.checks)
 
@@ -128,8 +150,8 @@ def test_eq12_is_rejected_for_an_sde_whose_equilibrium_violates_it():
     a, lam, lr = 0.05, 0.1, 0.25
     problem = quadratic(1, hessian=[[a]], minimizer=[0.0], weight_decay=lam)
     x0 = [math.sqrt(lr / (2 * (a + lam)))]
-    coarse = equilibrium(problem, "sde", lr=lr, l=2, steps=80, paths=4096, seed=11, x0=x0)
-    fine = equilibrium(problem, "sde", lr=lr, l=4, steps=80, paths=4096, seed=12, x0=x0)
+    coarse = equilibrium(problem, "sde", lr=lr, l=2, steps=80, paths=4096, seed=seed(11), x0=x0)
+    fine = equilibrium(problem, "sde", lr=lr, l=4, steps=80, paths=4096, seed=seed(12), x0=x0)
     row = claim4_equilibrium.eq12_check(coarse, fine, lr=lr, weight_decay=lam, h=lr / 2)
     assert row.kind == "check" and row.passed is False
     e = claim4_equilibrium.eq12_extrapolation(coarse, fine, lr=lr, weight_decay=lam)
@@ -186,13 +208,13 @@ def test_identities_are_shown_but_not_counted_and_fail_their_claim_when_they_do_
 
 def test_third_moment_z_scores_are_heavy_tailed_below_the_minimum_sample_count():
     problem = quadratic(2, noise="exponential")
-    few = false_alarm_rates(problem, x=(2.0, -1.0), lr=0.5, l=1, paths=300, repetitions=2000, seed=3)
+    few = false_alarm_rates(problem, x=(2.0, -1.0), lr=0.5, l=1, paths=300, repetitions=2000, seed=seed(3))
     third = few["orders"][3]
     assert third["tests"] == 4 * 2000 and third["normal"][3.0] == pytest.approx(0.0027, rel=0.01)
     # measured 0.018 with 10⁶ repetitions (validation/moment_false_alarms.py): far above the normal rate
     assert third["exceed"][3.0] > 3 * third["normal"][3.0] * third["tests"]
     assert third["exceed"][5.0] > 0                                  # normal: 0.005 expected in 8000 tests
-    enough = false_alarm_rates(problem, x=(2.0, -1.0), lr=0.5, l=1, paths=MIN_PATHS, repetitions=60, seed=3)
+    enough = false_alarm_rates(problem, x=(2.0, -1.0), lr=0.5, l=1, paths=MIN_PATHS, repetitions=60, seed=seed(3))
     assert enough["orders"][3]["exceed"][4.0] == 0 and enough["orders"][3]["exceed"][3.0] <= 5   # normal: 0.65
     assert not moment_checks(problem, x=(2.0, -1.0), lr=0.5, l_values=[1], paths=1000, remainder_l=()).calibrated
     assert "warning: fewer than" in moment_checks(problem, lr=0.5, l_values=[1], paths=1000, remainder_l=()).table()
@@ -220,7 +242,8 @@ def test_a_failed_check_shows_in_the_report_and_the_exit_status(tmp_path, monkey
     assert "0 of 1 claims pass; failed: decomposition" in capsys.readouterr().out
 
 
-def test_cli_runs_one_claim_and_refuses_unknown_ones(tmp_path, capsys):
+def test_cli_runs_one_claim_and_refuses_unknown_ones(tmp_path, monkeypatch, capsys):
+    seed_claims(monkeypatch, [claim3_decomposition])
     assert main(["validate", "--quick", "--only", "decomposition", "--out", str(tmp_path), "--no-progress"]) == 0
     assert "1 of 1 claims pass" in capsys.readouterr().out
     assert (tmp_path / "REPORT.md").exists() and (tmp_path / "figures" / "claim3_decomposition.png").exists()
