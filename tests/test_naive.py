@@ -93,6 +93,7 @@ def test_kernel_follows_the_naive_twin(name, variant, method, wd):
     make, x0, _ = PROBLEMS[name]
     keywords, steps = METHODS[method]
     # with weight decay, blocks of two paths: statistics merged over blocks, the last one odd
+    # the seeds of the twin comparisons stay fixed: they are exact, and their cases are chosen on them
     twin = assert_twin_agrees(make(variant, wd), **keywords, x0=x0, lr=LR, steps=steps, seed=3,
                               checkpoints=[0, steps // 8, steps // 2], block_size=2 if wd else 1024)
     assert twin.diverged == 0 and twin.small[-1] >= 200

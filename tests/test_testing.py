@@ -95,6 +95,7 @@ def test_matches_exact_catches_the_bias_of_sgd_and_says_where(problem, sgd_run):
 
 
 def test_matches_exact_fails_when_paths_blew_up():
+    # seed fixed (also under SDESIM_TEST_SEED): the run must blow up; nothing is compared statistically
     result = simulate(double_well(1, barrier=1.0), "sgd", lr=0.6, steps=30, paths=2000, seed=0, x0=[1.5])
     with pytest.raises(AssertionError, match=r"paths blow up \(NaN or inf\).*allow_diverged=True"):
         assert_matches_exact(result, "loss", 0.0, at=result.times[-1])
@@ -156,8 +157,11 @@ def test_weak_order_from_raw_errors():
     noise = np.random.default_rng(seed(0)).normal(0, se)
     fit = assert_weak_order(1.0 / l + noise, l=l, stderr=se)
     assert fit.kind == "confirmed"
+    # the printed p scatters about 0.5 (sd 0.002), so the text 'p = 0.5..' holds on some noises only:
+    # this message check keeps the fixed seed 0 under SDESIM_TEST_SEED (on fresh seeds p prints 0.49x 4 times in 10)
+    pinned = np.random.default_rng(0).normal(0, se)
     with pytest.raises(AssertionError, match=r"order 1 is rejected(.|\n)*p = 0\.5\d\d"):
-        assert_weak_order(1.0 / np.sqrt(l) + noise, l=l, stderr=se)
+        assert_weak_order(1.0 / np.sqrt(l) + pinned, l=l, stderr=se)
     with pytest.raises(AssertionError, match=r"inconclusive(.|\n)*exceeds the precision 0.1"):   # too noisy to tell
         assert_weak_order(1.0 / l, l=l, stderr=0.25 / l)
     with pytest.raises(AssertionError, match="inconclusive(.|\n)*noise floor"):
