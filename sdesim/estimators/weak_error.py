@@ -35,6 +35,7 @@ how each E g(x_k) is estimated, with control variates in the open, is in
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import platform
 from dataclasses import dataclass, field
@@ -380,10 +381,17 @@ def weak_error_study(problem: Problem, *, lr: float = 0.1, time: float = 1.0, te
             warnings.append(f"{label[0]} l = {label[1]}: a control's plain Monte Carlo mean is "
                             f"{level.cv_residual_z:+.1f} standard errors from its exact value: the kernel and the "
                             "exact moment engine disagree (a bug, or a problem whose moments do not close)")
+    interrupted = outcome.interrupted or len(fits) < len(names)
+    if interrupted:   # a cut study gives no verdict, and its missing levels are not a noise floor
+        finished = ", ".join(str(l) for l in l_values if (method, l, None) in levels) or "none"
+        fits = {name: dataclasses.replace(fit, kind="inconclusive", verdict=(
+            f"order {fit.expected:g} inconclusive: interrupted (Ctrl-C) after the levels l = {finished}; a study cut "
+            "short gives no verdict")) for name, fit in fits.items()}
+        warnings = [w for w in warnings if "noise floor" not in w]
     done = [n for n, _, _ in names if n in fits]
     return Study(**common, test_functions=tuple(done), references=references, engine="monte_carlo",
                  control_variates=use_cv, paths=paths, rows=rows, fits=fits, fit_from=fit_from,
-                 reference_notes=notes, interrupted=outcome.interrupted or len(done) < len(names),
+                 reference_notes=notes, interrupted=interrupted,
                  warnings=warnings, block_size=block_size)
 
 
