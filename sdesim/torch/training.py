@@ -27,69 +27,16 @@ import torch
 
 from sdesim.methods import svag_weights
 from sdesim.torch import checkpoint
+from sdesim.torch._checks import finite_number, per_example_loss, resolve_device, strict_positive_int
 from sdesim.torch.data import SAMPLINGS, BatchSampler, as_data
 from sdesim.torch.ngd import ngd_gradient, refuse_coupling, weighted_gradient
 from sdesim.torch.nets import trainable_parameters, weight_norm2
 
 METHODS = ("sgd", "svag", "gd", "ngd")
-LOSSES = ("cross_entropy", "mse")
 
 
 # ---------------------------------------------------------------------------------------------------
 # validation at the boundary
-
-def strict_positive_int(name: str, value) -> int:
-    """An int ≥ 1; bools, floats (2.0 too) and strings are refused."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
-        raise ValueError(f"{name} must be a positive integer (1, 2, 3, ...), got {value!r}")
-    return int(value)
-
-
-def finite_number(name: str, value, *, positive: bool) -> float:
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value) \
-            or value < 0 or (positive and value == 0):
-        raise ValueError(f"{name} must be a finite number {'> 0' if positive else '>= 0'}, got {value!r}")
-    return float(value)
-
-
-def resolve_device(device) -> torch.device:
-    """``torch.device(device)`` if it exists on this machine; raise before any work otherwise."""
-    try:
-        resolved = torch.device(device)
-    except (RuntimeError, TypeError, ValueError):
-        raise ValueError(f"device {device!r} is not a torch device; use 'cpu', 'cuda' or 'cuda:N'") from None
-    if resolved.type == "cpu":
-        return resolved
-    if resolved.type == "cuda":
-        if not torch.cuda.is_available():
-            raise ValueError(f"device {device!r}: CUDA is not available here (torch {torch.__version__}); use 'cpu'")
-        count = torch.cuda.device_count()
-        if resolved.index is not None and resolved.index >= count:
-            raise ValueError(f"device {device!r} does not exist: this machine has {count} CUDA device(s), "
-                             f"cuda:0 to cuda:{count - 1}")
-        return resolved if resolved.index is not None else torch.device("cuda", torch.cuda.current_device())
-    raise ValueError(f"device {device!r}: only 'cpu' and 'cuda' devices are supported")
-
-
-def per_example_loss(loss):
-    """The loss as a function (outputs, targets) -> one loss per example."""
-    if callable(loss):
-        return loss
-    if loss == "cross_entropy":
-        return lambda outputs, targets: torch.nn.functional.cross_entropy(outputs, targets, reduction="none")
-    if loss == "mse":
-        return squared_error
-    raise ValueError(f"unknown loss {loss!r}; allowed: {', '.join(map(repr, LOSSES))} or a function "
-                     f"(outputs, targets) -> per-example losses")
-
-
-def squared_error(outputs, targets):
-    """|output − target|² per example (no broadcasting: the shapes must agree)."""
-    if outputs.shape != targets.shape:
-        raise ValueError(f"loss 'mse' needs outputs and targets of the same shape, got {tuple(outputs.shape)} "
-                         f"and {tuple(targets.shape)}")
-    return ((outputs - targets) ** 2).reshape(len(outputs), -1).sum(dim=1)
-
 
 def schedule_factor(schedule, step: int) -> float:
     """s(k): 1 without a schedule, the product of the factors of milestones ≤ k, or schedule(k)."""
