@@ -108,13 +108,17 @@ class TrainResult:
         return None
 
     def table(self, names=None, *, digits: int = 4) -> str:
-        """The log as a markdown table (``names``: which columns, default all)."""
+        """The log as a markdown table (``names``: which columns, default all); a run that diverged gets a
+        line under it saying where and why it stopped."""
         columns = self.columns()
         names = list(columns) if names is None else list(names)
         cell = lambda v: "" if v is None else (f"{v:.{digits}g}" if isinstance(v, float) else str(v))  # noqa: E731
         lines = ["| " + " | ".join(names) + " |", "|" + "---|" * len(names)]
         for i in range(len(self.log)):
             lines.append("| " + " | ".join(cell(columns.get(n, [None] * len(self.log))[i]) for n in names) + " |")
+        if self.stopped is not None:
+            lines += ["", f"**Diverged**: the run stopped at effective step {self.stopped['step']} "
+                          f"({self.stopped['reason']}); the log ends before it."]
         return "\n".join(lines)
 
     def to_dict(self) -> dict:
