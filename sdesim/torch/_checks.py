@@ -1,7 +1,7 @@
 """Checks at the torch backend's boundary, shared by the trainer, the data sets and the NSR monitor.
 
 Each raises before any work with a message that names the argument, the value received and what is
-allowed.  The losses live here too, so that the trainer and the monitor can take the same names.
+allowed.  The losses live here too: the trainer and the monitor take the same names.
 """
 
 from __future__ import annotations
@@ -47,16 +47,31 @@ def resolve_device(device) -> torch.device:
     raise ValueError(f"device {device!r}: only 'cpu' and 'cuda' devices are supported")
 
 
+def isolated_rng(device: torch.device):
+    """A context in which torch's global random state (CPU, and ``device`` if it is a GPU) is saved and
+    restored: what runs inside draws from the current stream but leaves it as it was."""
+    return torch.random.fork_rng(devices=[device] if device.type == "cuda" else [])
+
+
 def per_example_loss(loss):
     """The loss as a function (outputs, targets) -> one loss per example."""
     if callable(loss):
         return loss
     if loss == "cross_entropy":
-        return lambda outputs, targets: torch.nn.functional.cross_entropy(outputs, targets, reduction="none")
+        return cross_entropy
     if loss == "mse":
         return squared_error
     raise ValueError(f"unknown loss {loss!r}; allowed: {', '.join(map(repr, LOSSES))} or a function "
                      f"(outputs, targets) -> per-example losses")
+
+
+def cross_entropy(outputs, targets):
+    """−log softmax(output)[target] per example; class logits along dimension 1 (at least two of them)."""
+    if outputs.ndim < 2 or outputs.shape[1] < 2:
+        raise ValueError(f"loss 'cross_entropy' needs class logits of shape (B, classes >= 2, ...), got outputs of "
+                         f"shape {tuple(outputs.shape)}: over a single output it is identically zero; for "
+                         f"regression use loss 'mse'")
+    return torch.nn.functional.cross_entropy(outputs, targets, reduction="none")
 
 
 def squared_error(outputs, targets):
@@ -65,3 +80,15 @@ def squared_error(outputs, targets):
         raise ValueError(f"loss 'mse' needs outputs and targets of the same shape, got {tuple(outputs.shape)} "
                          f"and {tuple(targets.shape)}")
     return ((outputs - targets) ** 2).reshape(len(outputs), -1).sum(dim=1)
+
+
+def check_input_dtype(model: torch.nn.Module, inputs, what: str) -> None:
+    """Raise if ``inputs`` are floating point of another dtype than the model's floating parameters."""
+    dtypes = {p.dtype for p in model.parameters() if p.is_floating_point()}
+    if len(dtypes) != 1 or not isinstance(inputs, torch.Tensor) or not inputs.is_floating_point():
+        return
+    (dtype,) = dtypes
+    if inputs.dtype != dtype:
+        raise ValueError(f"the model's parameters are {dtype} but {what} are {inputs.dtype}; both must have one "
+                         f"dtype: convert the model (model.to({inputs.dtype})) or the data (e.g. "
+                         f"digits(dtype={dtype}))")

@@ -33,10 +33,10 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 from torch import nn
-from torch.nn import functional as F
 
 from sdesim._checks import choice, positive_float, positive_int
 from sdesim.estimators import scaling_rule
+from sdesim.torch._checks import check_input_dtype, isolated_rng, per_example_loss, resolve_device
 from sdesim.torch.nets import trainable_parameters, weight_norm2
 
 SAMPLINGS = ("subset", "replacement")
@@ -59,7 +59,9 @@ class NSREstimate:
 
     @property
     def ratio(self) -> float:
-        """N̂/Ĝ, the noise-to-signal ratio."""
+        """N̂/Ĝ, the noise-to-signal ratio (±inf when Ĝ is exactly 0, nan when both are)."""
+        if self.signal == 0:
+            return math.copysign(math.inf, self.noise) if self.noise else math.nan
         return self.noise / self.signal
 
     def as_dict(self) -> dict:
@@ -77,6 +79,9 @@ def nsr_from_gradients(gradients, norm2: float = float("nan"), batch_size: int |
         raise ValueError(f"need at least 3 minibatch gradients for Ĝ, N̂ and their standard errors, got {m}")
     if not torch.isfinite(g).all():
         raise ValueError("the minibatch gradients contain NaN or inf (has the run diverged?)")
+    if not g.any():
+        raise ValueError("every minibatch gradient is exactly zero: the loss does not depend on the trainable "
+                         "parameters here, so N/G is undefined; is it the loss the model is trained on?")
     total = g.sum(0)
     sq = (g * g).sum(1)                                   # |g_b|²
     sum_sq, total2 = sq.sum(), total @ total
@@ -124,16 +129,13 @@ def minibatch_gradients(model: nn.Module, loss_fn, batches) -> torch.Tensor:
     return torch.stack(rows)
 
 
-def _rng_devices(model):
-    return [p.device.index or 0 for p in model.parameters() if p.device.type == "cuda"][:1]
-
-
 def estimate_nsr(model: nn.Module, loss_fn, batches, batch_size: int | None = None) -> NSREstimate:
     """Ĝ, N̂, R at the model's current weights from a list of m >= 3 batches (inputs, targets)."""
     batches = list(batches)
     if len(batches) < 3:
         raise ValueError(f"need at least 3 batches, got {len(batches)}")
-    with torch.random.fork_rng(devices=_rng_devices(model)):
+    check_input_dtype(model, batches[0][0], "the measured batches' inputs")
+    with isolated_rng(next(iter(trainable_parameters(model))).device):
         grads = minibatch_gradients(model, loss_fn, batches)
     norm2 = weight_norm2(model)
     return nsr_from_gradients(grads, norm2, batch_size)
@@ -145,16 +147,20 @@ class NSRMonitor:
     """``monitor(model, step) -> dict``: Ĝ, N̂, R with errors at steps that are multiples of ``every``.
 
     ``dataset`` is a data set of `sdesim.torch.data`, a torch ``Dataset`` of (input,
-    target) pairs or a pair of tensors (inputs, targets); ``loss_fn(outputs, targets)`` returns
-    the mean batch loss or one loss per example (the trainer's convention; they are averaged).  Each measurement draws m independent batches of ``batch_size``
-    (``sampling``: "subset", B distinct examples, or "replacement", as the trainer samples)
-    from a generator seeded by (seed, step), so it is a function of the weights, the seed
-    and the step only.  Returns {} at other steps (give the trainer ``monitor_every`` =
-    ``every``).  The keys are those of `NSREstimate.as_dict`.
+    target) pairs or a pair of tensors (inputs, targets).  ``loss_fn`` takes the trainer's
+    names, ``"cross_entropy"`` (the default, as the trainer's) or ``"mse"``, or a function
+    ``(outputs, targets)`` returning the mean batch loss or one loss per example (they are
+    averaged); a trainer refuses a monitor whose loss name differs from its own.  Each
+    measurement draws m independent batches of ``batch_size`` (``sampling``: "subset", B
+    distinct examples, or "replacement", as the trainer samples) from a generator seeded by
+    (seed, step), so it is a function of the weights, the seed and the step only.  Returns
+    {} at other steps.  ``every`` is the one cadence: a trainer given this monitor measures
+    every ``every`` effective steps (it must be a multiple of the trainer's ``log_every``).
+    The keys are those of `NSREstimate.as_dict`.
     """
 
     def __init__(self, dataset, batch_size: int, *, m: int = 200, every: int = 100, seed: int = 0,
-                 loss_fn=F.cross_entropy, sampling: str = "subset"):
+                 loss_fn="cross_entropy", sampling: str = "subset"):
         self.batch_size = positive_int("batch_size", batch_size)
         self.m = positive_int("m", m)
         if self.m < 3:
@@ -162,7 +168,8 @@ class NSRMonitor:
         self.every = positive_int("every", every)
         self.seed = positive_int("seed", seed, allow_zero=True)
         self.sampling = choice("sampling", sampling, SAMPLINGS)
-        self.loss_fn = loss_fn
+        self.loss = loss_fn if isinstance(loss_fn, str) else "custom"    # the trainer's config["loss"] convention
+        self.loss_fn = per_example_loss(loss_fn)
         self._draw = _batch_reader(dataset)
         self.size = len(dataset[0]) if isinstance(dataset, (tuple, list)) else len(dataset)
         if self.size < self.batch_size:
@@ -174,7 +181,8 @@ class NSRMonitor:
         return self.m / self.every
 
     def batches(self, step: int, device=None) -> list:
-        """The m batches measured at ``step`` (reproducible from seed and step)."""
+        """The m batches measured at ``step`` (reproducible from seed and step), on ``device`` if given."""
+        device = None if device is None else resolve_device(device)
         seed = int(np.random.SeedSequence([self.seed, int(step)]).generate_state(1, dtype=np.uint64)[0] >> 1)
         generator = torch.Generator().manual_seed(seed)
         out = []
