@@ -103,3 +103,140 @@ def test_cli_with_a_short_row_exits_2_and_writes_nothing(tmp_path, capsys, no_pa
     assert "line 2 has 2 fields but line 1 has 3" in capsys.readouterr().err
     assert not (tmp_path / "r.json").exists()
 
+
+# --- custom problems (sdesim.problems.custom) ----------------------------------------------------------
+
+
+@numba.njit
+def mean_grad_without_data(x, out):
+    out[:] = x
+
+
+@numba.njit
+def init_state_without_pstate(data, rng):
+    return None
+
+
+@numba.njit
+def sample_grad_reading_missing_data(x, data, rng, pstate, out):
+    out[0] = data[1]
+
+
+@numba.njit
+def mean_grad_first_entry_only(x, data, out):
+    out[0] = 1.0
+
+
+@numba.njit
+def noise_factor_first_column_only(x, data, out):
+    for j in range(x.shape[0]):
+        out[j, 0] = 1.0
+
+
+@numba.njit
+def sample_grad_first_entry_only(x, data, rng, pstate, out):
+    out[0] = 1.0
+
+
+@numba.njit
+def mean_grad_infinite(x, data, out):
+    for j in range(x.shape[0]):
+        out[j] = np.inf
+
+
+@numba.njit
+def loss_returning_an_array(x, data):
+    return x * x
+
+
+@numba.njit
+def loss_returning_nothing(x, data):
+    return None
+
+
+@numba.njit
+def loss_nan(x, data):
+    return np.nan
+
+
+UNWRITTEN = "\\(out is filled with NaN before the call, so an entry it never wrote shows as NaN: it must write every entry of out"
+BAD_CUSTOM = [
+    (dict(mean_grad=mean_grad_without_data), TypeError,
+     "mean_grad of problem 'bad' failed when called as mean_grad\\(x, data, out\\) at x0 = \\[0. 0.\\]: TypeError"),
+    (dict(init_state=init_state_without_pstate), TypeError,
+     "init_state of problem 'bad' failed when called as init_state\\(data, rng, pstate\\)"),
+    (dict(sample_grad=sample_grad_reading_missing_data), TypeError,
+     "sample_grad of problem 'bad' failed when called as sample_grad\\(x, data, rng, pstate, out\\) .*: TypingError"),
+    (dict(mean_grad=mean_grad_first_entry_only), ValueError,
+     f"mean_grad of problem 'bad' returned a non-finite value at x0 = \\[0. 0.\\]: out\\[1\\] = nan {UNWRITTEN}"
+     ", shape \\(2,\\)"),
+    (dict(noise_factor=noise_factor_first_column_only), ValueError,
+     f"noise_factor of problem 'bad' .*: out\\[0, 1\\] = nan {UNWRITTEN}, shape \\(2, 2\\)"),
+    (dict(sample_grad=sample_grad_first_entry_only), ValueError, f"sample_grad of problem 'bad' .*: out\\[1\\] = nan {UNWRITTEN}"),
+    (dict(mean_grad=mean_grad_infinite), ValueError, "mean_grad of problem 'bad' returned a non-finite value .*: out\\[0\\] = inf$"),
+    (dict(loss=loss_returning_an_array), TypeError,
+     "loss of problem 'bad' must return a number L\\(x\\), got an array of shape \\(2,\\)"),
+    (dict(loss=loss_returning_nothing), TypeError, "loss of problem 'bad' must return a number L\\(x\\), got NoneType"),
+    (dict(loss=loss_nan), ValueError, "loss of problem 'bad' returned a non-finite value at x0 = \\[0. 0.\\]: nan"),
+    (dict(loss=lambda x, data: 0.0), TypeError, "loss must be a numba-compiled function \\(decorate it with @numba.njit\\)"),
+]
+
+
+@pytest.mark.parametrize("functions,error,message", BAD_CUSTOM, ids=[m[:40] for _, _, m in BAD_CUSTOM])
+def test_bad_custom_functions_are_named(functions, error, message):
+    good = dict(sample_grad=user_problem.sample_grad, mean_grad=user_problem.mean_grad,
+                noise_factor=user_problem.noise_factor, loss=user_problem.loss)
+    with pytest.raises(error, match=message):
+        custom("bad", 2, data=(1.0,), **{**good, **functions})
+
+
+# --- simulate and its plan (sdesim.simulate, sdesim.methods) -----------------------------------------
+
+
+@numba.njit
+def two_arguments(x, y):
+    return x[0] + y
+
+
+@numba.njit
+def nothing_of(x):
+    return x[:0]
+
+
+@numba.njit
+def first(x):
+    return x[0]
+
+
+BAD_SIMULATE = [
+    (dict(user_observables={"w": two_arguments}), TypeError,
+     "user observable 'w' failed when called as w\\(x\\) at x0 = \\[0. 0.\\]: TypeError"),
+    (dict(user_observables={"e": nothing_of}), ValueError,
+     "user observable 'e' must return a number or a 1-d array of at least one entry, got shape \\(0,\\)"),
+]
+
+
+@pytest.mark.parametrize("kwargs,error,message", BAD_SIMULATE, ids=[m[:40] for _, _, m in BAD_SIMULATE])
+def test_bad_simulate_arguments_are_refused_before_any_path_moves(kwargs, error, message, no_paths_move):
+    with pytest.raises(error, match=message):
+        simulate(QUAD, **{"method": "sgd", "steps": 4, "paths": 100, **kwargs})
+
+
+# --- found only by running: a user observable that changes length --------------------------------------
+
+
+@numba.njit
+def positive_entries(x):
+    return x[x > 0]
+
+
+def test_a_user_observable_that_changes_length_on_a_path_stops_the_run():
+    """One positive entry at x0 = (1, −3); the paths head for (1, 1), where both are positive.
+
+    The kernel writes no entry of a wrong-length result (a copy would fail inside the parallel
+    loop, where numba cannot raise cleanly) and flags it; the run then raises, with no result.
+    """
+    with pytest.raises(ValueError, match="user observable 'positive' returned an array of length 1 at x0 but one of "
+                                         "another length at t = 2 on a path; it must return one length at every x"):
+        simulate(QUAD, "sgd", lr=0.1, steps=20, paths=64, seed=0, x0=[1.0, -3.0],
+                 user_observables={"positive": positive_entries, "first": first})
