@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import platform
+from collections.abc import Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
@@ -57,6 +58,11 @@ class Layout:
 
 def observable_layout(problem: Problem, x0: np.ndarray, observables, user_observables) -> Layout:
     """Check the requested observables (user ones are evaluated once at x0) and lay them out."""
+    if isinstance(observables, str):
+        raise TypeError(f"observables must be a list of names, e.g. [{observables!r}], got the string {observables!r}")
+    if user_observables is not None and not isinstance(user_observables, Mapping):
+        raise TypeError("user_observables must be a dict {name: compiled function of x}, "
+                        f"got {type(user_observables).__name__}")
     names = list(BUILTIN_OBSERVABLES if observables is None else observables)
     for name in names:
         if name not in BUILTIN_OBSERVABLES:
@@ -216,6 +222,9 @@ def simulate(problem: Problem, method: str = "sgd", *, lr: float = 0.1, l: int =
     """
     paths = positive_int("paths", paths)
     path_offset = positive_int("path_offset", path_offset, allow_zero=True)
+    keep_paths = positive_int("keep_paths", keep_paths, allow_zero=True)
+    if keep_paths > paths:
+        raise ValueError(f"keep_paths ({keep_paths}) must be at most paths ({paths}): only paths that run can be kept")
     if threads is not None:
         threads = positive_int("threads", threads)
     if path_offset % positive_int("block_size", block_size):

@@ -209,6 +209,18 @@ def first(x):
 
 
 BAD_SIMULATE = [
+    (dict(method="sgd", scheme="exact"), ValueError,
+     "scheme 'exact' applies only to method 'sde', not 'sgd', which has one step of its own; leave scheme at 'euler'"),
+    (dict(method="svag", l=4, scheme="exact"), ValueError, "scheme 'exact' applies only to method 'sde', not 'svag'"),
+    (dict(method="ngd", scheme="exact"), ValueError, "scheme 'exact' applies only to method 'sde', not 'ngd'"),
+    (dict(method="sgd", scheme="milstein"), ValueError, "unknown scheme 'milstein'; allowed: 'euler', 'exact'"),
+    (dict(paths=10, keep_paths=20), ValueError,
+     "keep_paths \\(20\\) must be at most paths \\(10\\): only paths that run can be kept"),
+    (dict(keep_paths=-1), ValueError, "keep_paths must be a non-negative integer, got -1"),
+    (dict(observables="norm2"), TypeError,
+     "observables must be a list of names, e.g. \\['norm2'\\], got the string 'norm2'"),
+    (dict(user_observables=[first]), TypeError,
+     "user_observables must be a dict {name: compiled function of x}, got list"),
     (dict(user_observables={"w": two_arguments}), TypeError,
      "user observable 'w' failed when called as w\\(x\\) at x0 = \\[0. 0.\\]: TypeError"),
     (dict(user_observables={"e": nothing_of}), ValueError,
@@ -220,6 +232,57 @@ BAD_SIMULATE = [
 def test_bad_simulate_arguments_are_refused_before_any_path_moves(kwargs, error, message, no_paths_move):
     with pytest.raises(error, match=message):
         simulate(QUAD, **{"method": "sgd", "steps": 4, "paths": 100, **kwargs})
+
+
+# --- the command line ----------------------------------------------------------------------------------
+
+BAD_COMMANDS = [
+    (["simulate", "--method", "svag", "--l", "2", "--scheme", "exact"],
+     "sdesim simulate: error: scheme 'exact' applies only to method 'sde', not 'svag'"),
+    (["simulate", "--observables", ""], "argument --observables: expected comma-separated names \\(at least one\\), got ''"),
+    (["simulate", "--checkpoints", ","], "argument --checkpoints: expected comma-separated integers \\(at least one\\)"),
+    (["moments", "--l", ""], "argument --l: expected comma-separated integers \\(at least one\\), got ''"),
+    (["moments", "--l", "1,two"], "argument --l: expected comma-separated integers \\(at least one\\), got '1,two'"),
+    (["moments", "--x", "1", "--x0", "3"],
+     "sdesim moments: error: --x 1,1 and --x0 3,3 name different points; the moments are checked at one point: "
+     "give --x or --x0"),
+    (["converge", "--l", ""], "argument --l: expected comma-separated integers \\(at least one\\)"),
+]
+
+
+@pytest.mark.parametrize("argv,message", BAD_COMMANDS, ids=[" ".join(a)[:40] for a, _ in BAD_COMMANDS])
+def test_bad_commands_exit_2_with_a_message(argv, message, capsys, no_paths_move):
+    assert exit_status(argv) == 2
+    assert re.search(message, capsys.readouterr().err)
+
+
+@pytest.mark.parametrize("argv,x", [
+    (["--x0", "3"], [3.0, 3.0]),
+    (["--x0", "3,-1"], [3.0, -1.0]),
+    (["--x", "3", "--x0", "3"], [3.0, 3.0]),
+    (["--x", "2,-1"], [2.0, -1.0]),
+    ([], None),
+])
+def test_moments_runs_at_x0_when_x_is_not_given(argv, x, monkeypatch, capsys):
+    seen = {}
+
+    class Check:
+        def table(self):
+            return "table"
+
+        def to_dict(self):
+            return {}
+
+    def record(problem, *, x, **options):
+        seen["x"] = x
+        return Check()
+
+    monkeypatch.setattr(moment_checks, "moment_checks", record)
+    assert main(["moments", *argv]) == 0
+    if x is None:
+        assert seen["x"] is None       # moment_checks then takes the problem's start point
+    else:
+        np.testing.assert_array_equal(seen["x"], x)
 
 
 # --- found only by running: a user observable that changes length --------------------------------------
