@@ -247,6 +247,8 @@ BAD_COMMANDS = [
      "sdesim moments: error: --x 1,1 and --x0 3,3 name different points; the moments are checked at one point: "
      "give --x or --x0"),
     (["converge", "--l", ""], "argument --l: expected comma-separated integers \\(at least one\\)"),
+    (["demo", "histograms", "--paths", "1"],
+     "sdesim demo: error: paths must be at least 100 for demonstration 'histograms', got 1"),
 ]
 
 
@@ -283,6 +285,24 @@ def test_moments_runs_at_x0_when_x_is_not_given(argv, x, monkeypatch, capsys):
         assert seen["x"] is None       # moment_checks then takes the problem's start point
     else:
         np.testing.assert_array_equal(seen["x"], x)
+
+
+# --- demonstrations (sdesim.demos) ---------------------------------------------------------------------
+
+BAD_DEMOS = [
+    (lambda: demos.histograms(paths=1), "paths must be at least 100 for demonstration 'histograms', got 1: its "
+                                        "numbers carry standard errors and its picture shows histograms"),
+    (lambda: demos.histograms(paths=0), "paths must be a positive integer, got 0"),
+    (lambda: demos.double_well_paths(paths=50, shown=3), "at least 100 for demonstration 'double-well', got 50"),
+    (lambda: demos.stationary_gibbs(paths=99), "at least 100 for demonstration 'stationary-gibbs', got 99"),
+    (lambda: demos.weak_error(paths=2), "at least 100 for demonstration 'weak-error', got 2"),
+]
+
+
+@pytest.mark.parametrize("call,message", BAD_DEMOS, ids=[m[:40] for _, m in BAD_DEMOS])
+def test_demos_refuse_too_few_paths_before_any_work(call, message, no_paths_move):
+    with pytest.raises(ValueError, match=message):
+        call()
 
 
 # --- found only by running: a user observable that changes length --------------------------------------
