@@ -9,6 +9,7 @@ from __future__ import annotations
 import numbers
 
 import numpy as np
+from numba.core.errors import NumbaError
 
 
 def positive_int(name: str, value, *, allow_zero: bool = False) -> int:
@@ -82,3 +83,16 @@ def choice(name: str, value, allowed) -> str:
         listed = ", ".join(repr(a) for a in allowed)
         raise ValueError(f"unknown {name} {value!r}; allowed: {listed}")
     return value
+
+
+def user_call(what: str, call: str, fn, *args):
+    """``fn(*args)`` for a user's compiled function, or an error naming ``what`` failed and how it was ``call``ed.
+
+    A call numba cannot compile (a wrong signature, wrong argument types) raises TypeError,
+    any other failure ValueError.
+    """
+    try:
+        return fn(*args)
+    except Exception as error:
+        kind = TypeError if isinstance(error, (TypeError, NumbaError)) else ValueError
+        raise kind(f"{what} failed when called as {call}: {type(error).__name__}: {error}") from error

@@ -40,22 +40,27 @@ class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
         return f"{help_text} (default: {str(default).replace('%', '%%')})"
 
 
-def _floats(text: str) -> list[float]:
+def _listed(text: str, kind, what: str) -> list:
+    """The comma-separated values of ``text``, each read by ``kind``: at least one, or an error."""
     try:
-        return [float(v) for v in text.split(",") if v.strip()]
+        values = [kind(v.strip()) for v in text.split(",") if v.strip()]
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {text!r}") from None
+        values = None
+    if not values:
+        raise argparse.ArgumentTypeError(f"expected comma-separated {what} (at least one), got {text!r}")
+    return values
+
+
+def _floats(text: str) -> list[float]:
+    return _listed(text, float, "numbers")
 
 
 def _ints(text: str) -> list[int]:
-    try:
-        return [int(v) for v in text.split(",") if v.strip()]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from None
+    return _listed(text, int, "integers")
 
 
 def _names(text: str) -> list[str]:
-    return [v.strip() for v in text.split(",") if v.strip()]
+    return _listed(text, str, "names")
 
 
 def _problem_name(text: str) -> str:
@@ -300,8 +305,13 @@ def _moments_command(args) -> int:
     from sdesim.estimators.moment_checks import moment_checks
 
     _output_file(args.json, "--json")
-    problem, _ = problem_from_args(args, CONVERGE_DEFAULTS)
-    x = None if args.x is None else np.array(args.x * problem.dim if len(args.x) == 1 else args.x)
+    problem, x0 = problem_from_args(args, CONVERGE_DEFAULTS)
+    x = None if args.x is None else problem.start_point(np.array(args.x * problem.dim if len(args.x) == 1 else args.x))
+    if args.x0 is not None:   # the start point is the point of a one-step check
+        if x is not None and not np.array_equal(x, x0):
+            raise ValueError(f"--x {','.join(f'{v:g}' for v in x)} and --x0 {','.join(f'{v:g}' for v in x0)} name "
+                             "different points; the moments are checked at one point: give --x or --x0")
+        x = x0
     check = moment_checks(problem, x=x, lr=args.lr, l_values=args.l, paths=args.paths, seed=args.seed)
     print(check.table())
     _write_json(args.json, check.to_dict())
@@ -416,7 +426,7 @@ def build_parser() -> argparse.ArgumentParser:
                          formatter_class=_HelpFormatter)
     add_problem_arguments(mom, noise="exponential")
     g = mom.add_argument_group("check")
-    g.add_argument("--x", type=_floats, help="the point x (when not given: the problem's x0)")
+    g.add_argument("--x", type=_floats, help="the point x (when not given: --x0, else the problem's start point)")
     g.add_argument("--lr", type=float, default=0.5, help="learning rate η")
     g.add_argument("--l", type=_ints, default=[1, 2, 4, 8], help="values of l")
     g.add_argument("--paths", type=int, default=1_000_000, help="sampled increments per row")

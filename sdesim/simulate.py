@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import math
 import platform
+from collections.abc import Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numba
 import numpy as np
 
 import sdesim
 from sdesim import rng
-from sdesim._checks import positive_int
+from sdesim._checks import positive_int, user_call
 from sdesim.kernels.build import kernel_module
 from sdesim.kernels.stats import BlockStats
 from sdesim.methods import LINEAR, StepPlan, plan
@@ -25,17 +26,43 @@ DEFAULT_BLOCK_SIZE = 1024
 
 @dataclass(frozen=True)
 class Layout:
-    """Where each observable sits in the kernel's observation vector."""
+    """Where each observable sits in the kernel's observation vector.
+
+    After the observables come ``checks``: one entry per vector user observable, which the
+    kernel sets to 1 (instead of 0) where the observable returned another length than at
+    x0; `check_lengths` turns that into an error.  They have no co-moments.
+    """
 
     want: np.ndarray             # flags for the built-ins, in BUILTIN_OBSERVABLES order
     slices: dict                 # name -> (start, stop, is_vector)
     user_functions: tuple
     user_sizes: tuple            # 0 for a scalar user observable
-    size: int
+    size: int                    # entries the kernel writes, checks included
+    checks: dict = field(default_factory=dict)   # vector user observable name -> index of its length check
+
+    @property
+    def observed(self) -> int:
+        """Entries that hold observables (the checks excluded)."""
+        return self.size - len(self.checks)
+
+    def check_lengths(self, stats: BlockStats, times: np.ndarray) -> None:
+        """Raise if a vector user observable changed length on a path (see the class docstring)."""
+        for name, index in self.checks.items():
+            seen = np.any(stats.means[:, :, index] != 0.0, axis=0)
+            if np.any(seen):
+                start, stop, _ = self.slices[name]
+                raise ValueError(f"user observable {name!r} returned an array of length {stop - start} at x0 but "
+                                 f"one of another length at t = {times[np.argmax(seen)]:g} on a path; it must return "
+                                 "one length at every x (its statistics would mix entries), so this run has no result")
 
 
 def observable_layout(problem: Problem, x0: np.ndarray, observables, user_observables) -> Layout:
     """Check the requested observables (user ones are evaluated once at x0) and lay them out."""
+    if isinstance(observables, str):
+        raise TypeError(f"observables must be a list of names, e.g. [{observables!r}], got the string {observables!r}")
+    if user_observables is not None and not isinstance(user_observables, Mapping):
+        raise TypeError("user_observables must be a dict {name: compiled function of x}, "
+                        f"got {type(user_observables).__name__}")
     names = list(BUILTIN_OBSERVABLES if observables is None else observables)
     for name in names:
         if name not in BUILTIN_OBSERVABLES:
@@ -55,9 +82,10 @@ def observable_layout(problem: Problem, x0: np.ndarray, observables, user_observ
         if not (callable(fn) and hasattr(fn, "py_func")):
             raise TypeError(f"user observable {name!r} must be a numba-compiled function of x "
                             f"(decorate it with @numba.njit), got {fn!r}")
-        value = np.asarray(fn(x0), dtype=np.float64)
-        if value.ndim > 1:
-            raise ValueError(f"user observable {name!r} must return a number or a 1-d array, got shape {value.shape}")
+        value = np.asarray(user_call(f"user observable {name!r}", f"{name}(x) at x0 = {x0}", fn, x0), dtype=np.float64)
+        if value.ndim > 1 or value.shape == (0,):
+            raise ValueError(f"user observable {name!r} must return a number or a 1-d array of at least one entry, "
+                             f"got shape {value.shape}")
         if not np.all(np.isfinite(value)):
             raise ValueError(f"user observable {name!r} is not finite at x0 = {x0}: {value}")
         size = value.size if value.ndim == 1 else 0
@@ -67,7 +95,9 @@ def observable_layout(problem: Problem, x0: np.ndarray, observables, user_observ
         sizes.append(size)
     if start == 0:
         raise ValueError("no observables requested; name at least one")
-    return Layout(want, slices, tuple(functions), tuple(sizes), start)
+    vectors = [name for name, size in zip(user_observables or {}, sizes) if size]
+    checks = {name: start + i for i, name in enumerate(vectors)}
+    return Layout(want, slices, tuple(functions), tuple(sizes), start + len(checks), checks)
 
 
 @contextmanager
@@ -147,7 +177,7 @@ class Run:
             raise ValueError(f"path_offset ({path_offset}) must be a multiple of block_size ({self.block_size}) "
                              "so that partial runs merge into the same blocks as one run")
         stats = BlockStats.empty(math.ceil(paths / self.block_size), len(self.small), self.layout.size,
-                                 covariance=self.covariance)
+                                 covariance=self.covariance, tracked=self.layout.observed)
         f_mat, c_vec, k_mat = self.transition
         p = self.plan
         self.module.run_paths(
@@ -157,6 +187,7 @@ class Run:
             self.problem.constant_noise,
             stats.counts, stats.means, stats.m2s, stats.comoments, self.kept, stats.bad_counts, stats.first_bad,
         )
+        self.layout.check_lengths(stats, self.effective * float(self.lr))
         return stats
 
     def chunks(self, paths: int, path_offset: int = 0, blocks_per_chunk: int = 64):
@@ -191,6 +222,9 @@ def simulate(problem: Problem, method: str = "sgd", *, lr: float = 0.1, l: int =
     """
     paths = positive_int("paths", paths)
     path_offset = positive_int("path_offset", path_offset, allow_zero=True)
+    keep_paths = positive_int("keep_paths", keep_paths, allow_zero=True)
+    if keep_paths > paths:
+        raise ValueError(f"keep_paths ({keep_paths}) must be at most paths ({paths}): only paths that run can be kept")
     if threads is not None:
         threads = positive_int("threads", threads)
     if path_offset % positive_int("block_size", block_size):

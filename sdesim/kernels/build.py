@@ -46,13 +46,27 @@ def cache_dir() -> Path:
 
 
 def _user_observables_source(sizes: list[int]) -> str:
+    """``user_observables(x, obs, j)``: write the user observables into obs from entry j on.
+
+    A vector one (size > 0) is copied only when it has the length it had at x0; otherwise its
+    entries are 0 and its length check, after all the observables, is 1 instead of 0, which
+    ``Layout.check_lengths`` (sdesim.simulate) turns into an error.  A copy cut short or
+    overrunning would fail inside the parallel kernel, where numba cannot raise cleanly.
+    """
     lines = ["@jit", "def user_observables(x, obs, j):"]
+    if any(sizes):
+        lines.append(f"    check = j + {sum(max(size, 1) for size in sizes)}")
     for i, size in enumerate(sizes):
         if size == 0:
             lines.append(f"    obs[j] = user_{i}(x)")
             lines.append("    j += 1")
         else:
-            lines.append(f"    obs[j:j + {size}] = user_{i}(x)")
+            lines.append(f"    value_{i} = user_{i}(x)")
+            lines.append(f"    fits = len(value_{i}) == {size}")
+            lines.append(f"    for k in range({size}):")
+            lines.append(f"        obs[j + k] = value_{i}[k] if fits else 0.0")
+            lines.append("    obs[check] = 0.0 if fits else 1.0")
+            lines.append("    check += 1")
             lines.append(f"    j += {size}")
     lines.append("    return None")
     return "\n".join(lines) + "\n"

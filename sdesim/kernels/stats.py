@@ -36,8 +36,10 @@ class BlockStats:
     FIELDS = ("counts", "means", "m2s", "bad_counts", "first_bad", "comoments")
 
     @classmethod
-    def empty(cls, n_blocks: int, n_checkpoints: int, n_obs: int, covariance: bool = False) -> "BlockStats":
-        c = n_obs if covariance else 0
+    def empty(cls, n_blocks: int, n_checkpoints: int, n_obs: int, covariance: bool = False,
+              tracked: int | None = None) -> "BlockStats":
+        """Zero statistics; with ``covariance``, co-moments of the first ``tracked`` observables (default all)."""
+        c = (n_obs if tracked is None else tracked) if covariance else 0
         return cls(
             counts=np.zeros((n_blocks, n_checkpoints), dtype=np.int64),
             means=np.zeros((n_blocks, n_checkpoints, n_obs)),
@@ -79,8 +81,9 @@ class BlockStats:
         """Sample covariance between observables per checkpoint, (checkpoints, c, c), merged over blocks."""
         if self.comoments.shape[-1] == 0:
             raise ValueError("co-moments were not tracked; run with covariance=True")
+        c = self.comoments.shape[-1]                                # the first c observables are tracked
         counts, weights, total, mean = self._merged_mean()
-        dev = self.means - mean                                     # (blocks, ckpts, c)
+        dev = (self.means - mean)[..., :c]                          # (blocks, ckpts, c)
         between = weights[..., None] * dev[..., :, None] * dev[..., None, :]
         co = _sorted_sum(self.comoments) + _sorted_sum(between)
         return co / np.maximum(total - 1.0, 1.0)[..., None]

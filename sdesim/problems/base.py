@@ -115,15 +115,16 @@ class Problem:
         return x0
 
     # Python-side evaluations, for checks, plots and exact formulas ---------------
+    # (``out`` starts as NaN, so an entry a function leaves unwritten shows as NaN, never as garbage)
     def mean_grad(self, x) -> np.ndarray:
         """∇L(x), without weight decay."""
-        out = np.empty(self.dim)
+        out = np.full(self.dim, np.nan)
         self.functions.mean_grad(np.ascontiguousarray(x, dtype=np.float64), self.data, out)
         return out
 
     def noise_sqrt(self, x) -> np.ndarray:
         """A factor D(x), d×m, with Σ(x) = D Dᵀ."""
-        out = np.empty((self.dim, self.noise_rank))
+        out = np.full((self.dim, self.noise_rank), np.nan)
         self.functions.noise_factor(np.ascontiguousarray(x, dtype=np.float64), self.data, out)
         return out
 
@@ -134,13 +135,17 @@ class Problem:
 
     def loss(self, x) -> float:
         """L(x) = E L_γ(x), without the weight-decay term."""
-        return float(self.functions.loss(np.ascontiguousarray(x, dtype=np.float64), self.data))
+        value = self.functions.loss(np.ascontiguousarray(x, dtype=np.float64), self.data)
+        if np.ndim(value) != 0:
+            raise TypeError(f"loss of problem {self.name!r} must return a number L(x), got an array of shape "
+                            f"{np.shape(value)}")
+        return float(value)
 
     def sample_grads(self, x, n: int, seed: int = 0) -> np.ndarray:
         """n independent stochastic gradients ∇L_γ(x) (each from its own stream), n×d."""
         x = np.ascontiguousarray(x, dtype=np.float64)
         key = _rng.stream_key(seed)
-        out = np.empty((n, self.dim))
+        out = np.full((n, self.dim), np.nan)
         _sample_many(self.functions.sample_grad, self.functions.init_state, x, self.data,
                      key, self.state_size, out)
         return out
