@@ -103,8 +103,8 @@ def estimate_levels(problem, labels, tests, user_tests, *, lr, steps, x0, ckpts,
             settings["dt"] = dt
         runs[label] = Run(problem, m, **settings)
         tasks += split(label, runs[label], dict(settings, method=m), paths)
+    engine = ExactMoments(problem, lr) if use_cv else None   # before any path moves: it may not fit
     outcome = execute(problem, tasks, runs, client=connect(client), progress=progress, desc="paths")
-    engine = ExactMoments(problem, lr) if use_cv else None
     levels = {}
     for label, stats in outcome.stats.items():
         levels[label] = _level(problem, outcome.runs[label], stats, label, tests, engine, ckpts, x0, paths)

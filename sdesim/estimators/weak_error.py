@@ -338,7 +338,7 @@ def weak_error_study(problem: Problem, *, lr: float = 0.1, time: float = 1.0, te
     kinds = {kind_ for kind_, _ in plan.values()}
     if "extrapolation" in kinds and len(l_values) < 3:
         raise ValueError("reference 'extrapolation' uses the two finest l and needs at least three l values")
-    use_cv = bool(control_variates) and problem.linear_quadratic is not None
+    use_cv = bool(control_variates) and problem.has_linear_quadratic
     labels = [(method, l, None) for l in l_values]
     if "euler" in kinds:
         labels.append(("sde", 1, lr / (euler_factor * l_values[-1])))
