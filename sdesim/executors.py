@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 from sdesim.kernels.stats import BlockStats
 from sdesim.problems.base import Problem
-from sdesim.simulate import Run
+from sdesim.simulate import Footprint, Run, check_footprint, progress_bar
 
 
 @dataclass(frozen=True)
@@ -47,21 +47,26 @@ def run_task(problem: Problem, settings: dict, path_offset: int, paths: int) -> 
 
 def execute(problem: Problem, tasks: list[Task], runs: dict, *, client=None, progress: bool = False,
             desc: str = "paths") -> Outcome:
-    """Run the tasks and merge their statistics per label.  ``runs`` maps label → prepared Run."""
+    """Run the tasks and merge their statistics per label.  ``runs`` maps label → prepared Run.
+
+    The work (path-steps) and memory are estimated first, and a study that would not fit in
+    memory is refused before any path moves; the progress bar counts path-steps.
+    """
     parts, expected = defaultdict(dict), defaultdict(int)
     for task in tasks:
         expected[task.label] += 1
-    bar = None
-    if progress:
-        from tqdm.auto import tqdm
-        bar = tqdm(total=sum(t.paths for t in tasks), desc=desc, unit="path", unit_scale=True)
+    footprint = Footprint.combine(runs[task.label].footprint(task.paths) for task in tasks)
+    check_footprint(footprint, f"{sum(t.paths for t in tasks)} paths over {len(expected)} levels",
+                    "Use fewer paths or fewer l values")
+    steps = {label: int(run.small[-1]) for label, run in runs.items()}
+    bar = progress_bar(footprint, desc) if progress else None
     interrupted = False
     try:
         if client is None:
             for task in tasks:
                 parts[task.label][task.path_offset] = runs[task.label].blocks(task.path_offset, task.paths)
                 if bar is not None:
-                    bar.update(task.paths)
+                    bar.update(task.paths * steps[task.label])
         else:
             from distributed import as_completed
 
@@ -72,7 +77,7 @@ def execute(problem: Problem, tasks: list[Task], runs: dict, *, client=None, pro
                     task = futures[future]
                     parts[task.label][task.path_offset] = future.result()
                     if bar is not None:
-                        bar.update(task.paths)
+                        bar.update(task.paths * steps[task.label])
             except KeyboardInterrupt:
                 client.cancel(list(futures))
                 raise

@@ -30,7 +30,7 @@ from sdesim.kernels import build
 from sdesim.kernels.stats import BlockStats
 from sdesim.problems import linear_regression, quadratic
 from sdesim.problems.base import ProblemFunctions
-from sdesim.simulate import Run
+from sdesim.simulate import Footprint, Run, progress_bar
 
 GiB = 2**30
 
@@ -100,7 +100,7 @@ def test_a_study_with_control_variates_refuses_what_does_not_fit_before_any_path
                                          r"141\.9 MiB; the limit is 100\.0 MiB .*--no-control-variates"):
         weak_error_study(problem, **settings)
     problem = linear_regression(*regression_data(20000, 300), batch_size=32)  # the controls' co-moments alone
-    with pytest.raises(ValueError, match=r"184\.7 GiB of statistics"):
+    with pytest.raises(ValueError, match=r"this study's statistics .* would need 184\.7 GiB"):
         weak_error_study(problem, **settings)
 
 
@@ -126,3 +126,99 @@ def test_a_pickled_problem_leaves_its_built_form_behind():
     assert len(cloudpickle.dumps(problem)) == small < form.rows.nbytes
     again = pickle.loads(cloudpickle.dumps(problem))
     np.testing.assert_array_equal(again.linear_quadratic.rows, form.rows)
+
+
+# --- 2. work and memory estimated up front -------------------------------------------------------
+
+def test_a_trillion_paths_are_refused_before_any_path_moves(no_paths_move):
+    with pytest.raises(ValueError) as error:
+        sdesim.simulate(quadratic(2), "sgd", steps=100, paths=10**12)
+    message = str(error.value)
+    for part in ("1000000000000 paths of sgd", "1e+14 path-steps", "would need", "GiB", "the limit is",
+                 "memory available on this machine", "fewer paths"):
+        assert part in message, message
+
+
+def test_the_command_line_refuses_a_trillion_paths(no_paths_move, capsys):
+    assert main(["simulate", "--paths", "1000000000000"]) == 2
+    assert "path-steps) would need" in capsys.readouterr().err
+
+
+def test_a_decomposition_too_large_for_memory_is_refused_before_any_path_moves(no_paths_move):
+    with pytest.raises(ValueError, match=r"paths over 10 levels \(.* path-steps\) would need .* the limit is"):
+        decompose(quadratic(2), paths=10**12)
+
+
+def test_the_study_checks_its_statistics_against_the_machine_too(small_machine):
+    small_machine(2**20)
+    with pytest.raises(ValueError, match=r"this study's statistics .* the limit is 1\.0 MiB \(the memory available"):
+        weak_error_study(quadratic(2), paths=100_000, block_size=2)
+    small_machine(None)   # a system that does not say: the study's own cap still holds
+    with pytest.raises(ValueError, match=r"the limit is 4\.0 GiB \(the most statistics a study may hold\)"):
+        weak_error_study(quadratic(2), time=10, paths=10**10)
+
+
+def test_kept_paths_that_would_not_fit_are_refused_before_they_are_allocated(small_machine):
+    small_machine(GiB)
+    with pytest.raises(ValueError, match=r"keeping 100000000 paths at 101 points each would need 150\.5 GiB"):
+        Run(quadratic(2), steps=100, keep_paths=10**8, keep_every=1)
+
+
+def test_the_footprint_counts_path_steps_and_bounds_the_memory_a_run_takes():
+    run = Run(quadratic(2), "svag", l=4, steps=10, checkpoints=range(11), block_size=1)
+    footprint = run.footprint(3000)
+    assert footprint.path_steps == 3000 * 40
+    stats = BlockStats.nbytes_for(3000, 11, run.layout.size)
+    empty = BlockStats.empty(3000, 11, run.layout.size)
+    assert stats == sum(getattr(empty, f).nbytes for f in BlockStats.FIELDS)
+    sdesim.simulate(quadratic(2), "svag", l=4, steps=10, checkpoints=range(11), paths=64, block_size=1)  # compiled
+    tracemalloc.start()
+    try:
+        sdesim.simulate(quadratic(2), "svag", l=4, steps=10, checkpoints=range(11), paths=3000, block_size=1)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert stats < peak <= footprint.memory
+
+
+class RecordingBar:
+    bars = []
+
+    def __init__(self, total, desc, unit, unit_scale):
+        self.total, self.desc, self.unit, self.n, self.postfix = total, desc, unit, 0, ""
+        RecordingBar.bars.append(self)
+
+    def set_postfix_str(self, text, refresh=True):
+        self.postfix = text
+
+    def update(self, n):
+        self.n += n
+
+    def close(self):
+        pass
+
+
+def test_progress_bars_count_path_steps_and_show_the_memory_estimate(monkeypatch):
+    import tqdm.auto
+
+    monkeypatch.setattr(tqdm.auto, "tqdm", RecordingBar)
+    RecordingBar.bars = []
+    sdesim.simulate(quadratic(2), "svag", l=4, steps=10, paths=3000, progress=True)
+    problem = quadratic(2)
+    runs = {("svag", l): Run(problem, "svag", l=l, steps=10) for l in (1, 2)}
+    tasks = [t for label, run in runs.items() for t in split(label, run, dict(method="svag", l=label[1], steps=10),
+                                                               3000)]
+    execute(problem, tasks, runs, progress=True, desc="levels")
+    single, study = RecordingBar.bars
+    assert (single.total, single.n, single.unit) == (3000 * 40, 3000 * 40, "path-step")
+    assert (study.total, study.n) == (3000 * 10 + 3000 * 20, 3000 * 30)
+    assert "memory ≈" in single.postfix and "memory ≈" in study.postfix
+    bar = progress_bar(Footprint(10, 2 * GiB, 0), "x")
+    assert bar.total == 10 and bar.postfix == "memory ≈ 2.0 GiB"
+
+
+def test_format_bytes_and_the_memory_reading():
+    assert [checks.format_bytes(v) for v in (512, 48e6, 14.4e9, 3 * 2**50)] == [
+        "512 B", "45.8 MiB", "13.4 GiB", "3.0 PiB"]
+    room = checks.available_memory()
+    assert room is None or 2**20 < room < 2**60

@@ -43,13 +43,14 @@ import numba
 import numpy as np
 
 import sdesim
-from sdesim._checks import choice, positive_float, positive_int
+from sdesim._checks import check_memory, choice, positive_float, positive_int
 from sdesim.estimators.exact_moments import ExactMoments
 from sdesim.estimators.levels import (CV_ALARM, PARTS, QUADRATIC_TESTS, estimate_levels, halves_block_size,
                                       scalar_tests)
 from sdesim.estimators.order import OrderFit, check_confidence, check_precision, fit_order
 from sdesim.estimators.references import check_reference, plan_references
 from sdesim.estimators.test_functions import EXTRA_TESTS, check_tests, describe
+from sdesim.kernels.stats import BlockStats
 from sdesim.problems.base import Problem
 from sdesim.result import to_jsonable
 from sdesim.simulate import BUILTIN_OBSERVABLES, observable_layout
@@ -389,11 +390,10 @@ def weak_error_study(problem: Problem, *, lr: float = 0.1, time: float = 1.0, te
 
 def _check_memory(n_labels, paths, block_size, n_steps, n_obs, covariance):
     blocks = -(-paths // block_size)
-    need = n_labels * blocks * n_steps * (2 * n_obs + (n_obs * n_obs if covariance else 0) + 1) * 8
-    if need > MEMORY_LIMIT:
-        raise ValueError(f"this study would hold {need / 2**30:.1f} GiB of statistics ({n_labels} levels × {blocks} "
-                         f"blocks of paths × {n_steps} recorded steps); the limit is {MEMORY_LIMIT / 2**30:g} GiB. "
-                         "Use a larger block_size, fewer paths, or error='at_time' (one recorded step)")
+    check_memory(n_labels * BlockStats.nbytes_for(blocks, n_steps, n_obs, covariance),
+                 f"this study's statistics ({n_labels} levels × {blocks} blocks of paths × {n_steps} recorded steps)",
+                 "Use a larger block_size, fewer paths, or error='at_time' (one recorded step)",
+                 cap=MEMORY_LIMIT, cap_name="the most statistics a study may hold")
 
 
 def _reference(kind, values, component, name, levels, labels, method, l_values, n_steps, euler_factor):

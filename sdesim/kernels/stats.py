@@ -48,6 +48,12 @@ class BlockStats:
         )
 
     @staticmethod
+    def nbytes_for(n_blocks: int, n_checkpoints: int, n_obs: int, covariance: bool = False) -> int:
+        """The bytes `empty` would allocate for these sizes, computed without allocating them."""
+        c = n_obs if covariance else 0
+        return 8 * n_blocks * (n_checkpoints * (1 + 2 * n_obs + c * c) + 2)
+
+    @staticmethod
     def concatenate(parts) -> "BlockStats":
         parts = list(parts)
         return BlockStats(*(np.concatenate([getattr(p, f) for p in parts]) for f in BlockStats.FIELDS))
