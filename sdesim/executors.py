@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass, field
 
+from sdesim._checks import positive_float
 from sdesim.kernels.stats import BlockStats
 from sdesim.problems.base import Problem
 from sdesim.simulate import Footprint, Run, check_footprint, progress_bar
@@ -94,12 +95,23 @@ def execute(problem: Problem, tasks: list[Task], runs: dict, *, client=None, pro
     return outcome
 
 
-def connect(scheduler):
-    """A Dask client from an address ('tcp://host:8786') or an existing client."""
+def connect(scheduler, timeout: float | None = None):
+    """A Dask client from an address ('tcp://host:8786') or an existing client (returned as it is).
+
+    ``timeout``: seconds to wait for the scheduler (None: dask's ``distributed.comm.timeouts.connect``,
+    30 s unless configured).  A scheduler that cannot be reached raises a ValueError naming it.
+    """
     if scheduler is None or not isinstance(scheduler, str):
         return scheduler
+    options = {} if timeout is None else {"timeout": positive_float("scheduler timeout (seconds)", timeout)}
     try:
         from distributed import Client
     except ImportError:
         raise ValueError("a scheduler address needs dask.distributed: pip install 'sdesim[dask]'") from None
-    return Client(scheduler)
+    try:
+        return Client(scheduler, **options)
+    except OSError as error:   # refused, unreachable or timed out (TimeoutError is an OSError)
+        waited = f"{timeout:g} s" if timeout is not None else "dask's connect timeout"
+        raise ValueError(f"cannot reach the Dask scheduler at {scheduler!r} (waited {waited}: {error}); check the "
+                         "address, start one with 'dask scheduler' and workers with 'dask worker ADDRESS', or "
+                         "wait longer (--scheduler-timeout SECONDS, or connect(address, timeout=...))") from None

@@ -222,3 +222,23 @@ def test_format_bytes_and_the_memory_reading():
         "512 B", "45.8 MiB", "13.4 GiB", "3.0 PiB"]
     room = checks.available_memory()
     assert room is None or 2**20 < room < 2**60
+
+
+# --- 3. an unreachable scheduler -----------------------------------------------------------------
+
+def test_an_unreachable_scheduler_gives_a_clear_error_within_its_timeout():
+    pytest.importorskip("distributed")
+    start = time.perf_counter()
+    with pytest.raises(ValueError, match=r"cannot reach the Dask scheduler at 'tcp://127\.0\.0\.1:1' \(waited 0\.5 s"):
+        connect("tcp://127.0.0.1:1", timeout=0.5)
+    assert time.perf_counter() - start < 15
+    with pytest.raises(ValueError, match=r"scheduler timeout \(seconds\) must be finite and > 0, got 0"):
+        connect("tcp://127.0.0.1:1", timeout=0)
+
+
+@pytest.mark.parametrize("command", ["converge", "decompose"])
+def test_the_commands_with_a_scheduler_take_a_timeout(command, capsys):
+    pytest.importorskip("distributed")
+    assert main([command, "--scheduler", "tcp://127.0.0.1:1", "--scheduler-timeout", "0.5"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"sdesim {command}: error: cannot reach the Dask scheduler") and "Traceback" not in err
