@@ -242,3 +242,83 @@ def test_the_commands_with_a_scheduler_take_a_timeout(command, capsys):
     assert main([command, "--scheduler", "tcp://127.0.0.1:1", "--scheduler-timeout", "0.5"]) == 2
     err = capsys.readouterr().err
     assert err.startswith(f"sdesim {command}: error: cannot reach the Dask scheduler") and "Traceback" not in err
+
+
+# --- 4. the kernel cache: unwritable folders, stale uncached kernels -------------------------------
+
+def unwritable_folder(tmp_path, how):
+    """A cache folder that cannot be written: under a file (for everyone), or read-only (skipped for root)."""
+    if how == "under a file":
+        (tmp_path / "file").write_text("")
+        return tmp_path / "file" / "cache"
+    folder = tmp_path / "read-only"
+    (folder / "kernels").mkdir(parents=True)
+    (folder / "kernels" / "kernel_old.py").write_text("# a kernel of another version\n")
+    for path in (folder / "kernels", folder):
+        path.chmod(0o555)
+    try:
+        (folder / "kernels" / "probe").write_text("")
+    except OSError:
+        return folder
+    pytest.skip("this user can write into read-only folders (root)")
+
+
+@pytest.mark.parametrize("how", ["under a file", "read-only"])
+def test_an_unwritable_cache_warns_once_and_compiles_in_memory(tmp_path, monkeypatch, how):
+    monkeypatch.setenv("SDESIM_CACHE_DIR", str(unwritable_folder(tmp_path, how)))
+    monkeypatch.setattr(build, "_WARNED", [])
+    with pytest.warns(RuntimeWarning, match=r"cannot write the kernel cache in .*compiling kernels in memory"):
+        assert build._load_from_cache("kernel_test", "x = 1\n") is None
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert build._load_from_cache("kernel_test_2", "x = 2\n") is None   # once per process
+    module = build._load_in_memory("def f():\n    return 3\n")
+    assert module.f() == 3
+
+
+def test_a_simulation_with_an_unwritable_cache_gives_the_cached_kernels_numbers(tmp_path, monkeypatch):
+    settings = dict(steps=5, paths=2000, seed=3)
+    expected = sdesim.simulate(quadratic(1), "sgd", **settings)
+    monkeypatch.setenv("SDESIM_CACHE_DIR", str(unwritable_folder(tmp_path, "under a file")))
+    monkeypatch.setattr(build, "_WARNED", [])
+    monkeypatch.setattr(build, "_LOADED", {})      # a kernel this process has not loaded yet
+    with pytest.warns(RuntimeWarning, match="cannot write the kernel cache"):
+        got = sdesim.simulate(quadratic(1), "sgd", **settings)
+    np.testing.assert_array_equal(got.mean("norm2"), expected.mean("norm2"))
+    np.testing.assert_array_equal(got.stderr("x"), expected.stderr("x"))
+
+
+def test_stale_uncached_kernels_are_cleaned_and_new_ones_leave_no_file(tmp_path, monkeypatch):
+    monkeypatch.setenv("SDESIM_CACHE_DIR", str(tmp_path))
+    monkeypatch.setattr(build, "_CLEANED", [])
+    folder = tmp_path / "kernels" / "uncached"
+    (folder / "__pycache__").mkdir(parents=True)
+    ended = subprocess.Popen([sys.executable, "-c", "pass"])
+    ended.wait()
+    dead, mine, old = (folder / f"kernel_{ended.pid}_0.py", folder / f"kernel_{os.getpid()}_0.py",
+                       folder / "kernel_1_7.py")
+    for file in (dead, mine, old):
+        file.write_text("# an uncached kernel\n")
+    (folder / "__pycache__" / f"kernel_{ended.pid}_0.cpython-311.pyc").write_text("")
+    two_days_ago = time.time() - 2 * 86400
+    os.utime(old, (two_days_ago, two_days_ago))
+
+    @numba.njit
+    def grad(x, data, out):
+        out[:] = x
+
+    @numba.njit
+    def sample(x, data, state, pstate, out):
+        out[:] = x
+
+    @numba.njit
+    def factor(x, data, out):
+        out[:, :] = 0.0
+
+    @numba.njit
+    def loss(x, data):
+        return 0.0
+
+    module = build.kernel_module(ProblemFunctions(sample, grad, factor, loss), 0)   # defined, not compiled
+    assert callable(module.run_paths)
+    assert sorted(p.name for p in folder.rglob("*")) == [mine.name]
