@@ -322,3 +322,46 @@ def test_stale_uncached_kernels_are_cleaned_and_new_ones_leave_no_file(tmp_path,
     module = build.kernel_module(ProblemFunctions(sample, grad, factor, loss), 0)   # defined, not compiled
     assert callable(module.run_paths)
     assert sorted(p.name for p in folder.rglob("*")) == [mine.name]
+
+
+# --- 5. a diverging study says so, once, and nothing else ------------------------------------------
+
+def test_a_diverging_study_reports_each_diverged_level_once_and_nothing_else(tmp_path, capsys):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")        # numpy's RuntimeWarnings, matplotlib's, any
+        code = main(["converge", "--lr", "5", "--time", "1000", "--paths", "2000", "--l", "1,2,4", "--no-progress",
+                     "--plot", str(tmp_path / "weak_error.png")])
+    out, err = capsys.readouterr()
+    assert code == 0 and err == ""
+    warned = [line for line in out.splitlines() if line.startswith("warning:")]
+    assert warned == [f"warning: svag l = {l}: 2000 of 2000 paths diverged (NaN or inf), so no weak error is "
+                      "reported for it" for l in (1, 2, 4)]
+    assert out.count("diverged: 2000 of 2000 paths") == 6          # a row per level and test function
+    assert "standard errors (nan)" not in out and " !" not in out
+    assert out.count("INCONCLUSIVE: order 1 inconclusive: paths blew up (NaN or inf) at l = 2, 4") == 2
+
+
+def test_a_level_that_diverged_is_blank_and_the_others_are_estimated():
+    # η = 1.9: SGD (l = 1) multiplies the gap by |1 − 1.9·2| = 2.8 a step and blows up; l = 2, 4 are stable
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        study = weak_error_study(quadratic(2, noise="exponential"), lr=1.9, time=1.9 * 200, tests=("norm4",),
+                                 l_values=(1, 2, 4), paths=400, x0=[2.0, 2.0], seed=1)
+    rows = {r.l: r for r in study.rows}
+    assert rows[1].diverged == 400 and np.isnan(rows[1].error) and np.isnan(rows[1].cv_residual_z)
+    assert rows[2].diverged == rows[4].diverged == 0 and np.isfinite([rows[2].error, rows[4].error]).all()
+    assert [w for w in study.warnings if "diverged" in w] == [
+        "svag l = 1: 400 of 400 paths diverged (NaN or inf), so no weak error is reported for it"]
+    assert not any("(nan)" in w for w in study.warnings)
+
+
+def test_block_statistics_of_huge_values_overflow_quietly():
+    stats = BlockStats.empty(4, 1, 1, covariance=True)
+    stats.counts[:] = 10
+    stats.means[:, 0, 0] = [1e200, -1e200, 3e200, 1.0]
+    stats.m2s[:] = 1e300
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        counts, mean, stderr = stats.summary()
+        cov = stats.covariance()
+    assert counts[0] == 40 and not np.isfinite(stderr[0, 0]) and not np.isfinite(cov[0, 0, 0])
