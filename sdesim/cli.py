@@ -13,6 +13,7 @@ from sdesim._importable import import_named
 from sdesim.estimators.references import REFERENCES
 from sdesim.estimators.test_functions import TESTS
 from sdesim.estimators.weak_error import DEFAULT_L, ERROR_KINDS, SWEEP_METHODS
+from sdesim.executors import connect
 from sdesim.methods import METHODS, SCHEMES
 from sdesim.problems import NOISE_LAWS, PROBLEMS, SAMPLINGS, Problem, make_problem
 from sdesim.problems.datasets import load_regression_data
@@ -203,7 +204,7 @@ def _converge_command(args) -> int:
         method=args.method, reference=_reference_from_args(args.reference), exact=args.exact, paths=args.paths,
         seed=args.seed, x0=x0, error=args.error, expected=args.expected, precision=args.precision,
         fit_from=args.fit_from, control_variates=not args.no_control_variates, euler_factor=args.euler_factor,
-        client=args.scheduler, progress=_progress(args))
+        client=connect(args.scheduler, args.scheduler_timeout), progress=_progress(args))
     print(study.table())
     _write_json(args.json, study.to_dict())   # the record first: a failing picture never loses it
     if picture is not None:
@@ -234,7 +235,8 @@ def _decompose_command(args) -> int:
         x0 = np.full(problem.dim, CONVERGE_X0)
     result = decompose(problem, lr=args.lr, time=args.time, test=args.test, l_values=args.l, paths=args.paths,
                        seed=args.seed, x0=x0, control_variates=not args.no_control_variates,
-                       precision=args.precision, client=args.scheduler, progress=_progress(args))
+                       precision=args.precision, client=connect(args.scheduler, args.scheduler_timeout),
+                       progress=_progress(args))
     print(result.table())
     _write_json(args.json, result.to_dict())
     return 0
@@ -414,6 +416,8 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--no-control-variates", action="store_true", help="plain Monte Carlo (for comparison)")
     g.add_argument("--euler-factor", type=int, default=8, help="reference 'euler': how much finer than the finest l")
     g.add_argument("--scheduler", metavar="ADDRESS", help="run the paths on this Dask scheduler")
+    g.add_argument("--scheduler-timeout", type=float, default=30.0, metavar="SECONDS",
+                   help="how long to wait for the scheduler before giving up")
     g.add_argument("--plot", default="weak_error.png",
                    help="where to write the log-log plot (.png, .pdf, .svg, …; .png is added to a name without a "
                         "suffix; 'none': no plot)")
@@ -449,6 +453,8 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--precision", type=float, default=0.1,
                    help="confirmed needs a 95%% interval for each part's order at most this wide either side")
     g.add_argument("--scheduler", metavar="ADDRESS", help="run the paths on this Dask scheduler")
+    g.add_argument("--scheduler-timeout", type=float, default=30.0, metavar="SECONDS",
+                   help="how long to wait for the scheduler before giving up")
     g.add_argument("--json", metavar="PATH", help="write the table, every parameter included")
     g.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None, help="progress bar")
     dec.set_defaults(run=_decompose_command)

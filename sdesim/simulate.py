@@ -13,7 +13,7 @@ import numpy as np
 
 import sdesim
 from sdesim import rng
-from sdesim._checks import positive_int, user_call
+from sdesim._checks import check_memory, format_bytes, positive_int, user_call
 from sdesim.kernels.build import kernel_module
 from sdesim.kernels.stats import BlockStats
 from sdesim.methods import LINEAR, StepPlan, plan
@@ -22,6 +22,46 @@ from sdesim.result import Observable, Result, to_jsonable
 
 BUILTIN_OBSERVABLES = ("x", "norm2", "loss", "grad_norm2", "noise_trace")
 DEFAULT_BLOCK_SIZE = 1024
+STATS_COPIES = 4    # block statistics held at once: the parts, their concatenation, and a summary's work arrays
+
+
+@dataclass(frozen=True)
+class Footprint:
+    """What running some paths will cost, estimated before any path moves.
+
+    ``path_steps``: paths × small steps (the work); ``statistics``: bytes of block statistics
+    kept until the end (times ``STATS_COPIES``), which grow with the paths; ``buffers``: bytes
+    each running block of paths takes (its copy of the data and its scratch), times the threads.
+    """
+
+    path_steps: int
+    statistics: int
+    buffers: int
+
+    @property
+    def memory(self) -> int:
+        return self.statistics + self.buffers
+
+    @staticmethod
+    def combine(parts) -> "Footprint":
+        """Runs one after the other: work and statistics add up, buffers are reused."""
+        parts = list(parts)
+        return Footprint(sum(p.path_steps for p in parts), sum(p.statistics for p in parts),
+                         max((p.buffers for p in parts), default=0))
+
+
+def progress_bar(footprint: Footprint, desc: str):
+    """A tqdm bar counting path-steps, with the estimated memory beside it."""
+    from tqdm.auto import tqdm
+
+    bar = tqdm(total=footprint.path_steps, desc=desc, unit="path-step", unit_scale=True)
+    bar.set_postfix_str(f"memory ≈ {format_bytes(footprint.memory)}", refresh=False)
+    return bar
+
+
+def check_footprint(footprint: Footprint, what: str, advice: str) -> None:
+    """Refuse, before any path moves, a run whose memory would not fit."""
+    check_memory(footprint.memory, f"{what} ({footprint.path_steps:.3g} path-steps)", advice)
 
 
 @dataclass(frozen=True)
@@ -166,8 +206,23 @@ class Run:
                 raise ValueError(f"scheme 'exact' needs a closed-form SDE solution, which problem {problem.name!r} "
                                  "does not have; use scheme 'euler'")
             self.transition = problem.exact_sde.transition(self.plan.h, lr)
-        self.kept = np.full((self.keep_paths, n_small // self.keep_every + 1, d), np.nan)
+        kept_shape = (self.keep_paths, n_small // self.keep_every + 1, d)
+        check_memory(8 * math.prod(kept_shape), f"keeping {self.keep_paths} paths at {kept_shape[1]} points each",
+                     "Keep fewer paths (keep_paths) or fewer points (a larger keep_every)")
+        self.kept = np.full(kept_shape, np.nan)
         self.module = kernel_module(problem.functions, self.plan.kind, self.layout.user_functions, self.layout.user_sizes)
+
+    def footprint(self, paths: int) -> Footprint:
+        """The work and memory of running ``paths`` paths (see `Footprint`), without running them."""
+        p = self.problem
+        n_blocks = math.ceil(paths / self.block_size)
+        statistics = STATS_COPIES * BlockStats.nbytes_for(n_blocks, len(self.small), self.layout.size,
+                                                          self.covariance)
+        data = sum(v.nbytes for v in p.data if isinstance(v, np.ndarray))
+        scratch = 8 * (p.dim * p.noise_rank + max(p.noise_rank, p.dim) + 4 * p.dim + 2 * self.layout.size
+                       + p.state_size + 2 * p.dim * p.dim)
+        threads = min(numba.get_num_threads(), n_blocks)
+        return Footprint(paths * int(self.small[-1]), statistics + self.kept.nbytes, threads * (data + scratch))
 
     def blocks(self, path_offset: int, paths: int) -> BlockStats:
         """Statistics of the paths path_offset … path_offset + paths − 1."""
@@ -234,11 +289,22 @@ def simulate(problem: Problem, method: str = "sgd", *, lr: float = 0.1, l: int =
               observables=observables, user_observables=user_observables, dt=dt, scheme=scheme,
               keep_paths=keep_paths, keep_every=keep_every, block_size=block_size)
     chunks = run.chunks(paths, path_offset)
-    if progress:
-        from tqdm.auto import tqdm
-        chunks = tqdm(chunks, desc=f"{method} l={l}", unit="chunk")
     with _threads(threads):
-        stats = BlockStats.concatenate([run.blocks(offset, n) for offset, n in chunks])
+        footprint = run.footprint(paths)
+        check_footprint(footprint, f"{paths} paths of {method}",
+                        "Use fewer paths, fewer checkpoints or a larger block_size, or run the paths in parts "
+                        "(path_offset, return_blocks=True) and merge their block statistics")
+        bar = progress_bar(footprint, f"{method} l={l}") if progress else None
+        parts = []
+        try:
+            for offset, n in chunks:
+                parts.append(run.blocks(offset, n))
+                if bar is not None:
+                    bar.update(n * int(run.small[-1]))
+        finally:
+            if bar is not None:
+                bar.close()
+        stats = BlockStats.concatenate(parts)
     result = run.result(stats, paths, path_offset)
     return (result, stats) if return_blocks else result
 
