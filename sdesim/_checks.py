@@ -7,8 +7,10 @@ the value received and what is allowed.
 from __future__ import annotations
 
 import numbers
+import os
 
 import numpy as np
+from numba.core.errors import NumbaError
 
 
 def positive_int(name: str, value, *, allow_zero: bool = False) -> int:
@@ -82,3 +84,89 @@ def choice(name: str, value, allowed) -> str:
         listed = ", ".join(repr(a) for a in allowed)
         raise ValueError(f"unknown {name} {value!r}; allowed: {listed}")
     return value
+
+
+def user_call(what: str, call: str, fn, *args):
+    """``fn(*args)`` for a user's compiled function, or an error naming ``what`` failed and how it was ``call``ed.
+
+    A call numba cannot compile (a wrong signature, wrong argument types) raises TypeError,
+    any other failure ValueError.
+    """
+    try:
+        return fn(*args)
+    except Exception as error:
+        kind = TypeError if isinstance(error, (TypeError, NumbaError)) else ValueError
+        raise kind(f"{what} failed when called as {call}: {type(error).__name__}: {error}") from error
+
+
+# memory: estimate before allocating, refuse what cannot fit ---------------------------------------
+
+def format_bytes(size: float) -> str:
+    """``size`` bytes in the largest binary unit below it: '512 B', '48.0 MiB', '13.4 GiB'."""
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB", "PiB"):
+        if abs(size) < 1024 or unit == "PiB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    raise AssertionError("unreachable")
+
+
+def available_memory() -> int | None:
+    """Bytes of memory this process can still take, read portably; None where the system does not say.
+
+    psutil's figure where it is installed (every platform), else Linux's MemAvailable, else the
+    physical memory (sysconf: macOS, BSD); on Linux capped by the room left in a cgroup v2 limit.
+    """
+    try:
+        import psutil
+        found = [psutil.virtual_memory().available]
+    except ImportError:
+        found = [_meminfo_available() or _physical_memory()]
+    found.append(_cgroup_room())
+    found = [v for v in found if v]
+    return min(found) if found else None
+
+
+def _meminfo_available() -> int | None:
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
+def _physical_memory() -> int | None:
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, OSError, ValueError):
+        return None
+
+
+def _cgroup_room() -> int | None:
+    try:
+        with open("/sys/fs/cgroup/memory.max") as f:
+            limit = f.read().strip()
+        with open("/sys/fs/cgroup/memory.current") as f:
+            used = int(f.read().strip())
+    except (OSError, ValueError):
+        return None
+    return None if limit == "max" else max(int(limit) - used, 0)
+
+
+def check_memory(need: int, what: str, advice: str, *, cap: int | None = None, cap_name: str = "") -> None:
+    """Raise before any work if ``need`` bytes exceed the memory available (or ``cap``, if smaller).
+
+    The message says what would need how much, what the limit is and where it comes from, and ``advice``.
+    """
+    room = available_memory()
+    limits = [(room, "the memory available on this machine")] if room is not None else []
+    if cap is not None:
+        limits.append((cap, cap_name or "the cap"))
+    if not limits:
+        return
+    limit, source = min(limits, key=lambda item: item[0])
+    if need > limit:
+        raise ValueError(f"{what} would need {format_bytes(need)}; the limit is {format_bytes(limit)} ({source}). "
+                         f"{advice}")

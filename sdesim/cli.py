@@ -13,6 +13,7 @@ from sdesim._importable import import_named
 from sdesim.estimators.references import REFERENCES
 from sdesim.estimators.test_functions import TESTS
 from sdesim.estimators.weak_error import DEFAULT_L, ERROR_KINDS, SWEEP_METHODS
+from sdesim.executors import connect
 from sdesim.methods import METHODS, SCHEMES
 from sdesim.problems import NOISE_LAWS, PROBLEMS, SAMPLINGS, Problem, make_problem
 from sdesim.problems.datasets import load_regression_data
@@ -26,30 +27,41 @@ PROBLEM_OPTIONS = {
 
 
 class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
-    """Show an option's default in its help, unless it has none (the problem's own applies)."""
+    """Show the default that actually runs in an option's help (a list as it is typed: 1,2,4), unless
+    the option has none or its help already says it ('default:' in the help text)."""
 
     def _get_help_string(self, action):
-        if action.default is None or action.default is argparse.SUPPRESS or isinstance(action.default, bool):
-            return action.help
-        return super()._get_help_string(action)
+        help_text = action.help or ""
+        if (action.default is None or action.default is argparse.SUPPRESS or isinstance(action.default, bool)
+                or "default:" in help_text or "(when not given" in help_text):
+            return help_text
+        default = action.default
+        if isinstance(default, (list, tuple)):
+            default = ",".join(str(v) for v in default)
+        return f"{help_text} (default: {str(default).replace('%', '%%')})"
+
+
+def _listed(text: str, kind, what: str) -> list:
+    """The comma-separated values of ``text``, each read by ``kind``: at least one, or an error."""
+    try:
+        values = [kind(v.strip()) for v in text.split(",") if v.strip()]
+    except ValueError:
+        values = None
+    if not values:
+        raise argparse.ArgumentTypeError(f"expected comma-separated {what} (at least one), got {text!r}")
+    return values
 
 
 def _floats(text: str) -> list[float]:
-    try:
-        return [float(v) for v in text.split(",") if v.strip()]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {text!r}") from None
+    return _listed(text, float, "numbers")
 
 
 def _ints(text: str) -> list[int]:
-    try:
-        return [int(v) for v in text.split(",") if v.strip()]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from None
+    return _listed(text, int, "integers")
 
 
 def _names(text: str) -> list[str]:
-    return [v.strip() for v in text.split(",") if v.strip()]
+    return _listed(text, str, "names")
 
 
 def _problem_name(text: str) -> str:
@@ -59,7 +71,9 @@ def _problem_name(text: str) -> str:
                                      "or give module:factory for your own")
 
 
-def add_problem_arguments(parser: argparse.ArgumentParser, default: str = "quadratic") -> None:
+def add_problem_arguments(parser: argparse.ArgumentParser, default: str = "quadratic", *, noise: str | None = None,
+                          x0: str | None = None) -> None:
+    """The problem options; ``noise`` and ``x0`` say in the help what a command uses when they are not given."""
     g = parser.add_argument_group("problem")
     g.add_argument("--problem", default=default, type=_problem_name, metavar="{" + ",".join(sorted(PROBLEMS)) + "} or module:factory",
                    help="a built-in problem, or module:factory, a function of no arguments returning an sdesim "
@@ -67,13 +81,15 @@ def add_problem_arguments(parser: argparse.ArgumentParser, default: str = "quadr
     g.add_argument("--dim", type=int, help="dimension d")
     g.add_argument("--batch-size", type=int, help="minibatch size B")
     g.add_argument("--weight-decay", type=float, help="weight decay λ (gradient of L + λ/2 |x|²)")
-    g.add_argument("--noise", choices=NOISE_LAWS, help="noise law (quadratic, double_well)")
+    g.add_argument("--noise", choices=NOISE_LAWS, help="noise law (quadratic, double_well); default: "
+                   + (f"{noise} for this command" if noise else "the problem's (gaussian)"))
     g.add_argument("--sampling", choices=SAMPLINGS, help="minibatch sampling (linear_regression, scale_invariant)")
     g.add_argument("--n", type=int, help="examples in the synthetic data set (linear_regression, scale_invariant)")
     g.add_argument("--barrier", type=float, help="barrier height h (double_well)")
     g.add_argument("--noise-scale", type=float, help="noise standard deviation σ (double_well)")
     g.add_argument("--data", help="a .npz with arrays features and targets, or a CSV whose last column is the target")
-    g.add_argument("--x0", type=_floats, help="start point, comma-separated (one number fills every entry); default: the problem's (0, or e₁ for scale_invariant)")
+    g.add_argument("--x0", type=_floats, help="start point, comma-separated (one number fills every entry); default: "
+                   + (x0 or "the problem's (0, or e₁ for scale_invariant)"))
 
 
 def problem_from_args(args, defaults=None):
@@ -131,6 +147,7 @@ def _problem_from_factory(args):
 
 
 def _simulate_command(args) -> int:
+    _output_file(args.json, "--json")
     problem, x0 = problem_from_args(args)
     result = simulate(
         problem, args.method, lr=args.lr, l=args.l, steps=args.steps, paths=args.paths, seed=args.seed, x0=x0,
@@ -176,6 +193,8 @@ def _reference_from_args(text):
 def _converge_command(args) -> int:
     from sdesim.estimators.weak_error import weak_error_study
 
+    _output_file(args.json, "--json")
+    picture = _picture_file(args.plot, "--plot")
     problem, x0 = problem_from_args(args, CONVERGE_DEFAULTS)
     if args.x0 is None and problem.default_x0 is None and ":" not in args.problem:
         x0 = np.full(problem.dim, CONVERGE_X0)
@@ -185,29 +204,94 @@ def _converge_command(args) -> int:
         method=args.method, reference=_reference_from_args(args.reference), exact=args.exact, paths=args.paths,
         seed=args.seed, x0=x0, error=args.error, expected=args.expected, precision=args.precision,
         fit_from=args.fit_from, control_variates=not args.no_control_variates, euler_factor=args.euler_factor,
-        client=args.scheduler, progress=_progress(args))
+        client=connect(args.scheduler, args.scheduler_timeout), progress=_progress(args))
     print(study.table())
     _write_json(args.json, study.to_dict())   # the record first: a failing picture never loses it
-    if args.plot.lower() != "none":
-        from sdesim.plotting import plot_weak_error
+    if picture is not None:
+        from sdesim import plotting
 
-        plot_weak_error(study, args.plot)
-        print(f"wrote {args.plot}")
-    return 0
+        try:
+            plotting.plot_weak_error(study, picture)
+        except Exception as error:   # the record above is kept; say what went wrong with the picture
+            print(f"sdesim converge: error: the picture could not be written: {type(error).__name__}: {error}",
+                  file=sys.stderr)
+            return 1
+        print(f"wrote {picture}")
+    return _interrupted(args) if study.interrupted else 0
+
+
+def _interrupted(args) -> int:
+    """Ctrl-C cut a study short: what finished was printed and written; exit as shells expect."""
+    print(f"sdesim {args.command}: interrupted", file=sys.stderr)
+    return 130
 
 
 def _decompose_command(args) -> int:
     from sdesim.estimators.decomposition import decompose
 
+    _output_file(args.json, "--json")
     problem, x0 = problem_from_args(args, CONVERGE_DEFAULTS)
     if args.x0 is None and problem.default_x0 is None:
         x0 = np.full(problem.dim, CONVERGE_X0)
     result = decompose(problem, lr=args.lr, time=args.time, test=args.test, l_values=args.l, paths=args.paths,
                        seed=args.seed, x0=x0, control_variates=not args.no_control_variates,
-                       precision=args.precision, client=args.scheduler, progress=_progress(args))
+                       precision=args.precision, client=connect(args.scheduler, args.scheduler_timeout),
+                       progress=_progress(args))
     print(result.table())
     _write_json(args.json, result.to_dict())
     return 0
+
+
+IMAGE_SUFFIXES = (".png", ".pdf", ".svg", ".jpg", ".jpeg", ".eps", ".ps", ".tif", ".tiff", ".webp")
+
+
+def _output_file(path, what: str):
+    """Check, before any work, that a file can be written at ``path``; return it as a Path (None for no file)."""
+    from pathlib import Path
+    import os
+
+    if path is None:
+        return None
+    target = Path(path)
+    if target.is_dir():
+        raise ValueError(f"{what} {path!r} is a directory; give a file name in it")
+    folder = target.parent if str(target.parent) else Path(".")
+    if not folder.is_dir():
+        raise ValueError(f"{what} {path!r}: the folder {str(folder)!r} does not exist")
+    if (target.exists() and not os.access(target, os.W_OK)) or not os.access(folder, os.W_OK | os.X_OK):
+        raise ValueError(f"{what} {path!r} cannot be written (permission denied)")
+    return target
+
+
+def _picture_file(path, what: str):
+    """The picture's path with a supported suffix (.png added to a name without one), checked before any work."""
+    from pathlib import Path
+
+    if path is None or str(path).lower() == "none":
+        return None
+    target = Path(path)
+    if not target.suffix:
+        target = target.with_name(target.name + ".png")
+    elif target.suffix.lower() not in IMAGE_SUFFIXES:
+        raise ValueError(f"{what} {path!r}: unknown picture format {target.suffix!r}; use one of "
+                         f"{', '.join(IMAGE_SUFFIXES)}")
+    return _output_file(str(target), what)
+
+
+def _output_folder(path, what: str):
+    """Check, before any work, that ``path`` is a folder that exists or can be created, and can be written."""
+    from pathlib import Path
+    import os
+
+    target = Path(path)
+    if target.exists() and not target.is_dir():
+        raise ValueError(f"{what} {path!r} is a file, not a folder")
+    existing = target
+    while not existing.exists():
+        existing = existing.parent
+    if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
+        raise ValueError(f"{what} {path!r} cannot be written (permission denied in {str(existing)!r})")
+    return target
 
 
 def _write_json(path, data) -> None:
@@ -222,17 +306,24 @@ def _write_json(path, data) -> None:
 def _moments_command(args) -> int:
     from sdesim.estimators.moment_checks import moment_checks
 
-    problem, _ = problem_from_args(args, CONVERGE_DEFAULTS)
-    x = None if args.x is None else np.array(args.x * problem.dim if len(args.x) == 1 else args.x)
+    _output_file(args.json, "--json")
+    problem, x0 = problem_from_args(args, CONVERGE_DEFAULTS)
+    x = None if args.x is None else problem.start_point(np.array(args.x * problem.dim if len(args.x) == 1 else args.x))
+    if args.x0 is not None:   # the start point is the point of a one-step check
+        if x is not None and not np.array_equal(x, x0):
+            raise ValueError(f"--x {','.join(f'{v:g}' for v in x)} and --x0 {','.join(f'{v:g}' for v in x0)} name "
+                             "different points; the moments are checked at one point: give --x or --x0")
+        x = x0
     check = moment_checks(problem, x=x, lr=args.lr, l_values=args.l, paths=args.paths, seed=args.seed)
     print(check.table())
     _write_json(args.json, check.to_dict())
-    return 0
+    return 1 if check.passed is False else 0
 
 
 def _validate_command(args) -> int:
     from sdesim.validation import validate
 
+    _output_folder(args.out, "--out")
     results, path = validate(quick=args.quick, out_dir=args.out, only=args.only, progress=_progress(args))
     for result in results:
         print(result.table())
@@ -250,13 +341,13 @@ DEMOS = {"histograms": "histograms", "double-well": "double_well_paths", "statio
 def _demo_command(args) -> int:
     from sdesim import demos
 
+    out = _picture_file(args.out or f"{args.name}.png", "--out")
     options = {"seed": args.seed}
     if args.paths is not None:
         options["paths"] = args.paths
     demo = getattr(demos, DEMOS[args.name])(**options)
-    out = args.out or f"{args.name}.png"
+    print(demo.table())      # the numbers first: a failing picture never loses them
     demo.save(out)
-    print(demo.table())
     print(f"picture: {out}")
     return 0
 
@@ -293,7 +384,9 @@ def build_parser() -> argparse.ArgumentParser:
                                       f"noise, started at x0 = {CONVERGE_X0:g}, tests norm4 and norm2. Your own "
                                       "SDE: --problem module:factory, --test module:function, --reference "
                                       "module:exact.")
-    add_problem_arguments(conv)
+    add_problem_arguments(conv, noise="exponential",
+                          x0=f"{CONVERGE_X0:g} in every entry, or the problem's own start point where it has one "
+                             "(scale_invariant: e₁; a module:factory problem's)")
     g = conv.add_argument_group("study")
     g.add_argument("--method", default="svag", choices=SWEEP_METHODS, help="what is swept in l (sde: Euler with step h = η/l)")
     g.add_argument("--lr", type=float, default=0.2, help="learning rate η")
@@ -302,15 +395,14 @@ def build_parser() -> argparse.ArgumentParser:
                    help=f"comma-separated test functions: built in ({','.join(TESTS)}) or module:function (a "
                         "numba-compiled function of x; a vector-valued one gives a row per component) "
                         "(default: norm4,norm2)")
-    g.add_argument("--l", type=_ints, default=list(DEFAULT_L), metavar="LIST",
-                   help=f"the sweep of l, comma-separated (default: {','.join(map(str, DEFAULT_L))})")
+    g.add_argument("--l", type=_ints, default=list(DEFAULT_L), metavar="LIST", help="the sweep of l, comma-separated")
     g.add_argument("--reference", default="auto", metavar="{" + ",".join(REFERENCES) + "} or module:exact",
                    help="how E g(X_t) is obtained, per test function: auto takes the exact value where there is one, "
                         "else extrapolation in l; module:exact is your function exact(name, times) returning "
                         "E g(X_t) for the test called name (None for a test it has no value for)")
     g.add_argument("--error", default="max-over-steps", choices=[k.replace("_", "-") for k in ERROR_KINDS],
-                   help="max-over-steps: the paper's e(l), the largest gap over every effective step (each half of "
-                        "the paths picks the step, the other estimates it); at-time: the gap at t = T")
+                   help="max-over-steps: the paper's e(l), the largest gap over every effective step (the step "
+                        "picked on paths independent of those that estimate it); at-time: the gap at t = T")
     g.add_argument("--expected", type=float, default=1.0, help="the order to judge")
     g.add_argument("--precision", type=float, default=0.1,
                    help="confirmed needs a 95%% interval for p that contains the expected order and is at most this "
@@ -324,7 +416,11 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--no-control-variates", action="store_true", help="plain Monte Carlo (for comparison)")
     g.add_argument("--euler-factor", type=int, default=8, help="reference 'euler': how much finer than the finest l")
     g.add_argument("--scheduler", metavar="ADDRESS", help="run the paths on this Dask scheduler")
-    g.add_argument("--plot", default="weak_error.png", help="where to write the log-log plot ('none': no plot)")
+    g.add_argument("--scheduler-timeout", type=float, default=30.0, metavar="SECONDS",
+                   help="how long to wait for the scheduler before giving up")
+    g.add_argument("--plot", default="weak_error.png",
+                   help="where to write the log-log plot (.png, .pdf, .svg, …; .png is added to a name without a "
+                        "suffix; 'none': no plot)")
     g.add_argument("--json", metavar="PATH", help="write the study, every parameter included")
     g.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
                    help="progress bar (when not given: shown when stderr is a terminal)")
@@ -332,9 +428,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     mom = sub.add_parser("moments", help="Lemma 4.6/4.7: one-step moments of SVAG and the SDE against exact values",
                          formatter_class=_HelpFormatter)
-    add_problem_arguments(mom)
+    add_problem_arguments(mom, noise="exponential")
     g = mom.add_argument_group("check")
-    g.add_argument("--x", type=_floats, help="the point x (when not given: the problem's x0)")
+    g.add_argument("--x", type=_floats, help="the point x (when not given: --x0, else the problem's start point)")
     g.add_argument("--lr", type=float, default=0.5, help="learning rate η")
     g.add_argument("--l", type=_ints, default=[1, 2, 4, 8], help="values of l")
     g.add_argument("--paths", type=int, default=1_000_000, help="sampled increments per row")
@@ -344,7 +440,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     dec = sub.add_parser("decompose", help="eq. (4): SVAG's error = discretization error + non-Gaussian gap, per l",
                          formatter_class=_HelpFormatter)
-    add_problem_arguments(dec)
+    add_problem_arguments(dec, noise="exponential",
+                          x0=f"{CONVERGE_X0:g} in every entry, or the problem's own start point where it has one")
     g = dec.add_argument_group("decomposition")
     g.add_argument("--lr", type=float, default=0.2, help="learning rate η")
     g.add_argument("--time", type=float, default=1.0, help="horizon T, a whole number of steps η")
@@ -356,6 +453,8 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--precision", type=float, default=0.1,
                    help="confirmed needs a 95%% interval for each part's order at most this wide either side")
     g.add_argument("--scheduler", metavar="ADDRESS", help="run the paths on this Dask scheduler")
+    g.add_argument("--scheduler-timeout", type=float, default=30.0, metavar="SECONDS",
+                   help="how long to wait for the scheduler before giving up")
     g.add_argument("--json", metavar="PATH", help="write the table, every parameter included")
     g.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None, help="progress bar")
     dec.set_defaults(run=_decompose_command)
@@ -366,8 +465,10 @@ def build_parser() -> argparse.ArgumentParser:
                                      "Theorem 4.3, eq. (4), section 5.1 with Theorem 5.2, and Theorems 5.5/5.6. "
                                      "Prints measured values next to the paper's, writes REPORT.md, results.json "
                                      "and figures, and exits with status 1 if a claim fails.")
-    val.add_argument("--quick", action="store_true", help="small settings (15-40 s on 2 cores with compiled kernels; full: 4-8 minutes)")
-    val.add_argument("--out", default="validation", help="folder for REPORT.md, results.json and figures/")
+    val.add_argument("--quick", action="store_true", help="small settings (15-40 s on 2 cores with compiled kernels; full: about 10 minutes)")
+    val.add_argument("--out", default="sdesim-validation",
+                     help="folder for REPORT.md, results.json and figures/ (created if missing); the repository's "
+                          "committed report is regenerated with --out validation")
     val.add_argument("--only", type=_names, help="comma-separated claims to run (default: all): one_step_moments, "
                                                  "weak_order, decomposition, equilibrium, scaling_rule")
     val.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None, help="progress bar")
@@ -380,7 +481,7 @@ def build_parser() -> argparse.ArgumentParser:
                                       "with anisotropic noise against the Lyapunov solution and Gibbs; weak-error: "
                                       "the log-log weak-error plot.")
     demo.add_argument("name", choices=tuple(DEMOS), help="which demonstration")
-    demo.add_argument("--out", help="where to write the picture (default: NAME.png)")
+    demo.add_argument("--out", help="where to write the picture (.png, .pdf, .svg, …; default: NAME.png)")
     demo.add_argument("--paths", type=int, help="number of paths (default: the demonstration's own)")
     demo.add_argument("--seed", type=int, default=0, help="random seed")
     demo.set_defaults(run=_demo_command)

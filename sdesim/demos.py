@@ -27,6 +27,10 @@ from sdesim.estimators.weak_error import weak_error_study
 from sdesim.problems import double_well, quadratic
 from sdesim.simulate import simulate
 
+# fewer paths and a demonstration's standard errors, sample moments and histograms mean little
+# (with one path a variance is 0 and a skewness undefined)
+MIN_PATHS = 100
+
 
 @dataclass(frozen=True, eq=False)
 class Row:
@@ -78,6 +82,15 @@ def _figure(width: float, height: float, columns: int = 1):
 
     fig = Figure(figsize=(width, height), layout="constrained")
     return fig, fig.subplots(1, columns, squeeze=False)[0]
+
+
+def _check_paths(demo: str, paths) -> int:
+    """``paths`` as an int, or an error before any work if a demonstration cannot show much with so few."""
+    paths = positive_int("paths", paths)
+    if paths < MIN_PATHS:
+        raise ValueError(f"paths must be at least {MIN_PATHS} for demonstration {demo!r}, got {paths}: its numbers "
+                         "carry standard errors and its picture shows histograms")
+    return paths
 
 
 def _stride(total: int, points: int) -> int:
@@ -151,6 +164,7 @@ def histograms(l_values=(1, 2, 8), *, lr: float = 0.5, time: float = 1.0, paths:
         raise ValueError("l_values must name at least one l")
     lr = positive_float("lr", lr)
     time = positive_float("time", time)
+    paths = _check_paths("histograms", paths)
     steps = round(time / lr)
     if steps < 1 or abs(steps * lr - time) > 1e-9 * time:
         raise ValueError(f"time ({time}) must be a whole number ≥ 1 of steps lr ({lr})")
@@ -221,6 +235,7 @@ def double_well_paths(*, lr: float = 0.1, time: float = 100.0, barrier: float = 
     sde_substeps = positive_int("sde_substeps", sde_substeps)
     if shown > paths:
         raise ValueError(f"shown ({shown}) must be at most paths ({paths})")
+    paths = _check_paths("double-well", paths)
     steps = round(time / lr)
     if steps < 1 or abs(steps * lr - time) > 1e-9 * time:
         raise ValueError(f"time ({time}) must be a whole number ≥ 1 of steps lr ({lr})")
@@ -314,6 +329,7 @@ def stationary_gibbs(*, lr: float = 0.1, hessian=((1.0, 0.0), (0.0, 4.0)),
     """
     lr = positive_float("lr", lr)
     time = positive_float("time", time)
+    paths = _check_paths("stationary-gibbs", paths)
     steps = round(time / lr)
     if steps < 1 or abs(steps * lr - time) > 1e-9 * time:
         raise ValueError(f"time ({time}) must be a whole number ≥ 1 of steps lr ({lr})")
@@ -364,6 +380,8 @@ def weak_error(*, l_values=(1, 2, 4, 8, 16), lr: float = 0.2, time: float = 1.0,
     """
     from sdesim.plotting import plot_weak_error
 
+    if not exact:   # the exact engine runs no paths
+        paths = _check_paths("weak-error", paths)
     problem = quadratic(2, noise="exponential")
     tests = ("norm2",) if exact else ("norm4", "norm2")
     study = weak_error_study(problem, lr=lr, time=time, tests=tests, l_values=l_values, paths=paths, seed=seed,

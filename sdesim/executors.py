@@ -11,9 +11,10 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass, field
 
+from sdesim._checks import positive_float
 from sdesim.kernels.stats import BlockStats
 from sdesim.problems.base import Problem
-from sdesim.simulate import Run
+from sdesim.simulate import Footprint, Run, check_footprint, progress_bar
 
 
 @dataclass(frozen=True)
@@ -47,21 +48,26 @@ def run_task(problem: Problem, settings: dict, path_offset: int, paths: int) -> 
 
 def execute(problem: Problem, tasks: list[Task], runs: dict, *, client=None, progress: bool = False,
             desc: str = "paths") -> Outcome:
-    """Run the tasks and merge their statistics per label.  ``runs`` maps label → prepared Run."""
+    """Run the tasks and merge their statistics per label.  ``runs`` maps label → prepared Run.
+
+    The work (path-steps) and memory are estimated first, and a study that would not fit in
+    memory is refused before any path moves; the progress bar counts path-steps.
+    """
     parts, expected = defaultdict(dict), defaultdict(int)
     for task in tasks:
         expected[task.label] += 1
-    bar = None
-    if progress:
-        from tqdm.auto import tqdm
-        bar = tqdm(total=sum(t.paths for t in tasks), desc=desc, unit="path", unit_scale=True)
+    footprint = Footprint.combine(runs[task.label].footprint(task.paths) for task in tasks)
+    check_footprint(footprint, f"{sum(t.paths for t in tasks)} paths over {len(expected)} levels",
+                    "Use fewer paths or fewer l values")
+    steps = {label: int(run.small[-1]) for label, run in runs.items()}
+    bar = progress_bar(footprint, desc) if progress else None
     interrupted = False
     try:
         if client is None:
             for task in tasks:
                 parts[task.label][task.path_offset] = runs[task.label].blocks(task.path_offset, task.paths)
                 if bar is not None:
-                    bar.update(task.paths)
+                    bar.update(task.paths * steps[task.label])
         else:
             from distributed import as_completed
 
@@ -72,7 +78,7 @@ def execute(problem: Problem, tasks: list[Task], runs: dict, *, client=None, pro
                     task = futures[future]
                     parts[task.label][task.path_offset] = future.result()
                     if bar is not None:
-                        bar.update(task.paths)
+                        bar.update(task.paths * steps[task.label])
             except KeyboardInterrupt:
                 client.cancel(list(futures))
                 raise
@@ -89,12 +95,23 @@ def execute(problem: Problem, tasks: list[Task], runs: dict, *, client=None, pro
     return outcome
 
 
-def connect(scheduler):
-    """A Dask client from an address ('tcp://host:8786') or an existing client."""
+def connect(scheduler, timeout: float | None = None):
+    """A Dask client from an address ('tcp://host:8786') or an existing client (returned as it is).
+
+    ``timeout``: seconds to wait for the scheduler (None: dask's ``distributed.comm.timeouts.connect``,
+    30 s unless configured).  A scheduler that cannot be reached raises a ValueError naming it.
+    """
     if scheduler is None or not isinstance(scheduler, str):
         return scheduler
+    options = {} if timeout is None else {"timeout": positive_float("scheduler timeout (seconds)", timeout)}
     try:
         from distributed import Client
     except ImportError:
         raise ValueError("a scheduler address needs dask.distributed: pip install 'sdesim[dask]'") from None
-    return Client(scheduler)
+    try:
+        return Client(scheduler, **options)
+    except OSError as error:   # refused, unreachable or timed out (TimeoutError is an OSError)
+        waited = f"{timeout:g} s" if timeout is not None else "dask's connect timeout"
+        raise ValueError(f"cannot reach the Dask scheduler at {scheduler!r} (waited {waited}: {error}); check the "
+                         "address, start one with 'dask scheduler' and workers with 'dask worker ADDRESS', or "
+                         "wait longer (--scheduler-timeout SECONDS, or connect(address, timeout=...))") from None

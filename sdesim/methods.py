@@ -71,6 +71,10 @@ def plan(method: str, lr: float, l: int = 1, *, dt: float | None = None, scheme:
         raise ValueError(f"method {method!r} takes no l (got l={l}); use 'svag' for l > 1 or 'sde' for a finer step")
     if method != "sde" and dt is not None:
         raise ValueError(f"dt applies only to method 'sde', not {method!r}")
+    choice("scheme", scheme, SCHEMES)
+    if method != "sde" and scheme != "euler":
+        raise ValueError(f"scheme {scheme!r} applies only to method 'sde', not {method!r}, which has one step "
+                         "of its own; leave scheme at 'euler'")
     if method == "sgd":
         return StepPlan("sgd", STOCHASTIC, lr, 1.0)
     if method == "svag":
@@ -78,7 +82,6 @@ def plan(method: str, lr: float, l: int = 1, *, dt: float | None = None, scheme:
         return StepPlan("svag", STOCHASTIC, lr / l, float(l), c1, c2)
     if method == "ngd":
         return StepPlan("ngd", GAUSSIAN, lr, 1.0, noise_scale=lr)
-    choice("scheme", scheme, SCHEMES)
     h = lr / l if dt is None else positive_float("dt", dt)
     kind = GAUSSIAN if scheme == "euler" else LINEAR
     return StepPlan("sde", kind, h, lr / h, noise_scale=math.sqrt(h * lr), scheme=scheme)

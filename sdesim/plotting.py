@@ -64,7 +64,8 @@ def plot_weak_error(study, path=None, *, ax=None):
         top.set_xlabel("step h = η/l")
     ax.set_title(f"{study.method} vs the SDE on {study.problem['name']}, η = {study.lr:g}, T = {study.time:g}",
                  fontsize=10)
-    ax.legend(fontsize=7)
+    if ax.get_legend_handles_labels()[0]:   # nothing to label when every level diverged
+        ax.legend(fontsize=7)
     ax.grid(True, which="both", alpha=0.3)
     bars = "95% error bars; hollow: within 3 standard errors of 0; shaded: the fitted range"
     if study.engine != "exact" and any(r.stderr > 0 for r in study.rows):

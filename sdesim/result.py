@@ -20,6 +20,8 @@ def to_jsonable(value):
     if isinstance(value, (list, tuple)):
         return [to_jsonable(v) for v in value]
     if isinstance(value, np.ndarray):
+        if value.dtype.kind in "iub" or (value.dtype.kind == "f" and np.isfinite(value).all()):
+            return value.tolist()   # Python numbers already, nothing to replace: no second pass over a large data set
         return to_jsonable(value.tolist())
     if isinstance(value, (np.integer,)):
         return int(value)

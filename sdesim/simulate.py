@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import math
 import platform
+from collections.abc import Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numba
 import numpy as np
 
 import sdesim
 from sdesim import rng
-from sdesim._checks import positive_int
+from sdesim._checks import check_memory, format_bytes, positive_int, user_call
 from sdesim.kernels.build import kernel_module
 from sdesim.kernels.stats import BlockStats
 from sdesim.methods import LINEAR, StepPlan, plan
@@ -21,21 +22,87 @@ from sdesim.result import Observable, Result, to_jsonable
 
 BUILTIN_OBSERVABLES = ("x", "norm2", "loss", "grad_norm2", "noise_trace")
 DEFAULT_BLOCK_SIZE = 1024
+STATS_COPIES = 4    # block statistics held at once: the parts, their concatenation, and a summary's work arrays
+
+
+@dataclass(frozen=True)
+class Footprint:
+    """What running some paths will cost, estimated before any path moves.
+
+    ``path_steps``: paths × small steps (the work); ``statistics``: bytes of block statistics
+    kept until the end (times ``STATS_COPIES``), which grow with the paths; ``buffers``: bytes
+    each running block of paths takes (its copy of the data and its scratch), times the threads.
+    """
+
+    path_steps: int
+    statistics: int
+    buffers: int
+
+    @property
+    def memory(self) -> int:
+        return self.statistics + self.buffers
+
+    @staticmethod
+    def combine(parts) -> "Footprint":
+        """Runs one after the other: work and statistics add up, buffers are reused."""
+        parts = list(parts)
+        return Footprint(sum(p.path_steps for p in parts), sum(p.statistics for p in parts),
+                         max((p.buffers for p in parts), default=0))
+
+
+def progress_bar(footprint: Footprint, desc: str):
+    """A tqdm bar counting path-steps, with the estimated memory beside it."""
+    from tqdm.auto import tqdm
+
+    bar = tqdm(total=footprint.path_steps, desc=desc, unit="path-step", unit_scale=True)
+    bar.set_postfix_str(f"memory ≈ {format_bytes(footprint.memory)}", refresh=False)
+    return bar
+
+
+def check_footprint(footprint: Footprint, what: str, advice: str) -> None:
+    """Refuse, before any path moves, a run whose memory would not fit."""
+    check_memory(footprint.memory, f"{what} ({footprint.path_steps:.3g} path-steps)", advice)
 
 
 @dataclass(frozen=True)
 class Layout:
-    """Where each observable sits in the kernel's observation vector."""
+    """Where each observable sits in the kernel's observation vector.
+
+    After the observables come ``checks``: one entry per vector user observable, which the
+    kernel sets to 1 (instead of 0) where the observable returned another length than at
+    x0; `check_lengths` turns that into an error.  They have no co-moments.
+    """
 
     want: np.ndarray             # flags for the built-ins, in BUILTIN_OBSERVABLES order
     slices: dict                 # name -> (start, stop, is_vector)
     user_functions: tuple
     user_sizes: tuple            # 0 for a scalar user observable
-    size: int
+    size: int                    # entries the kernel writes, checks included
+    checks: dict = field(default_factory=dict)   # vector user observable name -> index of its length check
+
+    @property
+    def observed(self) -> int:
+        """Entries that hold observables (the checks excluded)."""
+        return self.size - len(self.checks)
+
+    def check_lengths(self, stats: BlockStats, times: np.ndarray) -> None:
+        """Raise if a vector user observable changed length on a path (see the class docstring)."""
+        for name, index in self.checks.items():
+            seen = np.any(stats.means[:, :, index] != 0.0, axis=0)
+            if np.any(seen):
+                start, stop, _ = self.slices[name]
+                raise ValueError(f"user observable {name!r} returned an array of length {stop - start} at x0 but "
+                                 f"one of another length at t = {times[np.argmax(seen)]:g} on a path; it must return "
+                                 "one length at every x (its statistics would mix entries), so this run has no result")
 
 
 def observable_layout(problem: Problem, x0: np.ndarray, observables, user_observables) -> Layout:
     """Check the requested observables (user ones are evaluated once at x0) and lay them out."""
+    if isinstance(observables, str):
+        raise TypeError(f"observables must be a list of names, e.g. [{observables!r}], got the string {observables!r}")
+    if user_observables is not None and not isinstance(user_observables, Mapping):
+        raise TypeError("user_observables must be a dict {name: compiled function of x}, "
+                        f"got {type(user_observables).__name__}")
     names = list(BUILTIN_OBSERVABLES if observables is None else observables)
     for name in names:
         if name not in BUILTIN_OBSERVABLES:
@@ -55,9 +122,10 @@ def observable_layout(problem: Problem, x0: np.ndarray, observables, user_observ
         if not (callable(fn) and hasattr(fn, "py_func")):
             raise TypeError(f"user observable {name!r} must be a numba-compiled function of x "
                             f"(decorate it with @numba.njit), got {fn!r}")
-        value = np.asarray(fn(x0), dtype=np.float64)
-        if value.ndim > 1:
-            raise ValueError(f"user observable {name!r} must return a number or a 1-d array, got shape {value.shape}")
+        value = np.asarray(user_call(f"user observable {name!r}", f"{name}(x) at x0 = {x0}", fn, x0), dtype=np.float64)
+        if value.ndim > 1 or value.shape == (0,):
+            raise ValueError(f"user observable {name!r} must return a number or a 1-d array of at least one entry, "
+                             f"got shape {value.shape}")
         if not np.all(np.isfinite(value)):
             raise ValueError(f"user observable {name!r} is not finite at x0 = {x0}: {value}")
         size = value.size if value.ndim == 1 else 0
@@ -67,7 +135,9 @@ def observable_layout(problem: Problem, x0: np.ndarray, observables, user_observ
         sizes.append(size)
     if start == 0:
         raise ValueError("no observables requested; name at least one")
-    return Layout(want, slices, tuple(functions), tuple(sizes), start)
+    vectors = [name for name, size in zip(user_observables or {}, sizes) if size]
+    checks = {name: start + i for i, name in enumerate(vectors)}
+    return Layout(want, slices, tuple(functions), tuple(sizes), start + len(checks), checks)
 
 
 @contextmanager
@@ -136,8 +206,23 @@ class Run:
                 raise ValueError(f"scheme 'exact' needs a closed-form SDE solution, which problem {problem.name!r} "
                                  "does not have; use scheme 'euler'")
             self.transition = problem.exact_sde.transition(self.plan.h, lr)
-        self.kept = np.full((self.keep_paths, n_small // self.keep_every + 1, d), np.nan)
+        kept_shape = (self.keep_paths, n_small // self.keep_every + 1, d)
+        check_memory(8 * math.prod(kept_shape), f"keeping {self.keep_paths} paths at {kept_shape[1]} points each",
+                     "Keep fewer paths (keep_paths) or fewer points (a larger keep_every)")
+        self.kept = np.full(kept_shape, np.nan)
         self.module = kernel_module(problem.functions, self.plan.kind, self.layout.user_functions, self.layout.user_sizes)
+
+    def footprint(self, paths: int) -> Footprint:
+        """The work and memory of running ``paths`` paths (see `Footprint`), without running them."""
+        p = self.problem
+        n_blocks = math.ceil(paths / self.block_size)
+        statistics = STATS_COPIES * BlockStats.nbytes_for(n_blocks, len(self.small), self.layout.size,
+                                                          self.covariance)
+        data = sum(v.nbytes for v in p.data if isinstance(v, np.ndarray))
+        scratch = 8 * (p.dim * p.noise_rank + max(p.noise_rank, p.dim) + 4 * p.dim + 2 * self.layout.size
+                       + p.state_size + 2 * p.dim * p.dim)
+        threads = min(numba.get_num_threads(), n_blocks)
+        return Footprint(paths * int(self.small[-1]), statistics + self.kept.nbytes, threads * (data + scratch))
 
     def blocks(self, path_offset: int, paths: int) -> BlockStats:
         """Statistics of the paths path_offset … path_offset + paths − 1."""
@@ -147,7 +232,7 @@ class Run:
             raise ValueError(f"path_offset ({path_offset}) must be a multiple of block_size ({self.block_size}) "
                              "so that partial runs merge into the same blocks as one run")
         stats = BlockStats.empty(math.ceil(paths / self.block_size), len(self.small), self.layout.size,
-                                 covariance=self.covariance)
+                                 covariance=self.covariance, tracked=self.layout.observed)
         f_mat, c_vec, k_mat = self.transition
         p = self.plan
         self.module.run_paths(
@@ -157,6 +242,7 @@ class Run:
             self.problem.constant_noise,
             stats.counts, stats.means, stats.m2s, stats.comoments, self.kept, stats.bad_counts, stats.first_bad,
         )
+        self.layout.check_lengths(stats, self.effective * float(self.lr))
         return stats
 
     def chunks(self, paths: int, path_offset: int = 0, blocks_per_chunk: int = 64):
@@ -191,6 +277,9 @@ def simulate(problem: Problem, method: str = "sgd", *, lr: float = 0.1, l: int =
     """
     paths = positive_int("paths", paths)
     path_offset = positive_int("path_offset", path_offset, allow_zero=True)
+    keep_paths = positive_int("keep_paths", keep_paths, allow_zero=True)
+    if keep_paths > paths:
+        raise ValueError(f"keep_paths ({keep_paths}) must be at most paths ({paths}): only paths that run can be kept")
     if threads is not None:
         threads = positive_int("threads", threads)
     if path_offset % positive_int("block_size", block_size):
@@ -200,11 +289,22 @@ def simulate(problem: Problem, method: str = "sgd", *, lr: float = 0.1, l: int =
               observables=observables, user_observables=user_observables, dt=dt, scheme=scheme,
               keep_paths=keep_paths, keep_every=keep_every, block_size=block_size)
     chunks = run.chunks(paths, path_offset)
-    if progress:
-        from tqdm.auto import tqdm
-        chunks = tqdm(chunks, desc=f"{method} l={l}", unit="chunk")
     with _threads(threads):
-        stats = BlockStats.concatenate([run.blocks(offset, n) for offset, n in chunks])
+        footprint = run.footprint(paths)
+        check_footprint(footprint, f"{paths} paths of {method}",
+                        "Use fewer paths, fewer checkpoints or a larger block_size, or run the paths in parts "
+                        "(path_offset, return_blocks=True) and merge their block statistics")
+        bar = progress_bar(footprint, f"{method} l={l}") if progress else None
+        parts = []
+        try:
+            for offset, n in chunks:
+                parts.append(run.blocks(offset, n))
+                if bar is not None:
+                    bar.update(n * int(run.small[-1]))
+        finally:
+            if bar is not None:
+                bar.close()
+        stats = BlockStats.concatenate(parts)
     result = run.result(stats, paths, path_offset)
     return (result, stats) if return_blocks else result
 

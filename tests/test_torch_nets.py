@@ -84,17 +84,3 @@ def test_seed_fixes_weights_and_spares_the_global_generator():
     assert torch.equal(torch.get_rng_state(), state)
     assert all(torch.equal(p, q) for p, q in zip(a.parameters(), b.parameters()))
     assert nets.weight_norm2(a) == pytest.approx(float(nets.trainable_vector(a).double().pow(2).sum()))
-
-
-@pytest.mark.parametrize("call, message", [
-    (lambda: nets.scale_invariant_mlp(64, 10, norm="layer"), "unknown norm 'layer'"),
-    (lambda: nets.scale_invariant_mlp(64, 10, hidden=(30,), norm="group", groups=4), "must divide every layer width"),
-    (lambda: nets.scale_invariant_mlp(64, 10, hidden=(4,), norm="group", groups=4), "at least 2 channels per group"),
-    (lambda: nets.scale_invariant_cnn(1, 10, channels=()), "at least one layer"),
-    (lambda: nets.mlp(0, 10), "in_features must be a positive integer"),
-    (lambda: nets.weight_norm2(torch.nn.ReLU()), "no parameters that require gradients"),
-    (lambda: nets.InvariantBatchNorm(3).train()(torch.ones(1, 3)), "at least 2"),
-])
-def test_bad_input_is_named(call, message):
-    with pytest.raises(ValueError, match=message):
-        call()

@@ -155,24 +155,6 @@ def test_predict_scaling_matches_scaling_rule():
     assert pair.kappa == scaling_rule.largest_kappa(6.0, 2.0, C=2.0) and pair.kappa_se == 0.0
 
 
-@pytest.mark.parametrize("call, message", [
-    (lambda: nsr.nsr_from_gradients(torch.ones(2, 3)), "at least 3 minibatch gradients"),
-    (lambda: nsr.nsr_from_gradients(torch.ones(3)), "m×d array"),
-    (lambda: nsr.nsr_from_gradients(torch.full((3, 2), float("nan"))), "NaN or inf"),
-    (lambda: nsr.NSRMonitor((torch.ones(4, 2), torch.ones(4)), 2, m=2), "m must be at least 3"),
-    (lambda: nsr.NSRMonitor((torch.ones(4, 2), torch.ones(4)), 5), "exceeds the data set's size"),
-    (lambda: nsr.NSRMonitor((torch.ones(4, 2), torch.ones(4)), 2, sampling="bootstrap"), "unknown sampling"),
-    (lambda: nsr.NSRMonitor(object(), 2), "dataset must be"),
-    (lambda: nsr.predict_scaling([{"step": 0, nsr.SIGNAL: 1.0, nsr.NOISE: 1.0}], 8, 0.1, plateau=(5, 9)),
-     "no measurements"),
-    (lambda: nsr.predict_scaling((0.0, 1.0), 8, 0.1), "signal must be > 0"),
-    (lambda: nsr.predict_scaling((1.0, 1.0), 8, -0.1), "lr must be"),
-])
-def test_bad_input_is_named(call, message):
-    with pytest.raises(ValueError, match=message):
-        call()
-
-
 def test_monitoring_leaves_the_training_trajectory_unchanged():
     from sdesim.torch.training import train
 

@@ -15,7 +15,7 @@ pytest.importorskip("torchsde")
 
 from sdesim import simulate  # noqa: E402
 from sdesim.estimators.exact_moments import ExactMoments  # noqa: E402
-from sdesim.problems import double_well, linear_regression, quadratic  # noqa: E402
+from sdesim.problems import linear_regression, quadratic  # noqa: E402
 from sdesim.torch import sde  # noqa: E402
 
 torch.set_num_threads(1)
@@ -79,16 +79,3 @@ def test_drift_and_diffusion_are_the_problems():
         np.testing.assert_allclose(g[i] @ g[i].T, 0.3 * problem.sigma(x[i]), rtol=1e-10, atol=1e-13)
         assert float(module.observables(y)["loss"][i]) == pytest.approx(problem.loss(x[i]), rel=1e-12)
     assert module.noise_type == "general" and module.sde_type == "ito"
-
-
-def test_bad_input_is_named():
-    with pytest.raises(ValueError, match="no linear-quadratic form"):
-        sde.to_torchsde(double_well(1), lr=0.1)
-    with pytest.raises(ValueError, match="device 'cuda:7'|CUDA is not available"):
-        sde.solve(ou_problem(), device="cuda:7")
-    with pytest.raises(ValueError, match="not a whole number"):
-        sde.solve(ou_problem(), lr=0.1, dt=0.03, steps=2)
-    with pytest.raises(ValueError, match="paths must be a positive integer"):
-        sde.solve(ou_problem(), paths=0)
-    with pytest.raises(ValueError, match="checkpoints must lie in"):
-        sde.solve(ou_problem(), steps=4, checkpoints=[2, 9])

@@ -1,4 +1,5 @@
-"""The torch training loop: SVAG's gradient moments, l = 1 ≡ SGD, checkpoints, bad input, divergence.
+"""The torch training loop: SVAG's gradient moments, l = 1 ≡ SGD, checkpoints, divergence (bad input:
+test_torch_bad_input.py).
 
 Statistical checks use fixed seeds (fresh ones with SDESIM_TEST_SEED, tests/seeds.py) and 5 standard errors
 (two-sided false alarm ≈ 6e-7 per check).
@@ -16,27 +17,11 @@ from seeds import seed
 torch = pytest.importorskip("torch")
 
 from sdesim.methods import svag_weights  # noqa: E402
-from sdesim.torch.data import BatchSampler, TensorData, covariance_factor, synthetic_classification  # noqa: E402
+from sdesim.torch.data import BatchSampler, TensorData, covariance_factor  # noqa: E402
 from sdesim.torch.training import Trainer, stream_seeds, train  # noqa: E402
+from tiny_torch import tiny_data, tiny_model  # noqa: E402
 
 torch.set_num_threads(1)
-
-
-def tiny_model(seed=0, *, norm=None, dropout=0.0, dtype=torch.float64):
-    torch.manual_seed(seed)
-    layers = [torch.nn.Linear(4, 3)]
-    if norm == "batch":
-        layers.append(torch.nn.BatchNorm1d(3))
-    layers += [torch.nn.Tanh()]
-    if dropout:
-        layers.append(torch.nn.Dropout(dropout))
-    layers.append(torch.nn.Linear(3, 2))
-    return torch.nn.Sequential(*layers).to(dtype)
-
-
-def tiny_data(n=12, seed=1):
-    data = synthetic_classification(n, dim=4, classes=2, seed=seed, dtype=torch.float64)
-    return data
 
 
 def per_example_gradients(model, data) -> torch.Tensor:
@@ -175,83 +160,6 @@ def test_resume_from_checkpoint_is_identical(tmp_path, method, l, norm):
     for p, q in zip(whole.model.state_dict().values(), fresh_model.state_dict().values()):
         assert torch.equal(p, q)
     assert result.log == whole.result().log and result.steps == 14 and result.examples == whole.examples
-
-
-def test_load_refuses_other_files_and_other_data(tmp_path):
-    (tmp_path / "junk.pt").write_bytes(b"not a checkpoint")
-    with pytest.raises(ValueError, match="not a readable sdesim checkpoint"):
-        Trainer.load(tmp_path / "junk.pt", tiny_model(), tiny_data())
-    with pytest.raises(FileNotFoundError, match="no checkpoint file"):
-        Trainer.load(tmp_path / "missing.pt", tiny_model(), tiny_data())
-    trainer = Trainer(tiny_model(), tiny_data(), batch_size=3)
-    trainer.save(tmp_path / "run.pt")
-    with pytest.raises(ValueError, match="trained on 12 examples"):
-        Trainer.load(tmp_path / "run.pt", tiny_model(), tiny_data(16))
-
-
-# --- bad input: each gets its message before any work -----------------------------------------------
-
-class NoParameters(torch.nn.Module):
-    def forward(self, x):
-        return x[:, :2]
-
-
-def frozen_model():
-    model = tiny_model()
-    for p in model.parameters():
-        p.requires_grad_(False)
-    return model
-
-
-BAD = [
-    (dict(model=NoParameters()), "no parameters that require gradients"),
-    (dict(model=frozen_model()), "no parameters that require gradients"),
-    (dict(batch_size=7), "fewer than two batches of batch_size=7"),
-    (dict(method="svag", l=0), "l must be a positive integer"),
-    (dict(method="svag", l=-2), "l must be a positive integer"),
-    (dict(method="svag", l=2.0), "l must be a positive integer"),
-    (dict(method="svag", l=True), "l must be a positive integer"),
-    (dict(method="svag", l="2"), "l must be a positive integer"),
-    (dict(method="sgd", l=2), "takes no l"),
-    (dict(method="adam"), "unknown method 'adam'"),
-    (dict(device="cuda:7"), "device 'cuda:7'"),
-    (dict(device="bogus"), "device 'bogus' is not a torch device"),
-    (dict(device="mps"), "only 'cpu' and 'cuda'"),
-    (dict(lr=0.0), "lr .* must be a finite number > 0"),
-    (dict(lr=float("nan")), "lr .* must be a finite number > 0"),
-    (dict(weight_decay=-1.0), "weight_decay"),
-    (dict(sampling="epoch"), "unknown sampling 'epoch'"),
-    (dict(method="ngd", model=tiny_model(norm="batch")), "batch norm in training mode"),
-    (dict(method="gd", model=tiny_model(norm="batch")), "batch norm in training mode"),
-    (dict(method="ngd", ngd_sample_size=2), "ngd_sample_size M=2 is too small"),
-    (dict(method="sgd", ngd_sample_size=8), "applies only to method 'ngd'"),
-    (dict(loss=lambda out, y: torch.nn.functional.cross_entropy(out, y)), "one loss per example"),
-    (dict(loss="hinge"), "unknown loss 'hinge'"),
-    (dict(loss="mse"), "needs outputs and targets of the same shape"),
-    (dict(schedule={-1: 0.1}), "milestones are effective steps"),
-    (dict(schedule={10: 0.0}), "schedule factor at step 10"),
-    (dict(log_every=4, eval_every=6), "eval_every=6 must be a multiple of log_every=4"),
-    (dict(seed=-1), "seed must be an integer >= 0"),
-]
-if not torch.cuda.is_available():
-    BAD.append((dict(device="cuda"), "CUDA is not available"))
-
-
-@pytest.mark.parametrize("changes,message", BAD, ids=[m[:30] for _, m in BAD])
-def test_bad_input_is_refused_with_a_clear_message(changes, message):
-    settings = dict(model=tiny_model(), train_data=tiny_data(12), batch_size=3)
-    settings.update(changes)
-    with pytest.raises(ValueError, match=message):
-        Trainer(settings.pop("model"), settings.pop("train_data"), **settings)
-
-
-def test_bad_steps_and_model_types():
-    with pytest.raises(ValueError, match="steps must be an integer >= 0"):
-        train(tiny_model(), tiny_data(), batch_size=3, steps=2.5)
-    with pytest.raises(TypeError, match="model must be a torch.nn.Module"):
-        Trainer(lambda x: x, tiny_data(), batch_size=3)
-    with pytest.raises(TypeError, match="monitor must be a function"):
-        Trainer(tiny_model(), tiny_data(), batch_size=3, monitor=3)
 
 
 # --- divergence, logs, monitors ----------------------------------------------------------------------

@@ -92,7 +92,7 @@ def decompose(problem: Problem, *, lr: float = 0.2, time: float = 1.0, test: str
         raise ValueError(f"the decomposition needs the exact SDE value of {test!r}: {why}")
     x0 = problem.start_point(x0)
     ckpts = np.array([steps], dtype=np.int64)
-    use_cv = bool(control_variates) and problem.linear_quadratic is not None
+    use_cv = bool(control_variates) and problem.has_linear_quadratic
     labels = [(m, l, None) for l in l_values for m in ("svag", "sde")]
     levels, outcome = estimate_levels(problem, labels, [test], None, lr=lr, steps=steps, x0=x0, ckpts=ckpts,
                                       paths=paths, seed=seed, use_cv=use_cv, client=client, progress=progress)

@@ -31,16 +31,29 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.linalg
 
+from sdesim._checks import check_memory
 from sdesim.methods import plan
 from sdesim.problems.base import LinearQuadraticForm, Problem
 
 
+MATRICES_HELD = 4     # (d + d² + 1)-square matrices the engine holds at once (a power or exponential and its work)
+
+
 def moment_form(problem: Problem) -> LinearQuadraticForm:
-    """The problem's linear-quadratic form, or a clear error if its moments do not close."""
-    if problem.linear_quadratic is None:
+    """The problem's linear-quadratic form, or a clear error if its moments do not close or would not fit.
+
+    The engine's (d + d² + 1)-square matrices are checked against memory before the form is built.
+    """
+    if not problem.has_linear_quadratic:
         raise ValueError(
             f"problem {problem.name!r} has no closed moment recursions (exact moments exist for 'quadratic' "
             "and for 'linear_regression' with i.i.d. batches); use Monte Carlo instead of exact moments")
+    d = problem.dim
+    size = d + d * d + 1
+    check_memory(MATRICES_HELD * size * size * 8,
+                 f"exact moments of problem {problem.name!r} in d = {d} dimensions ({MATRICES_HELD} matrices "
+                 f"of (d + d² + 1)² = {size}² numbers)",
+                 "Use Monte Carlo: exact=False (drop --exact) and control_variates=False (--no-control-variates)")
     return problem.linear_quadratic
 
 

@@ -103,11 +103,13 @@ def estimate_levels(problem, labels, tests, user_tests, *, lr, steps, x0, ckpts,
             settings["dt"] = dt
         runs[label] = Run(problem, m, **settings)
         tasks += split(label, runs[label], dict(settings, method=m), paths)
+    engine = ExactMoments(problem, lr) if use_cv else None   # before any path moves: it may not fit
     outcome = execute(problem, tasks, runs, client=connect(client), progress=progress, desc="paths")
-    engine = ExactMoments(problem, lr) if use_cv else None
     levels = {}
     for label, stats in outcome.stats.items():
-        levels[label] = _level(problem, outcome.runs[label], stats, label, tests, engine, ckpts, x0, paths)
+        # a diverging level overflows here; it is reported as diverged (Level.diverged), not by numpy's warnings
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            levels[label] = _level(problem, outcome.runs[label], stats, label, tests, engine, ckpts, x0, paths)
     return levels, outcome
 
 

@@ -45,7 +45,7 @@ def why_not_exact(problem: Problem, test: str) -> str | None:
         return f"{test!r} is your own test function: pass its exact values with reference=callable"
     if problem.has_exact_sde:
         return None
-    if problem.linear_quadratic is None:
+    if not problem.has_linear_quadratic:
         return f"problem {problem.name!r} has neither a closed-form SDE nor closed moments"
     if test in EXTRA_TESTS:
         return (f"{test!r} needs more than two moments, and the SDE of {problem.name!r} is not Gaussian, so only "

@@ -35,6 +35,7 @@ how each E g(x_k) is estimated, with control variates in the open, is in
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import platform
 from dataclasses import dataclass, field
@@ -43,13 +44,14 @@ import numba
 import numpy as np
 
 import sdesim
-from sdesim._checks import choice, positive_float, positive_int
+from sdesim._checks import check_memory, choice, positive_float, positive_int
 from sdesim.estimators.exact_moments import ExactMoments
 from sdesim.estimators.levels import (CV_ALARM, PARTS, QUADRATIC_TESTS, estimate_levels, halves_block_size,
                                       scalar_tests)
 from sdesim.estimators.order import OrderFit, check_confidence, check_precision, fit_order
 from sdesim.estimators.references import check_reference, plan_references
 from sdesim.estimators.test_functions import EXTRA_TESTS, check_tests, describe
+from sdesim.kernels.stats import BlockStats
 from sdesim.problems.base import Problem
 from sdesim.result import to_jsonable
 from sdesim.simulate import BUILTIN_OBSERVABLES, observable_layout
@@ -198,7 +200,9 @@ class Study:
             header += ["plain Monte Carlo", *(["control z"] if self.control_variates else [])]
         body = []
         for r in rows:
-            if r.exact:
+            if r.diverged:
+                interval = f"diverged: {r.diverged} of {r.paths} paths"
+            elif r.exact:
                 interval = "exact"
             else:
                 half = 1.96 * r.stderr
@@ -209,7 +213,8 @@ class Study:
             if plain:
                 cells.append(f"{r.raw_estimate:.6g} ± {r.raw_stderr:.2g}")
                 if self.control_variates:
-                    cells.append(f"{r.cv_residual_z:+.2f}" + (" !" if abs(r.cv_residual_z) > CV_ALARM else ""))
+                    cells.append("-" if math.isnan(r.cv_residual_z) else
+                                 f"{r.cv_residual_z:+.2f}" + (" !" if abs(r.cv_residual_z) > CV_ALARM else ""))
             body.append(cells)
         widths = [max(len(h), *(len(b[i]) for b in body)) if body else len(h) for i, h in enumerate(header)]
         lines = [head, "  ".join(h.rjust(w) for h, w in zip(header, widths))]
@@ -338,7 +343,7 @@ def weak_error_study(problem: Problem, *, lr: float = 0.1, time: float = 1.0, te
     kinds = {kind_ for kind_, _ in plan.values()}
     if "extrapolation" in kinds and len(l_values) < 3:
         raise ValueError("reference 'extrapolation' uses the two finest l and needs at least three l values")
-    use_cv = bool(control_variates) and problem.linear_quadratic is not None
+    use_cv = bool(control_variates) and problem.has_linear_quadratic
     labels = [(method, l, None) for l in l_values]
     if "euler" in kinds:
         labels.append(("sde", 1, lr / (euler_factor * l_values[-1])))
@@ -362,8 +367,9 @@ def weak_error_study(problem: Problem, *, lr: float = 0.1, time: float = 1.0, te
                  and not (ref_kind == "extrapolation" and l in l_values[-2:])]
         test_rows, picks = [], []
         present = [l for l in l_values if (method, l, None) in levels]
-        for i, l in enumerate(present):
-            coarser = [(c, levels[(method, c, None)].estimates[name].mean[0]) for c in present[max(0, i - 2):i]]
+        usable = [l for l in present if not levels[(method, l, None)].diverged]   # a diverged level predicts nothing
+        for l in present:
+            coarser = [(c, levels[(method, c, None)].estimates[name].mean[0]) for c in usable if c < l][-2:]
             row, pick = _row(l, name, levels[(method, l, None)], coarser, ref_mean, ref_se, times, kind)
             rows.append(row)
             if l in fit_l:
@@ -374,26 +380,39 @@ def weak_error_study(problem: Problem, *, lr: float = 0.1, time: float = 1.0, te
                                 diverged=[r.diverged for r in test_rows]) if test_rows else
                       fit_order([float(fit_from)], [math.nan], [1.0], **rule))
         warnings += [f"{name}, l = {r.l}: the error {r.error:.3g} is within {RESOLVED_Z:g} standard errors "
-                     f"({r.stderr:.2g}) of 0: the Monte Carlo noise floor" for r in test_rows if not r.resolved]
-    for label, level in levels.items():
-        if abs(level.cv_residual_z) > CV_ALARM:
+                     f"({r.stderr:.2g}) of 0: the Monte Carlo noise floor" for r in test_rows
+                     if not r.resolved and math.isfinite(r.error) and math.isfinite(r.stderr)]
+    for label, level in levels.items():   # a diverged level is reported as such, once, and nothing else
+        if level.diverged:
+            what = (f"{label[0]} l = {label[1]}" if label[2] is None
+                    else f"the Euler–Maruyama reference (dt = {label[2]:.4g})")
+            warnings.append(f"{what}: {level.diverged} of {level.paths} paths diverged (NaN or inf), so "
+                            + ("no weak error is reported for it" if label[2] is None
+                               else "no error is reported against it"))
+        elif abs(level.cv_residual_z) > CV_ALARM:
             warnings.append(f"{label[0]} l = {label[1]}: a control's plain Monte Carlo mean is "
                             f"{level.cv_residual_z:+.1f} standard errors from its exact value: the kernel and the "
                             "exact moment engine disagree (a bug, or a problem whose moments do not close)")
+    interrupted = outcome.interrupted or len(fits) < len(names)
+    if interrupted:   # a cut study gives no verdict, and its missing levels are not a noise floor
+        finished = ", ".join(str(l) for l in l_values if (method, l, None) in levels) or "none"
+        fits = {name: dataclasses.replace(fit, kind="inconclusive", verdict=(
+            f"order {fit.expected:g} inconclusive: interrupted (Ctrl-C) after the levels l = {finished}; a study cut "
+            "short gives no verdict")) for name, fit in fits.items()}
+        warnings = [w for w in warnings if "noise floor" not in w]
     done = [n for n, _, _ in names if n in fits]
     return Study(**common, test_functions=tuple(done), references=references, engine="monte_carlo",
                  control_variates=use_cv, paths=paths, rows=rows, fits=fits, fit_from=fit_from,
-                 reference_notes=notes, interrupted=outcome.interrupted or len(done) < len(names),
+                 reference_notes=notes, interrupted=interrupted,
                  warnings=warnings, block_size=block_size)
 
 
 def _check_memory(n_labels, paths, block_size, n_steps, n_obs, covariance):
     blocks = -(-paths // block_size)
-    need = n_labels * blocks * n_steps * (2 * n_obs + (n_obs * n_obs if covariance else 0) + 1) * 8
-    if need > MEMORY_LIMIT:
-        raise ValueError(f"this study would hold {need / 2**30:.1f} GiB of statistics ({n_labels} levels × {blocks} "
-                         f"blocks of paths × {n_steps} recorded steps); the limit is {MEMORY_LIMIT / 2**30:g} GiB. "
-                         "Use a larger block_size, fewer paths, or error='at_time' (one recorded step)")
+    check_memory(n_labels * BlockStats.nbytes_for(blocks, n_steps, n_obs, covariance),
+                 f"this study's statistics ({n_labels} levels × {blocks} blocks of paths × {n_steps} recorded steps)",
+                 "Use a larger block_size, fewer paths, or error='at_time' (one recorded step)",
+                 cap=MEMORY_LIMIT, cap_name="the most statistics a study may hold")
 
 
 def _reference(kind, values, component, name, levels, labels, method, l_values, n_steps, euler_factor):
@@ -461,6 +480,9 @@ def _row(l, name, level, coarser, ref_mean, ref_se, times, kind):
     gap = est.mean[0] - ref_mean[0]
     nan = math.nan
     failed = Row(**common, estimate=nan, reference_value=nan, error=nan, stderr=nan, time=nan), None
+    if level.diverged:   # the weak error is not defined where paths blew up: the row says so and nothing else
+        return Row(**dict(common, cv_residual_z=nan), estimate=nan, reference_value=nan, error=nan, stderr=nan,
+                   time=nan), None
     if not np.all(np.isfinite(gap)):
         return failed
     if kind == "at_time" or not (np.any(est.stderr) or np.any(ref_se)):

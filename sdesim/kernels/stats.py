@@ -36,8 +36,10 @@ class BlockStats:
     FIELDS = ("counts", "means", "m2s", "bad_counts", "first_bad", "comoments")
 
     @classmethod
-    def empty(cls, n_blocks: int, n_checkpoints: int, n_obs: int, covariance: bool = False) -> "BlockStats":
-        c = n_obs if covariance else 0
+    def empty(cls, n_blocks: int, n_checkpoints: int, n_obs: int, covariance: bool = False,
+              tracked: int | None = None) -> "BlockStats":
+        """Zero statistics; with ``covariance``, co-moments of the first ``tracked`` observables (default all)."""
+        c = (n_obs if tracked is None else tracked) if covariance else 0
         return cls(
             counts=np.zeros((n_blocks, n_checkpoints), dtype=np.int64),
             means=np.zeros((n_blocks, n_checkpoints, n_obs)),
@@ -46,6 +48,12 @@ class BlockStats:
             first_bad=np.full(n_blocks, np.iinfo(np.int64).max, dtype=np.int64),
             comoments=np.zeros((n_blocks, n_checkpoints, c, c)),
         )
+
+    @staticmethod
+    def nbytes_for(n_blocks: int, n_checkpoints: int, n_obs: int, covariance: bool = False) -> int:
+        """The bytes `empty` would allocate for these sizes, computed without allocating them."""
+        c = n_obs if covariance else 0
+        return 8 * n_blocks * (n_checkpoints * (1 + 2 * n_obs + c * c) + 2)
 
     @staticmethod
     def concatenate(parts) -> "BlockStats":
@@ -66,10 +74,13 @@ class BlockStats:
         return counts, weights, total, shift + _sorted_sum(weights * (self.means - shift)) / total
 
     def summary(self):
-        """(count, mean, standard error) per checkpoint and observable, merged over blocks."""
-        counts, weights, total, mean = self._merged_mean()
-        m2 = _sorted_sum(self.m2s) + _sorted_sum(weights * (self.means - mean) ** 2)
-        with np.errstate(invalid="ignore", divide="ignore"):
+        """(count, mean, standard error) per checkpoint and observable, merged over blocks.
+
+        Values too large to square (a diverging run) give inf or NaN, without numpy's warnings.
+        """
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            counts, weights, total, mean = self._merged_mean()
+            m2 = _sorted_sum(self.m2s) + _sorted_sum(weights * (self.means - mean) ** 2)
             var = m2 / (total - 1.0)
             stderr = np.where(counts[:, None] > 1, np.sqrt(np.maximum(var, 0.0) / total), np.nan)
         mean = np.where(counts[:, None] > 0, mean, np.nan)
@@ -79,11 +90,13 @@ class BlockStats:
         """Sample covariance between observables per checkpoint, (checkpoints, c, c), merged over blocks."""
         if self.comoments.shape[-1] == 0:
             raise ValueError("co-moments were not tracked; run with covariance=True")
-        counts, weights, total, mean = self._merged_mean()
-        dev = self.means - mean                                     # (blocks, ckpts, c)
-        between = weights[..., None] * dev[..., :, None] * dev[..., None, :]
-        co = _sorted_sum(self.comoments) + _sorted_sum(between)
-        return co / np.maximum(total - 1.0, 1.0)[..., None]
+        c = self.comoments.shape[-1]                                # the first c observables are tracked
+        with np.errstate(over="ignore", invalid="ignore"):   # as in summary
+            counts, weights, total, mean = self._merged_mean()
+            dev = (self.means - mean)[..., :c]                          # (blocks, ckpts, c)
+            between = weights[..., None] * dev[..., :, None] * dev[..., None, :]
+            co = _sorted_sum(self.comoments) + _sorted_sum(between)
+            return co / np.maximum(total - 1.0, 1.0)[..., None]
 
     @property
     def diverged(self) -> int:

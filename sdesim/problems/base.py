@@ -18,6 +18,7 @@ the problem functions, so every problem has it.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any, Callable
 
 import numpy as np
@@ -81,7 +82,9 @@ class Problem:
     ``exact_sde`` is an `OrnsteinUhlenbeck` when the
     SDE (2) of this problem has a closed-form solution, else ``None``;
     ``linear_quadratic`` a `LinearQuadraticForm` when the first two moments
-    of every method obey closed recursions, else ``None``.
+    of every method obey closed recursions, else ``None``: built on first use by
+    ``linear_quadratic_builder`` (least squares holds n×d×d numbers), while
+    ``has_linear_quadratic`` says whether there is one without building it.
     """
 
     name: str
@@ -97,11 +100,27 @@ class Problem:
     third_moment: Callable | None = field(default=None, repr=False)
     origin_excluded: bool = False
     constant_noise: bool = False       # Σ(x) does not depend on x: D is computed once per path
-    linear_quadratic: LinearQuadraticForm | None = None
+    linear_quadratic_builder: Callable[[], LinearQuadraticForm] | None = field(default=None, repr=False)
 
     @property
     def has_exact_sde(self) -> bool:
         return self.exact_sde is not None
+
+    @property
+    def has_linear_quadratic(self) -> bool:
+        """Whether the first two moments close (a `LinearQuadraticForm` exists), without building it."""
+        return self.linear_quadratic_builder is not None
+
+    @cached_property
+    def linear_quadratic(self) -> LinearQuadraticForm | None:
+        """The `LinearQuadraticForm`, built on first use and kept (None if the moments do not close)."""
+        return None if self.linear_quadratic_builder is None else self.linear_quadratic_builder()
+
+    def __getstate__(self):
+        # a built form is rebuilt where it is needed rather than shipped (to Dask workers, say): it can be large
+        state = dict(self.__dict__)
+        state.pop("linear_quadratic", None)
+        return state
 
     def start_point(self, x0=None) -> np.ndarray:
         """The start point: ``x0`` checked against the dimension, or the default."""
@@ -115,15 +134,16 @@ class Problem:
         return x0
 
     # Python-side evaluations, for checks, plots and exact formulas ---------------
+    # (``out`` starts as NaN, so an entry a function leaves unwritten shows as NaN, never as garbage)
     def mean_grad(self, x) -> np.ndarray:
         """∇L(x), without weight decay."""
-        out = np.empty(self.dim)
+        out = np.full(self.dim, np.nan)
         self.functions.mean_grad(np.ascontiguousarray(x, dtype=np.float64), self.data, out)
         return out
 
     def noise_sqrt(self, x) -> np.ndarray:
         """A factor D(x), d×m, with Σ(x) = D Dᵀ."""
-        out = np.empty((self.dim, self.noise_rank))
+        out = np.full((self.dim, self.noise_rank), np.nan)
         self.functions.noise_factor(np.ascontiguousarray(x, dtype=np.float64), self.data, out)
         return out
 
@@ -134,13 +154,17 @@ class Problem:
 
     def loss(self, x) -> float:
         """L(x) = E L_γ(x), without the weight-decay term."""
-        return float(self.functions.loss(np.ascontiguousarray(x, dtype=np.float64), self.data))
+        value = self.functions.loss(np.ascontiguousarray(x, dtype=np.float64), self.data)
+        if np.ndim(value) != 0:
+            raise TypeError(f"loss of problem {self.name!r} must return a number L(x), got an array of shape "
+                            f"{np.shape(value)}")
+        return float(value)
 
     def sample_grads(self, x, n: int, seed: int = 0) -> np.ndarray:
         """n independent stochastic gradients ∇L_γ(x) (each from its own stream), n×d."""
         x = np.ascontiguousarray(x, dtype=np.float64)
         key = _rng.stream_key(seed)
-        out = np.empty((n, self.dim))
+        out = np.full((n, self.dim), np.nan)
         _sample_many(self.functions.sample_grad, self.functions.init_state, x, self.data,
                      key, self.state_size, out)
         return out

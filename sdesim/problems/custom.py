@@ -8,9 +8,12 @@ notebook they still run at full speed, but compile again in every process.
 
 from __future__ import annotations
 
+import numbers
+
 import numpy as np
 
-from sdesim._checks import finite_array, positive_float, positive_int
+from sdesim import rng
+from sdesim._checks import finite_array, positive_float, positive_int, user_call
 from sdesim._importable import function_path
 from sdesim.problems.base import Problem, ProblemFunctions, no_state
 
@@ -48,15 +51,49 @@ def custom(name: str, dim: int, *, sample_grad, mean_grad, noise_factor, loss, d
     return problem
 
 
+SIGNATURES = {
+    "sample_grad": "sample_grad(x, data, rng, pstate, out)",
+    "mean_grad": "mean_grad(x, data, out)",
+    "noise_factor": "noise_factor(x, data, out)",
+    "loss": "loss(x, data)",
+    "init_state": "init_state(data, rng, pstate)",
+}
+
+
 def _smoke_test(problem: Problem) -> None:
-    """Evaluate every function once at the start point: finite values or a clear error."""
+    """Call every function once at the start point, each ``out`` filled with NaN first.
+
+    Each must run with its signature and give finite values in every entry of ``out`` (an
+    entry it never writes stays NaN), and ``loss`` a number; otherwise the error names it.
+    """
     x = problem.start_point()
-    checks = {
-        "mean_grad": problem.mean_grad(x),
-        "noise_factor": problem.noise_sqrt(x),
-        "loss": np.array([problem.loss(x)]),
-        "sample_grad": problem.sample_grads(x, 2),
-    }
-    for role, value in checks.items():
-        if not np.all(np.isfinite(value)):
-            raise ValueError(f"{role} of problem {problem.name!r} returned a non-finite value at x0 = {x}")
+    f, data, name = problem.functions, problem.data, problem.name
+
+    def call(role, fn, *args):
+        return user_call(f"{role} of problem {name!r}", f"{SIGNATURES[role]} at x0 = {x}", fn, *args)
+
+    state = np.empty(4, dtype=np.uint64)
+    rng.seed_path(rng.stream_key(0), 0, state)
+    call("init_state", f.init_state, data, state, np.zeros(max(problem.state_size, 1), dtype=np.int64))
+    mean_grad = np.full(problem.dim, np.nan)
+    call("mean_grad", f.mean_grad, x, data, mean_grad)
+    noise = np.full((problem.dim, problem.noise_rank), np.nan)
+    call("noise_factor", f.noise_factor, x, data, noise)
+    loss = call("loss", f.loss, x, data)
+    if not isinstance(loss, numbers.Real):
+        got = f"an array of shape {np.shape(loss)}" if np.ndim(loss) else type(loss).__name__
+        raise TypeError(f"loss of problem {name!r} must return a number L(x), got {got} at x0 = {x}")
+    draws = call("sample_grad", problem.sample_grads, x, 2)   # out filled with NaN, as above
+    outputs = [("mean_grad", mean_grad), ("noise_factor", noise), ("loss", np.array(loss, dtype=np.float64)),
+               *(("sample_grad", draw) for draw in draws)]
+    for role, value in outputs:
+        if np.all(np.isfinite(value)):
+            continue
+        if role == "loss":
+            raise ValueError(f"loss of problem {name!r} returned a non-finite value at x0 = {x}: {value}")
+        index = tuple(int(i) for i in np.argwhere(~np.isfinite(value))[0])
+        entry = value[index]
+        hint = (" (out is filled with NaN before the call, so an entry it never wrote shows as NaN: it must write "
+                f"every entry of out, shape {value.shape}, zeros included)" if np.isnan(entry) else "")
+        raise ValueError(f"{role} of problem {name!r} returned a non-finite value at x0 = {x}: "
+                         f"out[{', '.join(map(str, index))}] = {entry}{hint}")

@@ -8,9 +8,11 @@ noise, quadratic in x.  The factor D has the n columns √(f/n) (g_i − ḡ).
 
 from __future__ import annotations
 
+from functools import partial
+
 import numpy as np
 
-from sdesim._checks import choice, positive_float, positive_int
+from sdesim._checks import check_memory, choice, positive_float, positive_int
 from sdesim._jit import jit
 from sdesim.problems import sampling
 from sdesim.problems.base import LinearQuadraticForm, Problem, ProblemFunctions
@@ -124,13 +126,24 @@ def loss(x, data):
 FUNCTIONS = ProblemFunctions(sample_grad, mean_grad, noise_factor, loss, init_state)
 
 
-def least_squares_form(a, b, covariance_factor) -> LinearQuadraticForm | None:
-    """H = AᵀA/n, v = Aᵀb/n, c₀ = |b|²/(2n); D_i = a_i a_iᵀ − H, e_i = a_i b_i − v, s = f/n."""
+def least_squares_form(a, b, covariance_factor) -> LinearQuadraticForm:
+    """H = AᵀA/n, v = Aᵀb/n, c₀ = |b|²/(2n); D_i = a_i a_iᵀ − H, e_i = a_i b_i − v, s = f/n.
+
+    D holds n×d×d numbers; raises before allocating them if they would not fit in memory.
+    """
     n, d = a.shape
+    check_memory(8 * (n * d * d + n * d + 2 * d * d),
+                 f"the linear-quadratic form of least squares on n = {n} examples in d = {d} dimensions "
+                 f"(its n×d×d = {n * d * d:.3g} numbers D_i = a_i a_iᵀ − H)",
+                 "Only exact moments (exact=True, --exact), control variates (turn them off with "
+                 "control_variates=False, --no-control-variates) and sdesim.torch's SDE need it; "
+                 "simulations never build it")
     h, v = a.T @ a / n, a.T @ b / n
+    rows = np.einsum("ni,nj->nij", a, a)
+    rows -= h    # in place: one n×d×d array at a time
     return LinearQuadraticForm(
         hessian=h, offset=v, constant=float(b @ b / (2 * n)), sigma0=np.zeros((d, d)),
-        rows=np.einsum("ni,nj->nij", a, a) - h, cols=a * b[:, None] - v, scale=covariance_factor / n)
+        rows=rows, cols=a * b[:, None] - v, scale=covariance_factor / n)
 
 
 def finite_data_problem(name, functions, features, targets, batch_size, sampling_name, weight_decay,
@@ -155,8 +168,10 @@ def finite_data_problem(name, functions, features, targets, batch_size, sampling
         name=name, dim=dim, data=data, functions=functions, params=params, noise_rank=n,
         weight_decay=weight_decay, state_size=sampling.state_size(n, batch_size),
         default_x0=default_x0, third_moment=moment3, origin_excluded=origin_excluded,
-        # reshuffled epochs are not i.i.d. across steps: their moments do not close
-        linear_quadratic=least_squares_form(a, b, f) if linear and sampling_name != "reshuffle" else None,
+        # reshuffled epochs are not i.i.d. across steps: their moments do not close.  Built when first used:
+        # the n×d×d form is needed only by exact moments and control variates
+        linear_quadratic_builder=(partial(least_squares_form, a, b, f) if linear and sampling_name != "reshuffle"
+                                  else None),
     )
 
 

@@ -6,6 +6,8 @@ Ornstein–Uhlenbeck process with a closed-form solution (``problem.exact_sde``)
 
 from __future__ import annotations
 
+from functools import partial
+
 import numpy as np
 
 from sdesim._checks import choice, finite_array, positive_float, positive_int, psd_sqrt, symmetric
@@ -98,7 +100,7 @@ def quadratic(dim: int = 2, *, hessian=None, minimizer=None, noise_cov=None, noi
         name="quadratic", dim=dim, data=data, functions=FUNCTIONS, params=params,
         noise_rank=dim, weight_decay=weight_decay, constant_noise=True, exact_sde=sde,
         third_moment=lambda x: third_moment_tensor(f, noise, batch_size),
-        linear_quadratic=LinearQuadraticForm(
-            hessian=a, offset=a @ x_star, constant=0.5 * x_star @ a @ x_star, sigma0=s / batch_size,
-            rows=np.zeros((0, dim, dim)), cols=np.zeros((0, dim)), scale=0.0),
+        linear_quadratic_builder=partial(
+            LinearQuadraticForm, hessian=a, offset=a @ x_star, constant=0.5 * x_star @ a @ x_star,
+            sigma0=s / batch_size, rows=np.zeros((0, dim, dim)), cols=np.zeros((0, dim)), scale=0.0),
     )

@@ -20,6 +20,8 @@ import numbers
 import numpy as np
 import torch
 
+from sdesim.torch._checks import resolve_device
+
 SAMPLINGS = ("subset", "replacement")
 
 
@@ -71,7 +73,8 @@ class TensorData:
 class DatasetData:
     """Any map-style torch ``Dataset`` (``__len__`` and ``__getitem__`` returning (input, target)).
 
-    Batches are collated with ``torch.utils.data.default_collate`` and moved to the training device.
+    Batches are collated with ``torch.utils.data.default_collate`` and moved to ``device`` ("cpu",
+    "cuda" or "cuda:N"; a device that does not exist here is refused at once).
     """
 
     def __init__(self, dataset, device="cpu"):
@@ -79,7 +82,7 @@ class DatasetData:
             raise TypeError(f"DatasetData needs a map-style Dataset (with __len__ and __getitem__), "
                             f"got {type(dataset).__name__}")
         self.dataset = dataset
-        self._device = torch.device(device)
+        self._device = resolve_device(device)
 
     def __len__(self) -> int:
         return len(self.dataset)

@@ -113,7 +113,7 @@ def to_torchsde(problem, lr: float, *, device="cpu", dtype=torch.float64) -> Pro
 
 
 def _device(device) -> torch.device:
-    from sdesim.torch.training import resolve_device
+    from sdesim.torch._checks import resolve_device
 
     return resolve_device(device)
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 import math
 import numbers
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -27,69 +28,20 @@ import torch
 
 from sdesim.methods import svag_weights
 from sdesim.torch import checkpoint
+from sdesim.torch._checks import (
+    LOSSES, check_input_dtype, finite_number, isolated_rng, per_example_loss, resolve_device, strict_positive_int,
+)
 from sdesim.torch.data import SAMPLINGS, BatchSampler, as_data
 from sdesim.torch.ngd import ngd_gradient, refuse_coupling, weighted_gradient
 from sdesim.torch.nets import trainable_parameters, weight_norm2
+from sdesim.torch.nsr import NSRMonitor
 
 METHODS = ("sgd", "svag", "gd", "ngd")
-LOSSES = ("cross_entropy", "mse")
+AUGMENTATION_PROBE = 16    # examples read twice to detect a random augmentation (a coin flip each: missed with 2⁻¹⁶)
 
 
 # ---------------------------------------------------------------------------------------------------
 # validation at the boundary
-
-def strict_positive_int(name: str, value) -> int:
-    """An int ≥ 1; bools, floats (2.0 too) and strings are refused."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
-        raise ValueError(f"{name} must be a positive integer (1, 2, 3, ...), got {value!r}")
-    return int(value)
-
-
-def finite_number(name: str, value, *, positive: bool) -> float:
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value) \
-            or value < 0 or (positive and value == 0):
-        raise ValueError(f"{name} must be a finite number {'> 0' if positive else '>= 0'}, got {value!r}")
-    return float(value)
-
-
-def resolve_device(device) -> torch.device:
-    """``torch.device(device)`` if it exists on this machine; raise before any work otherwise."""
-    try:
-        resolved = torch.device(device)
-    except (RuntimeError, TypeError, ValueError):
-        raise ValueError(f"device {device!r} is not a torch device; use 'cpu', 'cuda' or 'cuda:N'") from None
-    if resolved.type == "cpu":
-        return resolved
-    if resolved.type == "cuda":
-        if not torch.cuda.is_available():
-            raise ValueError(f"device {device!r}: CUDA is not available here (torch {torch.__version__}); use 'cpu'")
-        count = torch.cuda.device_count()
-        if resolved.index is not None and resolved.index >= count:
-            raise ValueError(f"device {device!r} does not exist: this machine has {count} CUDA device(s), "
-                             f"cuda:0 to cuda:{count - 1}")
-        return resolved if resolved.index is not None else torch.device("cuda", torch.cuda.current_device())
-    raise ValueError(f"device {device!r}: only 'cpu' and 'cuda' devices are supported")
-
-
-def per_example_loss(loss):
-    """The loss as a function (outputs, targets) -> one loss per example."""
-    if callable(loss):
-        return loss
-    if loss == "cross_entropy":
-        return lambda outputs, targets: torch.nn.functional.cross_entropy(outputs, targets, reduction="none")
-    if loss == "mse":
-        return squared_error
-    raise ValueError(f"unknown loss {loss!r}; allowed: {', '.join(map(repr, LOSSES))} or a function "
-                     f"(outputs, targets) -> per-example losses")
-
-
-def squared_error(outputs, targets):
-    """|output − target|² per example (no broadcasting: the shapes must agree)."""
-    if outputs.shape != targets.shape:
-        raise ValueError(f"loss 'mse' needs outputs and targets of the same shape, got {tuple(outputs.shape)} "
-                         f"and {tuple(targets.shape)}")
-    return ((outputs - targets) ** 2).reshape(len(outputs), -1).sum(dim=1)
-
 
 def schedule_factor(schedule, step: int) -> float:
     """s(k): 1 without a schedule, the product of the factors of milestones ≤ k, or schedule(k)."""
@@ -117,6 +69,37 @@ def check_schedule(schedule):
             raise ValueError(f"schedule milestones are effective steps (integers >= 0), got {milestone!r}")
         checked[int(milestone)] = finite_number(f"schedule factor at step {milestone}", multiplier, positive=True)
     return checked
+
+
+def monitor_cadence(monitor, monitor_every, eval_every: int, log_every: int) -> int:
+    """Effective steps between monitor calls: an `NSRMonitor`'s own ``every`` (the one cadence knob), else
+    ``monitor_every`` (default ``eval_every``); a multiple of ``log_every``, since monitors run at log entries."""
+    if monitor_every is not None:
+        monitor_every = strict_positive_int("monitor_every", monitor_every)
+    if isinstance(monitor, NSRMonitor):
+        if monitor_every is not None and monitor_every != monitor.every:
+            raise ValueError(f"monitor_every={monitor_every} differs from the NSRMonitor's every={monitor.every}: "
+                             f"the monitor's every is the one cadence; leave monitor_every out")
+        every = monitor.every
+        if every % log_every:
+            raise ValueError(f"the NSRMonitor's every={every} must be a multiple of log_every={log_every}: monitors "
+                             f"run at log entries, so it would measure only every {math.lcm(every, log_every)} steps; "
+                             f"use every={log_every * -(-every // log_every)} or a log_every that divides {every}")
+        return every
+    monitor_every = eval_every if monitor_every is None else monitor_every
+    if monitor_every % log_every:
+        raise ValueError(f"monitor_every={monitor_every} must be a multiple of log_every={log_every}")
+    return monitor_every
+
+
+def check_monitor_loss(monitor, loss) -> None:
+    """Refuse an `NSRMonitor` that measures by name another loss than the run trains on."""
+    if not isinstance(monitor, NSRMonitor) or monitor.loss == "custom" or monitor.loss == loss:
+        return
+    trained = repr(loss) if isinstance(loss, str) else "a loss function"
+    raise ValueError(f"the NSRMonitor measures loss {monitor.loss!r} but the run trains on {trained}: N/G must be "
+                     f"measured on the training loss; give the monitor the same loss (NSRMonitor(..., loss_fn=...) "
+                     f"takes {', '.join(map(repr, LOSSES))} or a function)")
 
 
 def stream_seeds(seed: int) -> list[int]:
@@ -161,13 +144,17 @@ class TrainResult:
         return None
 
     def table(self, names=None, *, digits: int = 4) -> str:
-        """The log as a markdown table (``names``: which columns, default all)."""
+        """The log as a markdown table (``names``: which columns, default all); a run that diverged gets a
+        line under it saying where and why it stopped."""
         columns = self.columns()
         names = list(columns) if names is None else list(names)
         cell = lambda v: "" if v is None else (f"{v:.{digits}g}" if isinstance(v, float) else str(v))  # noqa: E731
         lines = ["| " + " | ".join(names) + " |", "|" + "---|" * len(names)]
         for i in range(len(self.log)):
             lines.append("| " + " | ".join(cell(columns.get(n, [None] * len(self.log))[i]) for n in names) + " |")
+        if self.stopped is not None:
+            lines += ["", f"**Diverged**: the run stopped at effective step {self.stopped['step']} "
+                          f"({self.stopped['reason']}); the log ends before it."]
         return "\n".join(lines)
 
     def to_dict(self) -> dict:
@@ -219,7 +206,9 @@ class Trainer:
     - ``chunk_size``: examples per forward pass for ``gd``, ``ngd`` and evaluation (None: all at once).
     - ``log_every``: effective steps between log entries; ``eval_every`` (default ``log_every``):
       between full train/test evaluations; ``monitor``: a function (model, step) -> dict of extra
-      metrics, called every ``monitor_every`` (default ``eval_every``) steps.
+      metrics, called every ``monitor_every`` (default ``eval_every``) steps; an `NSRMonitor` is
+      called every ``monitor.every`` steps (the one cadence; leave ``monitor_every`` out) and must
+      measure the loss the run trains on.  Both cadences are multiples of ``log_every``.
     - ``seed``: one integer for the sampler, the NGD noise and torch's generators (dropout);
       ``device``: ``"cpu"`` (default), ``"cuda"``, ``"cuda:N"``; the model is moved there.
     """
@@ -241,12 +230,12 @@ class Trainer:
             raise ValueError(f"unknown sampling {sampling!r}; allowed: {', '.join(map(repr, SAMPLINGS))}")
         log_every = strict_positive_int("log_every", log_every)
         eval_every = log_every if eval_every is None else strict_positive_int("eval_every", eval_every)
-        monitor_every = eval_every if monitor_every is None else strict_positive_int("monitor_every", monitor_every)
-        for name, value in (("eval_every", eval_every), ("monitor_every", monitor_every)):
-            if value % log_every:
-                raise ValueError(f"{name}={value} must be a multiple of log_every={log_every}")
+        if eval_every % log_every:
+            raise ValueError(f"eval_every={eval_every} must be a multiple of log_every={log_every}")
         if monitor is not None and not callable(monitor):
             raise TypeError(f"monitor must be a function (model, step) -> dict, got {type(monitor).__name__}")
+        monitor_every = monitor_cadence(monitor, monitor_every, eval_every, log_every)
+        check_monitor_loss(monitor, loss)
         if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0:
             raise ValueError(f"seed must be an integer >= 0, got {seed!r}")
         if chunk_size is not None:
@@ -275,6 +264,7 @@ class Trainer:
         self.config = {"method": method, "lr": lr, "l": l, "batch_size": batch_size, "weight_decay": weight_decay,
                        "sampling": sampling, "ngd_sample_size": ngd_sample_size, "chunk_size": chunk_size,
                        "log_every": log_every, "eval_every": eval_every, "monitor_every": monitor_every,
+                       "monitor": None if monitor is None else type(monitor).__name__,
                        "seed": int(seed), "device": str(self.device), "n_train": n,
                        "loss": loss if isinstance(loss, str) else "custom",
                        "schedule": ("custom" if callable(self.schedule) else
@@ -285,7 +275,7 @@ class Trainer:
         self.monitor = monitor
         self.progress = progress
         self.c1, self.c2 = svag_weights(l) if method == "svag" else (1.0, 0.0)
-        self._check_loss_output()
+        self._check_data()
 
         sampler_seed, noise_seed, torch_seed = stream_seeds(int(seed))
         sampler_generator = torch.Generator(device=self.train_data.device).manual_seed(sampler_seed)
@@ -307,20 +297,44 @@ class Trainer:
         from sdesim.torch.data import covariance_factor
         return covariance_factor(self.config["sampling"], self.config["n_train"], self.config["batch_size"])
 
-    def _check_loss_output(self) -> None:
-        """Run the loss on two examples (eval mode, no gradient: no side effects) and check its shape."""
+    def _check_data(self) -> None:
+        """Before any work (eval mode, no gradient, torch's random state restored: no side effects): the inputs
+        have the model's dtype and the loss gives one value per example, on the first two examples; for 'gd'
+        and 'ngd', the first `AUGMENTATION_PROBE` examples read the same twice (no random augmentation)."""
+        first = lambda data, k: data.batch(torch.arange(min(k, len(data)), device=data.device))  # noqa: E731
         was_training = self.model.training
         self.model.eval()
         try:
-            with torch.no_grad():
-                inputs, targets = self.train_data.batch(torch.arange(2, device=self.train_data.device))
+            with torch.no_grad(), isolated_rng(self.device):
+                inputs, targets = first(self.train_data, 2)
+                check_input_dtype(self.model, inputs, "the training inputs")
+                if self.test_data is not None:
+                    if len(self.test_data) == 0:
+                        raise ValueError("test_data has no examples; pass None to evaluate on the training set only")
+                    check_input_dtype(self.model, first(self.test_data, 2)[0], "the test inputs")
                 losses = self.loss_fn(self.model(inputs), targets)
+                if self.config["method"] in ("gd", "ngd"):
+                    reads = [first(self.train_data, AUGMENTATION_PROBE) for _ in range(2)]
+                    if not all(torch.equal(a, b) for a, b in zip(*reads)):
+                        self._refuse_augmentation()
         finally:
             self.model.train(was_training)
         if not isinstance(losses, torch.Tensor) or tuple(losses.shape) != (2,):
             shape = tuple(losses.shape) if isinstance(losses, torch.Tensor) else type(losses).__name__
             raise ValueError(f"loss must return one loss per example (shape (B,)), got {shape} for a batch of 2; "
                              f"e.g. lambda out, y: F.cross_entropy(out, y, reduction='none')")
+
+    def _refuse_augmentation(self) -> None:
+        """The training set changes between reads (random augmentation): refuse 'ngd', warn for 'gd'."""
+        method = self.config["method"]
+        if method == "ngd":
+            raise ValueError("method 'ngd' needs a fixed training set, but its first examples read differently "
+                             "twice (a random augmentation?): NGD's noise has the covariance of SGD's over fixed "
+                             "examples and would leave out the augmentation's; use a data set without random "
+                             "transforms, or method 'sgd' or 'svag'")
+        warnings.warn("method 'gd': the training set's first examples read differently twice (a random "
+                      "augmentation?), so each step is the full gradient over a fresh random draw of the "
+                      "augmentations, not the gradient of a fixed loss", UserWarning, stacklevel=4)
 
     def _batch_loss(self, weight: float):
         """Draw a batch, add weight·∇L_γ to .grad (its own forward and backward pass); return L_γ."""
@@ -367,7 +381,7 @@ class Trainer:
         """The gradient the next small step would use (c₁∇L_γ₁ + c₂∇L_γ₂ for SVAG, without weight decay),
         flattened; it draws batches (advancing the sampler) but leaves the parameters alone."""
         self.model.train()
-        with torch.random.fork_rng(devices=[self.device] if self.device.type == "cuda" else []):
+        with isolated_rng(self.device):
             self._fill_gradient()
         return torch.cat([(p.grad if p.grad is not None else torch.zeros_like(p)).reshape(-1) for p in self.params])
 
@@ -379,21 +393,32 @@ class Trainer:
 
     @torch.no_grad()
     def evaluate(self, data) -> dict:
-        """Mean loss and (for class logits with integer targets) accuracy over ``data``, in eval mode."""
+        """Mean loss and (for class logits with integer targets) accuracy over ``data``, in eval mode.
+
+        ``data``: anything the trainer takes as data (a data set, a pair (inputs, targets), a torch
+        ``Dataset``).  Torch's random state is saved and restored around it, as around a monitor, so a data
+        set that draws random augmentation cannot change the training trajectory.
+        """
+        data = as_data(data, self.device)
+        if len(data) == 0:
+            raise ValueError("evaluate needs a data set with at least one example, got an empty one")
         was_training = self.model.training
         self.model.eval()
         chunk = self.config["chunk_size"] or len(data)
         loss_sum, correct = 0.0, 0
         classify = None
         try:
-            for start in range(0, len(data), chunk):
-                inputs, targets = data.batch(torch.arange(start, min(start + chunk, len(data)), device=data.device))
-                outputs = self.model(inputs)
-                loss_sum += float(self.loss_fn(outputs, targets).sum())
-                if classify is None:
-                    classify = outputs.ndim == 2 and targets.ndim == 1 and not targets.is_floating_point()
-                if classify:
-                    correct += int((outputs.argmax(dim=1) == targets).sum())
+            with isolated_rng(self.device):
+                for start in range(0, len(data), chunk):
+                    inputs, targets = data.batch(torch.arange(start, min(start + chunk, len(data)), device=data.device))
+                    if start == 0:
+                        check_input_dtype(self.model, inputs, "the evaluated inputs")
+                    outputs = self.model(inputs)
+                    loss_sum += float(self.loss_fn(outputs, targets).sum())
+                    if classify is None:
+                        classify = outputs.ndim == 2 and targets.ndim == 1 and not targets.is_floating_point()
+                    if classify:
+                        correct += int((outputs.argmax(dim=1) == targets).sum())
         finally:
             self.model.train(was_training)
         metrics = {"loss": loss_sum / len(data)}
@@ -412,7 +437,7 @@ class Trainer:
                 if data is not None:
                     entry.update({f"{prefix}_{name}": value for name, value in self.evaluate(data).items()})
         if self.monitor is not None and k % self.config["monitor_every"] == 0:
-            with torch.random.fork_rng(devices=[self.device] if self.device.type == "cuda" else []):
+            with isolated_rng(self.device):
                 extra = self.monitor(self.model, k)
             self.model.train()
             for p in self.params:
@@ -450,11 +475,11 @@ class Trainer:
                                f"({self.stopped['reason']}); it cannot continue")
         from tqdm.auto import tqdm
 
-        cuda_devices = [self.device] if self.device.type == "cuda" else []
+        cuda = self.device.type == "cuda"
         l = self.config["l"]
-        with torch.random.fork_rng(devices=cuda_devices):
+        with isolated_rng(self.device):
             torch.set_rng_state(self.rng.torch_cpu)
-            if cuda_devices:
+            if cuda:
                 torch.cuda.set_rng_state(self.rng.torch_cuda, self.device)
             self.model.train()
             if self.step == 0 and not self.log:
@@ -475,7 +500,7 @@ class Trainer:
             else:
                 self._stop_if_diverged()
             self.rng.torch_cpu = torch.get_rng_state()
-            if cuda_devices:
+            if cuda:
                 self.rng.torch_cuda = torch.cuda.get_rng_state(self.device)
         for p in self.params:
             p.grad = None
@@ -531,10 +556,16 @@ class Trainer:
             raise ValueError("the saved run used a loss function: pass the same one as loss=")
         if config["loss"] != "custom":
             loss = config["loss"]
+        saved_monitor = config.get("monitor", "unknown")       # checkpoints before this key: not known
+        if saved_monitor not in (None, "unknown") and monitor is None:
+            warnings.warn(f"the saved run was monitored ({saved_monitor}, every {config['monitor_every']} steps) but "
+                          f"no monitor was passed: its metrics stop at step {state['step']}; pass the same monitor "
+                          f"as monitor= to keep them", UserWarning, stacklevel=2)
         trainer = cls(model, train_data, method=config["method"], lr=config["lr"], l=config["l"],
                       batch_size=config["batch_size"], weight_decay=config["weight_decay"], loss=loss,
                       schedule=schedule, test_data=test_data, log_every=config["log_every"],
-                      eval_every=config["eval_every"], monitor=monitor, monitor_every=config["monitor_every"],
+                      eval_every=config["eval_every"], monitor=monitor,
+                      monitor_every=None if isinstance(monitor, NSRMonitor) else config["monitor_every"],
                       sampling=config["sampling"], ngd_sample_size=config["ngd_sample_size"],
                       chunk_size=config["chunk_size"], seed=config["seed"],
                       device=config["device"] if device is None else device, progress=progress)

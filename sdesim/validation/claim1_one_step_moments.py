@@ -39,7 +39,7 @@ def _problems(settings):
             "least squares (B = 2)": (linear_regression(dim=2, batch_size=2), (1.0, -0.5))}
 
 
-def run(quick: bool = True, out_dir="validation", **overrides) -> ClaimResult:
+def run(quick: bool = True, out_dir="sdesim-validation", **overrides) -> ClaimResult:
     """Check Lemmas 4.6 and 4.7; ``overrides`` replace entries of QUICK/FULL (e.g. ``tolerance``)."""
     settings = {**(QUICK if quick else FULL), **overrides}
     tol = settings["tolerance"]

@@ -122,7 +122,7 @@ def _order_check(label: str, study: Study, test: str, expected: float, how: str)
                  f"p = {expected:g} (confirmed: interval within ±{fit.precision:g})", fit.kind == "confirmed")
 
 
-def run(quick: bool = True, out_dir="validation", **overrides) -> ClaimResult:
+def run(quick: bool = True, out_dir="sdesim-validation", **overrides) -> ClaimResult:
     """Fit the weak order on three problems; ``overrides`` replace entries of QUICK/FULL
     (``expected_order`` sets the order the fits are held to)."""
     settings = {**(QUICK if quick else FULL), **overrides}

@@ -32,7 +32,7 @@ QUICK = dict(lr=0.2, time=0.6, x0=(2.0,), l_values=(1, 2, 4, 8), paths=50_000, s
 FULL = dict(QUICK, l_values=(1, 2, 4, 8, 16, 32), paths=2_000_000, fit_from=2, precision=0.1)
 
 
-def run(quick: bool = True, out_dir="validation", **overrides) -> ClaimResult:
+def run(quick: bool = True, out_dir="sdesim-validation", **overrides) -> ClaimResult:
     """Split the gap at each l and check both parts; ``overrides`` replace entries of QUICK/FULL."""
     settings = {**(QUICK if quick else FULL), **overrides}
     tol = settings["tolerance"]

@@ -120,7 +120,7 @@ def sweep_point(problem, lr: float, settings: dict, index: int) -> dict:
                 R11=sgd_equilibrium_norm(lr, lam, sgd.G, sgd.N))
 
 
-def run(quick: bool = True, out_dir="validation", **overrides) -> ClaimResult:
+def run(quick: bool = True, out_dir="sdesim-validation", **overrides) -> ClaimResult:
     """Check eq. (11), (12) and Theorem 5.2 over a sweep of η; ``overrides`` replace entries of QUICK/FULL."""
     settings = {**(QUICK if quick else FULL), **overrides}
     tol, C = settings["tolerance"], settings["C"]

@@ -42,7 +42,7 @@ def _closeness_with_stderr(base, scaled, kappa):
     return value, stderr
 
 
-def run(quick: bool = True, out_dir="validation", **overrides) -> ClaimResult:
+def run(quick: bool = True, out_dir="sdesim-validation", **overrides) -> ClaimResult:
     """Predict κ* from a baseline and test it along the rule; ``overrides`` replace entries of QUICK/FULL
     (``C`` the closeness constant, ``kappas`` the sweep)."""
     settings = {**(QUICK if quick else FULL), **overrides}

@@ -25,7 +25,7 @@ def select(only=None) -> list:
     return [m for name, m in CLAIMS.items() if name in names]
 
 
-def validate(quick: bool = True, out_dir="validation", only=None, progress: bool | None = None):
+def validate(quick: bool = True, out_dir="sdesim-validation", only=None, progress: bool | None = None):
     """Check the claims (all, or those named in ``only``), write REPORT.md and results.json in ``out_dir``.
 
     Returns (list of `ClaimResult`, path of the report).
@@ -54,7 +54,8 @@ def run_one(claim, description: str, argv=None) -> int:
 
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--quick", action="store_true", help="small settings")
-    parser.add_argument("--out", default="validation", help="folder for the figure")
+    parser.add_argument("--out", default="sdesim-validation",
+                        help="folder for the figure (the repository's committed figures: --out validation)")
     args = parser.parse_args(argv)
     result = claim.run(quick=args.quick, out_dir=args.out)
     print(result.table())

@@ -1,0 +1,327 @@
+"""Every refused input and what it is told, one table per area: input → exception → message.
+
+Each message names what was wrong and what is allowed, and every refusal comes before any
+path moves: the fixture ``no_paths_move`` makes `Run.blocks` (and the one-step moment
+checks) fail if they are reached.  The one error that only a run can find, a user
+observable changing length on a path, has a focused test at the end.
+"""
+
+import re
+
+import numba
+import numpy as np
+import pytest
+
+import user_problem
+from sdesim import demos, simulate
+from sdesim.cli import main
+from sdesim.estimators import moment_checks
+from sdesim.problems import custom, quadratic
+from sdesim.problems.datasets import load_regression_data
+from sdesim.simulate import Run
+
+QUAD = quadratic(2)
+
+
+@pytest.fixture
+def no_paths_move(monkeypatch):
+    def moved(*args, **kwargs):
+        raise AssertionError("paths moved before the input was refused")
+
+    monkeypatch.setattr(Run, "blocks", moved)
+    monkeypatch.setattr(moment_checks, "moment_checks", moved)
+
+
+def exit_status(argv) -> int:
+    """``sdesim ARGV``'s exit status, argparse's own refusals (SystemExit) included."""
+    try:
+        return main(argv)
+    except SystemExit as done:
+        return done.code
+
+
+# --- data files (sdesim.problems.datasets, --data) ---------------------------------------------------
+
+NO_NUMBERS = "every line but an optional header \\(a first line of names, no numbers\\) must be numbers"
+BAD_DATA_FILES = [
+    ("r.csv", "1,2,3\n4,5\n", "r.csv: line 2 has 2 fields but line 1 has 3; every row needs the same columns"),
+    ("r.csv", "1,2,3\n4,x,6\n", f"r.csv: line 2 holds 'x', which is not a finite number; {NO_NUMBERS}"),
+    ("r.csv", "1,2,abc\n4,5,6\n", "r.csv: line 1 holds 'abc', which is not a finite number"),
+    ("r.csv", "1,2,3\n4,5,\n", "r.csv: line 2 holds '', which is not a finite number"),
+    ("r.csv", "1,2,3\n4,nan,6\n", "r.csv: line 2 holds 'nan', which is not a finite number"),
+    ("r.csv", "a,b,y\n1,2,3\n# note\n4,x,6\n", "r.csv: line 4 holds 'x'.*\\(line 1 is read as the header\\)"),
+    ("r.csv", "a,b\n1,2,3\n", "r.csv: the header on line 1 names 2 columns but line 2 has 3; they must match"),
+    ("r.csv", "a,b,y\n", "r.csv holds only a header \\(line 1\\) and no rows of numbers"),
+    ("r.csv", "", "r.csv holds no data: it needs rows of comma-separated numbers, the last column the target"),
+    ("r.csv", "\n# only a comment\n", "r.csv holds no data"),
+    ("r.csv", "1\n2\n", "r.csv needs at least two columns \\(features, then the target\\), got one"),
+    ("r.csv", b"\xff\xfe\x00\x81", "r.csv is not a text file; a .csv holds comma-separated numbers"),
+    ("r.npz", "1,2,3\n", "r.npz is not a NumPy .npz archive \\(a zip of arrays, as numpy.savez writes\\)"),
+    ("r.txt", "1,2,3\n", "data file must be .npz \\(arrays features, targets\\) or .csv \\(last column the target\\), "
+                         "got 'r.txt'"),
+]
+
+
+@pytest.mark.parametrize("name,content,message", BAD_DATA_FILES, ids=[m[:40] for _, _, m in BAD_DATA_FILES])
+def test_bad_data_files_are_refused_naming_the_line(tmp_path, name, content, message):
+    path = tmp_path / name
+    path.write_bytes(content if isinstance(content, bytes) else content.encode())
+    with pytest.raises(ValueError, match=message) as refused:
+        load_regression_data(path)
+    assert "pickle" not in str(refused.value)
+
+
+@pytest.mark.parametrize("arrays,message", [
+    (dict(features=np.ones((3, 2))), "must hold arrays 'features' and 'targets'; missing \\['targets'\\]"),
+    (dict(features=np.array([[1.0, None]], dtype=object), targets=np.ones(1)),
+     "array 'features' in .*r.npz is not numeric \\(it holds Python objects\\); save features and targets as arrays "
+     "of numbers"),
+])
+def test_bad_npz_archives_are_refused(tmp_path, arrays, message):
+    np.savez(tmp_path / "r.npz", **arrays)
+    with pytest.raises(ValueError, match=message):
+        load_regression_data(tmp_path / "r.npz")
+
+
+def test_a_missing_data_file_is_named(tmp_path):
+    with pytest.raises(FileNotFoundError, match="data file '.*nothing.csv' does not exist"):
+        load_regression_data(tmp_path / "nothing.csv")
+
+
+def test_a_first_line_of_names_is_a_header_and_no_row_is_lost(tmp_path):
+    (tmp_path / "h.csv").write_text("a1, a2, b\n1,2,3\n\n4,5,6  # a comment\n")
+    features, targets = load_regression_data(tmp_path / "h.csv")
+    np.testing.assert_array_equal(features, [[1.0, 2.0], [4.0, 5.0]])
+    np.testing.assert_array_equal(targets, [3.0, 6.0])
+
+
+def test_cli_with_a_short_row_exits_2_and_writes_nothing(tmp_path, capsys, no_paths_move):
+    (tmp_path / "r.csv").write_text("1,2,3\n4,5\n")
+    argv = ["simulate", "--problem", "linear_regression", "--data", str(tmp_path / "r.csv"),
+            "--json", str(tmp_path / "r.json")]
+    assert exit_status(argv) == 2
+    assert "line 2 has 2 fields but line 1 has 3" in capsys.readouterr().err
+    assert not (tmp_path / "r.json").exists()
+
+
+# --- custom problems (sdesim.problems.custom) ----------------------------------------------------------
+
+
+@numba.njit
+def mean_grad_without_data(x, out):
+    out[:] = x
+
+
+@numba.njit
+def init_state_without_pstate(data, rng):
+    return None
+
+
+@numba.njit
+def sample_grad_reading_missing_data(x, data, rng, pstate, out):
+    out[0] = data[1]
+
+
+@numba.njit
+def mean_grad_first_entry_only(x, data, out):
+    out[0] = 1.0
+
+
+@numba.njit
+def noise_factor_first_column_only(x, data, out):
+    for j in range(x.shape[0]):
+        out[j, 0] = 1.0
+
+
+@numba.njit
+def sample_grad_first_entry_only(x, data, rng, pstate, out):
+    out[0] = 1.0
+
+
+@numba.njit
+def mean_grad_infinite(x, data, out):
+    for j in range(x.shape[0]):
+        out[j] = np.inf
+
+
+@numba.njit
+def loss_returning_an_array(x, data):
+    return x * x
+
+
+@numba.njit
+def loss_returning_nothing(x, data):
+    return None
+
+
+@numba.njit
+def loss_nan(x, data):
+    return np.nan
+
+
+UNWRITTEN = "\\(out is filled with NaN before the call, so an entry it never wrote shows as NaN: it must write every entry of out"
+BAD_CUSTOM = [
+    (dict(mean_grad=mean_grad_without_data), TypeError,
+     "mean_grad of problem 'bad' failed when called as mean_grad\\(x, data, out\\) at x0 = \\[0. 0.\\]: TypeError"),
+    (dict(init_state=init_state_without_pstate), TypeError,
+     "init_state of problem 'bad' failed when called as init_state\\(data, rng, pstate\\)"),
+    (dict(sample_grad=sample_grad_reading_missing_data), TypeError,
+     "sample_grad of problem 'bad' failed when called as sample_grad\\(x, data, rng, pstate, out\\) .*: TypingError"),
+    (dict(mean_grad=mean_grad_first_entry_only), ValueError,
+     f"mean_grad of problem 'bad' returned a non-finite value at x0 = \\[0. 0.\\]: out\\[1\\] = nan {UNWRITTEN}"
+     ", shape \\(2,\\)"),
+    (dict(noise_factor=noise_factor_first_column_only), ValueError,
+     f"noise_factor of problem 'bad' .*: out\\[0, 1\\] = nan {UNWRITTEN}, shape \\(2, 2\\)"),
+    (dict(sample_grad=sample_grad_first_entry_only), ValueError, f"sample_grad of problem 'bad' .*: out\\[1\\] = nan {UNWRITTEN}"),
+    (dict(mean_grad=mean_grad_infinite), ValueError, "mean_grad of problem 'bad' returned a non-finite value .*: out\\[0\\] = inf$"),
+    (dict(loss=loss_returning_an_array), TypeError,
+     "loss of problem 'bad' must return a number L\\(x\\), got an array of shape \\(2,\\)"),
+    (dict(loss=loss_returning_nothing), TypeError, "loss of problem 'bad' must return a number L\\(x\\), got NoneType"),
+    (dict(loss=loss_nan), ValueError, "loss of problem 'bad' returned a non-finite value at x0 = \\[0. 0.\\]: nan"),
+    (dict(loss=lambda x, data: 0.0), TypeError, "loss must be a numba-compiled function \\(decorate it with @numba.njit\\)"),
+]
+
+
+@pytest.mark.parametrize("functions,error,message", BAD_CUSTOM, ids=[m[:40] for _, _, m in BAD_CUSTOM])
+def test_bad_custom_functions_are_named(functions, error, message):
+    good = dict(sample_grad=user_problem.sample_grad, mean_grad=user_problem.mean_grad,
+                noise_factor=user_problem.noise_factor, loss=user_problem.loss)
+    with pytest.raises(error, match=message):
+        custom("bad", 2, data=(1.0,), **{**good, **functions})
+
+
+# --- simulate and its plan (sdesim.simulate, sdesim.methods) -----------------------------------------
+
+
+@numba.njit
+def two_arguments(x, y):
+    return x[0] + y
+
+
+@numba.njit
+def nothing_of(x):
+    return x[:0]
+
+
+@numba.njit
+def first(x):
+    return x[0]
+
+
+BAD_SIMULATE = [
+    (dict(method="sgd", scheme="exact"), ValueError,
+     "scheme 'exact' applies only to method 'sde', not 'sgd', which has one step of its own; leave scheme at 'euler'"),
+    (dict(method="svag", l=4, scheme="exact"), ValueError, "scheme 'exact' applies only to method 'sde', not 'svag'"),
+    (dict(method="ngd", scheme="exact"), ValueError, "scheme 'exact' applies only to method 'sde', not 'ngd'"),
+    (dict(method="sgd", scheme="milstein"), ValueError, "unknown scheme 'milstein'; allowed: 'euler', 'exact'"),
+    (dict(paths=10, keep_paths=20), ValueError,
+     "keep_paths \\(20\\) must be at most paths \\(10\\): only paths that run can be kept"),
+    (dict(keep_paths=-1), ValueError, "keep_paths must be a non-negative integer, got -1"),
+    (dict(observables="norm2"), TypeError,
+     "observables must be a list of names, e.g. \\['norm2'\\], got the string 'norm2'"),
+    (dict(user_observables=[first]), TypeError,
+     "user_observables must be a dict {name: compiled function of x}, got list"),
+    (dict(user_observables={"w": two_arguments}), TypeError,
+     "user observable 'w' failed when called as w\\(x\\) at x0 = \\[0. 0.\\]: TypeError"),
+    (dict(user_observables={"e": nothing_of}), ValueError,
+     "user observable 'e' must return a number or a 1-d array of at least one entry, got shape \\(0,\\)"),
+]
+
+
+@pytest.mark.parametrize("kwargs,error,message", BAD_SIMULATE, ids=[m[:40] for _, _, m in BAD_SIMULATE])
+def test_bad_simulate_arguments_are_refused_before_any_path_moves(kwargs, error, message, no_paths_move):
+    with pytest.raises(error, match=message):
+        simulate(QUAD, **{"method": "sgd", "steps": 4, "paths": 100, **kwargs})
+
+
+# --- the command line ----------------------------------------------------------------------------------
+
+BAD_COMMANDS = [
+    (["simulate", "--method", "svag", "--l", "2", "--scheme", "exact"],
+     "sdesim simulate: error: scheme 'exact' applies only to method 'sde', not 'svag'"),
+    (["simulate", "--observables", ""], "argument --observables: expected comma-separated names \\(at least one\\), got ''"),
+    (["simulate", "--checkpoints", ","], "argument --checkpoints: expected comma-separated integers \\(at least one\\)"),
+    (["moments", "--l", ""], "argument --l: expected comma-separated integers \\(at least one\\), got ''"),
+    (["moments", "--l", "1,two"], "argument --l: expected comma-separated integers \\(at least one\\), got '1,two'"),
+    (["moments", "--x", "1", "--x0", "3"],
+     "sdesim moments: error: --x 1,1 and --x0 3,3 name different points; the moments are checked at one point: "
+     "give --x or --x0"),
+    (["converge", "--l", ""], "argument --l: expected comma-separated integers \\(at least one\\)"),
+    (["demo", "histograms", "--paths", "1"],
+     "sdesim demo: error: paths must be at least 100 for demonstration 'histograms', got 1"),
+]
+
+
+@pytest.mark.parametrize("argv,message", BAD_COMMANDS, ids=[" ".join(a)[:40] for a, _ in BAD_COMMANDS])
+def test_bad_commands_exit_2_with_a_message(argv, message, capsys, no_paths_move):
+    assert exit_status(argv) == 2
+    assert re.search(message, capsys.readouterr().err)
+
+
+@pytest.mark.parametrize("argv,x", [
+    (["--x0", "3"], [3.0, 3.0]),
+    (["--x0", "3,-1"], [3.0, -1.0]),
+    (["--x", "3", "--x0", "3"], [3.0, 3.0]),
+    (["--x", "2,-1"], [2.0, -1.0]),
+    ([], None),
+])
+def test_moments_runs_at_x0_when_x_is_not_given(argv, x, monkeypatch, capsys):
+    seen = {}
+
+    class Check:
+        passed = True
+
+        def table(self):
+            return "table"
+
+        def to_dict(self):
+            return {}
+
+    def record(problem, *, x, **options):
+        seen["x"] = x
+        return Check()
+
+    monkeypatch.setattr(moment_checks, "moment_checks", record)
+    assert main(["moments", *argv]) == 0
+    if x is None:
+        assert seen["x"] is None       # moment_checks then takes the problem's start point
+    else:
+        np.testing.assert_array_equal(seen["x"], x)
+
+
+# --- demonstrations (sdesim.demos) ---------------------------------------------------------------------
+
+BAD_DEMOS = [
+    (lambda: demos.histograms(paths=1), "paths must be at least 100 for demonstration 'histograms', got 1: its "
+                                        "numbers carry standard errors and its picture shows histograms"),
+    (lambda: demos.histograms(paths=0), "paths must be a positive integer, got 0"),
+    (lambda: demos.double_well_paths(paths=50, shown=3), "at least 100 for demonstration 'double-well', got 50"),
+    (lambda: demos.stationary_gibbs(paths=99), "at least 100 for demonstration 'stationary-gibbs', got 99"),
+    (lambda: demos.weak_error(paths=2), "at least 100 for demonstration 'weak-error', got 2"),
+]
+
+
+@pytest.mark.parametrize("call,message", BAD_DEMOS, ids=[m[:40] for _, m in BAD_DEMOS])
+def test_demos_refuse_too_few_paths_before_any_work(call, message, no_paths_move):
+    with pytest.raises(ValueError, match=message):
+        call()
+
+
+# --- found only by running: a user observable that changes length --------------------------------------
+
+
+@numba.njit
+def positive_entries(x):
+    return x[x > 0]
+
+
+def test_a_user_observable_that_changes_length_on_a_path_stops_the_run():
+    """One positive entry at x0 = (1, −3); the paths head for (1, 1), where both are positive.
+
+    The kernel writes no entry of a wrong-length result (a copy would fail inside the parallel
+    loop, where numba cannot raise cleanly) and flags it; the run then raises, with no result.
+    """
+    with pytest.raises(ValueError, match="user observable 'positive' returned an array of length 1 at x0 but one of "
+                                         "another length at t = 2 on a path; it must return one length at every x"):
+        simulate(QUAD, "sgd", lr=0.1, steps=20, paths=64, seed=0, x0=[1.0, -3.0],
+                 user_observables={"positive": positive_entries, "first": first})
