@@ -168,19 +168,25 @@ def _level(problem, run, stats, label, tests, engine, ckpts, x0, paths) -> Level
 
 
 def _control_variates(stats, summary, controls, control_mean, targets):
-    """(ĝ_cv, its standard error, in-span flags), each (steps, targets), for one part of a level."""
+    """(ĝ_cv, its standard error, in-span flags), each (steps, targets), for one part of a level.
+
+    Each target is computed on its own, so that its numbers do not depend, to the last bit,
+    on which other test functions are studied beside it.
+    """
     counts, mean, _ = summary
     cov = stats.covariance()                                           # (steps, obs, obs)
-    c_hh = cov[:, controls][:, :, controls]
-    c_hg = cov[:, controls][:, :, targets]
-    beta = np.linalg.pinv(c_hh, rcond=1e-12, hermitian=True) @ c_hg   # (steps, c, targets)
+    inverse = np.linalg.pinv(cov[:, controls][:, :, controls], rcond=1e-12, hermitian=True)   # (steps, c, c)
     shift = mean[:, controls] - control_mean                           # (steps, c)
-    est = mean[:, targets] - np.einsum("kc,kct->kt", shift, beta)
-    var = cov[:, targets, targets]                                     # the diagonal entries, (steps, targets)
-    resid = var - np.einsum("kct,kct->kt", c_hg, beta)
-    in_span = resid <= IN_SPAN * var
-    n = counts.astype(float)[:, None]
+    n = counts.astype(float)
     c = len(controls)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        se = np.sqrt(np.maximum(resid, 0.0) / n * (n - 1) / np.maximum(n - 1 - c, 1))
-    return est, se, in_span
+    est, se, in_span = (np.empty((len(n), len(targets))) for _ in range(3))
+    for j, target in enumerate(targets):
+        c_hg = cov[:, controls, target]                                # (steps, c)
+        beta = np.einsum("kcd,kd->kc", inverse, c_hg)
+        est[:, j] = mean[:, target] - np.einsum("kc,kc->k", shift, beta)
+        var = cov[:, target, target]
+        resid = var - np.einsum("kc,kc->k", c_hg, beta)
+        in_span[:, j] = resid <= IN_SPAN * var
+        with np.errstate(invalid="ignore", divide="ignore"):
+            se[:, j] = np.sqrt(np.maximum(resid, 0.0) / n * (n - 1) / np.maximum(n - 1 - c, 1))
+    return est, se, in_span.astype(bool)

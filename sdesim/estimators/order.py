@@ -25,7 +25,7 @@ Exact errors (standard errors all 0, from the exact moment engine): there is no 
 the interval is a truncation-error estimate, not a confidence interval.  The two-term model
 solved exactly through each three consecutive points gives a sequence of estimates p_j
 whose error falls like l⁻²; the order is the last of them and the interval is that value
-± the change from the one before.
+± (the change from the one before + 10⁻⁶, for rounding).
 
 The verdict (one rule for every study, assertion and validation claim):
 
@@ -50,6 +50,7 @@ RESOLVED_Z = 3.0          # a point is resolved when |e| > 3 standard errors
 MIN_POINTS = 3            # the two-term model has three parameters
 MISFIT_PVALUE = 1e-3      # below this χ² p-value (or 1 − confidence, if smaller) the model does not fit
 P_RANGE = (-2.0, 6.0)     # where p is searched for
+EXACT_FLOOR = 1e-6        # exact errors: the interval is at least this wide either side (rounding)
 SECOND_TERM = 2.0         # |C₂/C₁| ≤ 2·l_min: at the smallest l fitted, the second term is at most twice the first
 _GRID = np.linspace(*P_RANGE, 801)
 _ZOOM = 17                # points per zoom
@@ -350,11 +351,13 @@ def _exact_fit(l, e, cov, rule, inconclusive):
             constants = profile.constants(p)
     p_hat = estimates[-1]
     change = abs(estimates[-1] - estimates[-2])
-    half = max(change, 1e-9 * max(1.0, abs(p_hat)))   # rounding: the exact values carry about 1e-13
+    # the exact values carry rounding (about 1e-12 of the moments they are differences of), which
+    # moves the three-point estimates by up to about 1e-9 at the finest l: p is not known better than 1e-6
+    half = change + EXACT_FLOOR
     ci = (p_hat - half, p_hat + half)
     where = (f"exact errors, p = {p_hat:.4f} from the two-term fit through l = {l[-3]:g}, {l[-2]:g}, {l[-1]:g}; "
              f"interval ±{half:.2g}, the change from the fit through l = {l[-4]:g}, {l[-3]:g}, {l[-2]:g} "
-             "(a truncation-error estimate: it falls like l⁻²)")
+             f"(a truncation-error estimate: it falls like l⁻²) + {EXACT_FLOOR:g} for rounding")
     return _judge(p_hat, ci, constants, rule, l, e, cov, where, "extend l", {},
                   interval_kind="truncation estimate")
 
