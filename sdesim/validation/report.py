@@ -217,7 +217,9 @@ def write_report(results, out_dir, *, quick: bool, seconds: float) -> Path:
              f"shown but not counted as passes, and one that fails reveals a bug and fails its claim "
              f"({total['identities'] - total['identities_failed']} of {total['identities']} hold). {total['info']} rows "
              "are `info`: measurements without a verdict. Tolerances are "
-             f"{Z:g} standard errors of the Monte Carlo estimates; seeds are fixed, so the numbers repeat exactly.", "",
+             f"{Z:g} standard errors of the Monte Carlo estimates; a fitted order passes when it is confirmed by the "
+             "rule of `sdesim converge` at the confidence and precision its claim's settings declare; seeds are fixed, "
+             "so the numbers repeat exactly.", "",
              "| claim | paper | verdict | falsifiable checks passed | why | time |",
              "| --- | --- | --- | --- | --- | --- |"]
     for r in results:
