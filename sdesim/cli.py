@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import argparse
 import inspect
+import json
+import os
 import sys
+from pathlib import Path
 
 import numpy as np
 
@@ -247,9 +250,6 @@ IMAGE_SUFFIXES = (".png", ".pdf", ".svg", ".jpg", ".jpeg", ".eps", ".ps", ".tif"
 
 def _output_file(path, what: str):
     """Check, before any work, that a file can be written at ``path``; return it as a Path (None for no file)."""
-    from pathlib import Path
-    import os
-
     if path is None:
         return None
     target = Path(path)
@@ -265,8 +265,6 @@ def _output_file(path, what: str):
 
 def _picture_file(path, what: str):
     """The picture's path with a supported suffix (.png added to a name without one), checked before any work."""
-    from pathlib import Path
-
     if path is None or str(path).lower() == "none":
         return None
     target = Path(path)
@@ -280,9 +278,6 @@ def _picture_file(path, what: str):
 
 def _output_folder(path, what: str):
     """Check, before any work, that ``path`` is a folder that exists or can be created, and can be written."""
-    from pathlib import Path
-    import os
-
     target = Path(path)
     if target.exists() and not target.is_dir():
         raise ValueError(f"{what} {path!r} is a file, not a folder")
@@ -296,9 +291,6 @@ def _output_folder(path, what: str):
 
 def _write_json(path, data) -> None:
     if path:
-        from pathlib import Path
-        import json
-
         Path(path).write_text(json.dumps(data, indent=1) + "\n")
         print(f"wrote {path}")
 

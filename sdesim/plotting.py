@@ -56,7 +56,7 @@ def plot_weak_error(study, path=None, *, ax=None):
     ax.set_yscale("log")
     sweep = "Euler–Maruyama steps per effective step" if study.method == "sde" else "SVAG steps per effective step"
     ax.set_xlabel(f"l ({sweep})")
-    what = "max over steps k ≤ T/η of " if study.error_kind == "max_over_steps" else f"at t = T of "
+    what = "max over steps k ≤ T/η of " if study.error_kind == "max_over_steps" else "at t = T of "
     ax.set_ylabel(f"weak error e(l): {what}|E g(x_k) − E g(X_kη)|", fontsize=8)
     if study.method == "sde":
         top = ax.secondary_xaxis("top", functions=(lambda v: study.lr / np.maximum(v, 1e-300),

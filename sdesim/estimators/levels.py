@@ -122,7 +122,8 @@ def _parts(stats):
 def _level(problem, run, stats, label, tests, engine, ckpts, x0, paths) -> Level:
     slices = run.layout.slices
     names = scalar_tests(slices, tests)
-    summaries = [part.summary() for part in _parts(stats)]
+    parts = _parts(stats)
+    summaries = [part.summary() for part in parts]
     raw = {}
     for name, test, j in names:
         column = slices[test][0] + (j or 0)
@@ -142,7 +143,7 @@ def _level(problem, run, stats, label, tests, engine, ckpts, x0, paths) -> Level
     controls = np.r_[np.arange(xa, xa + d), np.arange(sa, sb)]
     adjusted = [_control_variates(part, summary, controls, control_mean, [slices[t][0] + (j or 0)
                                                                          for _, t, j in names])
-                for part, summary in zip(_parts(stats), summaries)]
+                for part, summary in zip(parts, summaries)]
     counts, mean, stderr = summaries[0]
     with np.errstate(divide="ignore", invalid="ignore"):
         z = (mean[:, controls] - control_mean) / stderr[:, controls]

@@ -54,7 +54,6 @@ EXACT_FLOOR = 1e-6        # exact errors: the interval is at least this wide eit
 SECOND_TERM = 2.0         # |C₂/C₁| ≤ 2·l_min: at the smallest l fitted, the second term is at most twice the first
 _GRID = np.linspace(*P_RANGE, 801)
 _ZOOM = 17                # points per zoom
-KINDS = ("confirmed", "rejected", "inconclusive")
 MODEL = "e(l) = C₁ l^−p + C₂ l^−p−1"
 
 
@@ -271,7 +270,7 @@ class _Profile:
 
 def _monte_carlo_fit(l, e, cov, rule, inconclusive):
     n = l.size
-    expected, precision, confidence = rule["expected"], rule["precision"], rule["confidence"]
+    confidence = rule["confidence"]
     pct = f"{100 * confidence:g}%"
     span = f"l = {l[0]:g}…{l[-1]:g}"
     if n < MIN_POINTS:

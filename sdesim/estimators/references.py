@@ -26,7 +26,6 @@ from sdesim.problems.base import Problem
 from sdesim.simulate import BUILTIN_OBSERVABLES
 
 REFERENCES = ("auto", "exact", "extrapolation", "euler")
-KINDS = ("user", "exact", "extrapolation", "euler")
 
 
 def check_reference(reference):

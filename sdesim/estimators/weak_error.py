@@ -48,7 +48,7 @@ from sdesim._checks import check_memory, choice, positive_float, positive_int
 from sdesim.estimators.exact_moments import ExactMoments
 from sdesim.estimators.levels import (CV_ALARM, PARTS, QUADRATIC_TESTS, estimate_levels, halves_block_size,
                                       scalar_tests)
-from sdesim.estimators.order import OrderFit, check_confidence, check_precision, fit_order
+from sdesim.estimators.order import MODEL, OrderFit, check_confidence, check_precision, fit_order
 from sdesim.estimators.references import check_reference, plan_references
 from sdesim.estimators.test_functions import EXTRA_TESTS, check_tests, describe
 from sdesim.kernels.stats import BlockStats
@@ -220,7 +220,7 @@ class Study:
         lines = [head, "  ".join(h.rjust(w) for h, w in zip(header, widths))]
         lines += ["  ".join(v.rjust(w) for v, w in zip(b, widths)) for b in body]
         fit = self.fits[test]
-        lines.append(f"fit {fit.interval_kind} interval of p in e(l) = C₁ l^−p + C₂ l^−p−1 over l = "
+        lines.append(f"fit {fit.interval_kind} interval of p in {MODEL} over l = "
                      f"{', '.join(str(int(v)) for v in fit.l)}: p = {fit.order:.4g}, [{fit.ci[0]:.4g}, {fit.ci[1]:.4g}]")
         lines.append(f"{fit.kind.upper()}: {fit.verdict}")
         return "\n".join(lines)

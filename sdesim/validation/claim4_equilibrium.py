@@ -152,7 +152,7 @@ def run(quick: bool = True, out_dir="sdesim-validation", **overrides) -> ClaimRe
         certified = [p for p in points if p["certified"]]
         bad = [p["lr"] for p in certified if p["C"] <= C + tol * p["C_se"]]
         checks.append(Check(
-            f"Theorem 5.2 with C = √2: where (i) or (ii) holds, the equilibria are not √2-close",
+            "Theorem 5.2 with C = √2: where (i) or (ii) holds, the equilibria are not √2-close",
             (f"certified at η = {[p['lr'] for p in certified]}, measured C there = "
              f"{[round(p['C'], 3) for p in certified]}") if certified else "no η of the sweep is certified",
             "C(η) > √2 wherever the theorem certifies it", bool(certified) and not bad))
