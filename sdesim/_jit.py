@@ -12,6 +12,7 @@ loop.  Inlined at numba's IR level, the calls disappear and so do the counts.
 """
 
 import numba
+import numba.extending
 
 jit = numba.njit(cache=True, fastmath=False, nogil=True, inline="always")
 """Decorator for problem functions and kernel helpers: inlined into the kernels."""
@@ -33,3 +34,17 @@ def inlined(fn):
     if getattr(fn, "targetoptions", {}).get("inline") == "always":
         return fn
     return numba.njit(fastmath=False, nogil=True, inline="always")(fn.py_func)
+
+
+@numba.extending.intrinsic
+def fma(typingctx, a, b, c):
+    """a·b + c rounded once (LLVM's fma), as torch's CPU kernels compute addcmul, lerp and add(alpha=):
+    the adaptive steps use it to equal torch.optim bit for bit."""
+    if not all(isinstance(t, numba.types.Float) for t in (a, b, c)):
+        return None
+    sig = numba.types.float64(numba.types.float64, numba.types.float64, numba.types.float64)
+
+    def codegen(context, builder, signature, args):
+        return builder.fma(*args)
+
+    return sig, codegen

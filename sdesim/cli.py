@@ -149,13 +149,31 @@ def _problem_from_factory(args):
     return problem, _start_point(args, problem)
 
 
+def adaptive_from_args(args) -> dict:
+    """The adaptive methods' hyperparameters given on the command line (those left out take their defaults)."""
+    given = {"beta1": args.beta1, "beta2": args.beta2, "eps": args.eps, "bias_correction": args.bias_correction,
+             "v0": None if args.v0 is None else (args.v0[0] if len(args.v0) == 1 else args.v0)}
+    return {name: value for name, value in given.items() if value is not None}
+
+
+def add_adaptive_arguments(parser) -> None:
+    g = parser.add_argument_group("adaptive methods (rmsprop, adam, paper_rmsprop and their _sde)")
+    g.add_argument("--beta1", type=float, help="Adam's β₁ (default 0.9)")
+    g.add_argument("--beta2", type=float, help="β₂, the decay of the second-moment average v (default: adam 0.999, "
+                   "rmsprop 0.99)")
+    g.add_argument("--eps", type=float, help="ε, added to √v (default 1e-8)")
+    g.add_argument("--bias-correction", action=argparse.BooleanOptionalAction, default=None,
+                   help="Adam's bias correction (default on; RMSprop has none, paper_rmsprop always)")
+    g.add_argument("--v0", type=_floats, help="start of v, one number or one per coordinate (default 0)")
+
+
 def _simulate_command(args) -> int:
     _output_file(args.json, "--json")
     problem, x0 = problem_from_args(args)
     result = simulate(
         problem, args.method, lr=args.lr, l=args.l, steps=args.steps, paths=args.paths, seed=args.seed, x0=x0,
         checkpoints=args.checkpoints, observables=args.observables, dt=args.dt, scheme=args.scheme,
-        threads=args.threads, progress=args.progress,
+        threads=args.threads, progress=args.progress, **adaptive_from_args(args),
     )
     print(result.table())
     if args.json:
@@ -207,7 +225,8 @@ def _converge_command(args) -> int:
         method=args.method, reference=_reference_from_args(args.reference), exact=args.exact, paths=args.paths,
         seed=args.seed, x0=x0, error=args.error, expected=args.expected, precision=args.precision,
         fit_from=args.fit_from, control_variates=not args.no_control_variates, euler_factor=args.euler_factor,
-        client=connect(args.scheduler, args.scheduler_timeout), progress=_progress(args))
+        client=connect(args.scheduler, args.scheduler_timeout), progress=_progress(args),
+        hyperparameters=adaptive_from_args(args))
     print(study.table())
     _write_json(args.json, study.to_dict())   # the record first: a failing picture never loses it
     if picture is not None:
@@ -351,17 +370,22 @@ def build_parser() -> argparse.ArgumentParser:
                          formatter_class=_HelpFormatter)
     add_problem_arguments(sim)
     g = sim.add_argument_group("method")
-    g.add_argument("--method", default="sgd", choices=METHODS, help="sgd eq.(1), svag eq.(5), ngd eq.(3), sde eq.(2)")
-    g.add_argument("--l", type=int, default=1, help="SVAG's l (sde: step η/l)")
+    g.add_argument("--method", default="sgd", choices=METHODS, help="sgd eq.(1), svag eq.(5), ngd eq.(3), sde eq.(2); "
+                   "rmsprop, adam, paper_rmsprop (Adam with β₁ = 0) and their SDEs rmsprop_sde, adam_sde, "
+                   "paper_rmsprop_sde (time t = kη²)")
+    g.add_argument("--l", type=int, default=1, help="SVAG's l (sde: step η/l; adaptive: l² steps of η/l, SDE step η²/l²)")
     g.add_argument("--lr", type=float, default=0.1, help="learning rate η")
-    g.add_argument("--steps", type=int, default=100, help="effective steps K (time T = Kη)")
-    g.add_argument("--dt", type=float, help="sde only: the Euler–Maruyama step (when not given: η/l)")
+    g.add_argument("--steps", type=int, default=100, help="effective steps K (time T = Kη, adaptive Kη²)")
+    g.add_argument("--dt", type=float, help="SDE methods only: the Euler–Maruyama step (when not given: η/l, "
+                   "adaptive η²/l²)")
     g.add_argument("--scheme", default="euler", choices=SCHEMES, help="sde only: Euler–Maruyama or the exact transition")
+    add_adaptive_arguments(sim)
     g = sim.add_argument_group("run")
     g.add_argument("--paths", type=int, default=10_000, help="independent paths N")
     g.add_argument("--seed", type=int, default=0, help="random seed")
     g.add_argument("--checkpoints", type=_ints, help="effective steps to record at, comma-separated (when not given: 0 and K)")
-    g.add_argument("--observables", type=_names, help=f"comma-separated, from {','.join(BUILTIN_OBSERVABLES)} (when not given: all)")
+    g.add_argument("--observables", type=_names, help=f"comma-separated, from {','.join(BUILTIN_OBSERVABLES)} (u, m: the "
+                   "adaptive methods' state; when not given: all the method has)")
     g.add_argument("--threads", type=int, help="threads (when not given: all cores); results do not depend on it")
     g.add_argument("--progress", action="store_true", help="show a progress bar")
     g.add_argument("--json", metavar="PATH", help="also write the result and every parameter to PATH")
@@ -380,9 +404,11 @@ def build_parser() -> argparse.ArgumentParser:
                           x0=f"{CONVERGE_X0:g} in every entry, or the problem's own start point where it has one "
                              "(scale_invariant: e₁; a module:factory problem's)")
     g = conv.add_argument_group("study")
-    g.add_argument("--method", default="svag", choices=SWEEP_METHODS, help="what is swept in l (sde: Euler with step h = η/l)")
+    g.add_argument("--method", default="svag", choices=SWEEP_METHODS, help="what is swept in l (sde: Euler with step "
+                   "h = η/l; rmsprop, adam, paper_rmsprop: the 2022 paper's SVAG against the adaptive SDE, time kη²; "
+                   "their _sde: Euler with step η²/l²)")
     g.add_argument("--lr", type=float, default=0.2, help="learning rate η")
-    g.add_argument("--time", type=float, default=1.0, help="horizon T, a whole number of steps η")
+    g.add_argument("--time", type=float, default=1.0, help="horizon T, a whole number of steps η (adaptive: η²)")
     g.add_argument("--test", type=_names, default=["norm4", "norm2"], metavar="NAMES",
                    help=f"comma-separated test functions: built in ({','.join(TESTS)}) or module:function (a "
                         "numba-compiled function of x; a vector-valued one gives a row per component) "
@@ -395,7 +421,8 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--error", default="max-over-steps", choices=[k.replace("_", "-") for k in ERROR_KINDS],
                    help="max-over-steps: the paper's e(l), the largest gap over every effective step (the step "
                         "picked on paths independent of those that estimate it); at-time: the gap at t = T")
-    g.add_argument("--expected", type=float, default=1.0, help="the order to judge")
+    g.add_argument("--expected", type=float, help="the order to judge (default: the method's own: 1; 2 for "
+                   "Euler on an adaptive SDE, whose step η²/l² falls like l⁻²)")
     g.add_argument("--precision", type=float, default=0.1,
                    help="confirmed needs a 95%% interval for p that contains the expected order and is at most this "
                         "wide either side; in (0, 1)")
@@ -416,6 +443,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--json", metavar="PATH", help="write the study, every parameter included")
     g.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
                    help="progress bar (when not given: shown when stderr is a terminal)")
+    add_adaptive_arguments(conv)
     conv.set_defaults(run=_converge_command)
 
     mom = sub.add_parser("moments", help="Lemma 4.6/4.7: one-step moments of SVAG and the SDE against exact values",
@@ -436,7 +464,7 @@ def build_parser() -> argparse.ArgumentParser:
                           x0=f"{CONVERGE_X0:g} in every entry, or the problem's own start point where it has one")
     g = dec.add_argument_group("decomposition")
     g.add_argument("--lr", type=float, default=0.2, help="learning rate η")
-    g.add_argument("--time", type=float, default=1.0, help="horizon T, a whole number of steps η")
+    g.add_argument("--time", type=float, default=1.0, help="horizon T, a whole number of steps η (adaptive: η²)")
     g.add_argument("--test", default="norm4", choices=TESTS, help="the test function")
     g.add_argument("--l", type=_ints, default=[1, 2, 4, 8, 16], help="values of l (l = 1: SGD and NGD)")
     g.add_argument("--paths", type=int, default=100_000, help="paths per scheme and l")

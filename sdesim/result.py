@@ -50,7 +50,7 @@ class Result:
     steps: int
     paths: int
     seed: int
-    times: np.ndarray             # checkpoint times t = kη
+    times: np.ndarray             # checkpoint times t = kη (t = kη² when time_scale is "lr^2")
     observables: dict             # name -> Observable
     counts: np.ndarray            # paths that reached each checkpoint without blowing up
     diverged: int = 0             # paths that blew up (NaN or inf)
@@ -63,6 +63,8 @@ class Result:
     kept_paths: np.ndarray | None = None   # (paths kept, points, d), or None
     kept_times: np.ndarray | None = None
     versions: dict = field(default_factory=dict)
+    time_scale: str = "lr"        # "lr": t = kη (SGD, SVAG, NGD, SDE); "lr^2": t = kη² (RMSprop, Adam, their SDEs)
+    hyperparameters: dict = field(default_factory=dict)   # the adaptive methods' beta1, beta2, eps, ...
 
     def mean(self, name: str) -> np.ndarray:
         return self._get(name).mean
@@ -84,7 +86,7 @@ class Result:
             "counts": self.counts, "diverged": self.diverged,
             "first_divergence_time": self.first_divergence_time, "x0": self.x0, "dt": self.dt,
             "scheme": self.scheme, "block_size": self.block_size, "path_offset": self.path_offset,
-            "versions": self.versions,
+            "versions": self.versions, "time_scale": self.time_scale, "hyperparameters": self.hyperparameters,
         }
         if self.kept_paths is not None:
             out["kept_paths"] = self.kept_paths
@@ -114,7 +116,8 @@ class Result:
             path_offset=data.get("path_offset", 0),
             kept_paths=None if kept is None else np.asarray(kept, dtype=np.float64),
             kept_times=None if kept is None else np.asarray(data["kept_times"], dtype=np.float64),
-            versions=data.get("versions", {}),
+            versions=data.get("versions", {}), time_scale=data.get("time_scale", "lr"),
+            hyperparameters=data.get("hyperparameters", {}),
         )
 
     @classmethod
@@ -146,7 +149,7 @@ class Result:
         widths = [max(len(c), *(len(r[j]) for r in rows)) for j, c in enumerate(columns)]
         lines = ["  ".join(c.rjust(w) for c, w in zip(columns, widths))]
         lines += ["  ".join(v.rjust(w) for v, w in zip(r, widths)) for r in rows]
-        head = (f"{self.method}" + (f" (l={self.l})" if self.method in ("svag", "sde") else "")
+        head = (f"{self.method}" + (f" (l={self.l})" if self.l != 1 or self.method == "svag" else "")
                 + f" on {self.problem['name']}, lr={self.lr:g}, {self.steps} steps, {self.paths} paths, seed {self.seed}")
         out = [head, *lines]
         if self.diverged:

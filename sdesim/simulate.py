@@ -16,11 +16,12 @@ from sdesim import rng
 from sdesim._checks import check_memory, format_bytes, positive_int, user_call
 from sdesim.kernels.build import kernel_module
 from sdesim.kernels.stats import BlockStats
-from sdesim.methods import LINEAR, StepPlan, plan
+from sdesim.methods import ADAPTIVE_SDE, LINEAR, METHOD_TABLE, StepPlan, plan
 from sdesim.problems.base import Problem
 from sdesim.result import Observable, Result, to_jsonable
 
-BUILTIN_OBSERVABLES = ("x", "norm2", "loss", "grad_norm2", "noise_trace")
+BUILTIN_OBSERVABLES = ("x", "norm2", "loss", "grad_norm2", "noise_trace", "u", "m")
+STATE_OBSERVABLES = {"u": "the adaptive methods", "m": "Adam (adam, adam_sde)"}   # optimizer state, per method
 DEFAULT_BLOCK_SIZE = 1024
 STATS_COPIES = 4    # block statistics held at once: the parts, their concatenation, and a summary's work arrays
 
@@ -96,24 +97,39 @@ class Layout:
                                  "one length at every x (its statistics would mix entries), so this run has no result")
 
 
-def observable_layout(problem: Problem, x0: np.ndarray, observables, user_observables) -> Layout:
-    """Check the requested observables (user ones are evaluated once at x0) and lay them out."""
+def state_observables(method: str) -> tuple:
+    """The optimizer-state observables ``method`` has: u (RMSprop, Adam) and m (Adam)."""
+    spec = METHOD_TABLE[method]
+    return ("u", "m") if spec.momentum else ("u",) if spec.adaptive else ()
+
+
+def observable_layout(problem: Problem, x0: np.ndarray, observables, user_observables, method: str = "sgd") -> Layout:
+    """Check the requested observables (user ones are evaluated once at x0) and lay them out.
+
+    By default every built-in one the method has (u and m only for the adaptive methods).
+    """
     if isinstance(observables, str):
         raise TypeError(f"observables must be a list of names, e.g. [{observables!r}], got the string {observables!r}")
     if user_observables is not None and not isinstance(user_observables, Mapping):
         raise TypeError("user_observables must be a dict {name: compiled function of x}, "
                         f"got {type(user_observables).__name__}")
-    names = list(BUILTIN_OBSERVABLES if observables is None else observables)
+    has_state = state_observables(method)
+    names = list([n for n in BUILTIN_OBSERVABLES if n not in STATE_OBSERVABLES or n in has_state]
+                 if observables is None else observables)
     for name in names:
         if name not in BUILTIN_OBSERVABLES:
             raise ValueError(f"unknown observable {name!r}; built in: {', '.join(BUILTIN_OBSERVABLES)} "
                              "(pass your own compiled functions as user_observables={name: function})")
+        if name in STATE_OBSERVABLES and name not in has_state:
+            raise ValueError(f"observable {name!r} is the optimizer state of {STATE_OBSERVABLES[name]}; "
+                             f"method {method!r} has none")
     want = np.array([name in names for name in BUILTIN_OBSERVABLES], dtype=np.bool_)
     slices, start = {}, 0
     for name, flag in zip(BUILTIN_OBSERVABLES, want):
         if flag:
-            size = problem.dim if name == "x" else 1
-            slices[name] = (start, start + size, name == "x")
+            vector = name in ("x", "u", "m")
+            size = problem.dim if vector else 1
+            slices[name] = (start, start + size, vector)
             start += size
     functions, sizes = [], []
     for name, fn in (user_observables or {}).items():
@@ -182,12 +198,12 @@ class Run:
     def __init__(self, problem: Problem, method: str = "sgd", *, lr: float = 0.1, l: int = 1, steps: int = 100,
                  seed: int = 0, x0=None, checkpoints=None, observables=None, user_observables=None,
                  dt: float | None = None, scheme: str = "euler", keep_paths: int = 0, keep_every: int | None = None,
-                 block_size: int = DEFAULT_BLOCK_SIZE, covariance: bool = False):
+                 block_size: int = DEFAULT_BLOCK_SIZE, covariance: bool = False, **hyperparameters):
         if not isinstance(problem, Problem):
             raise TypeError(f"problem must be an sdesim Problem (see sdesim.problems), got {type(problem).__name__}")
         self.problem, self.lr, self.l, self.covariance = problem, lr, l, covariance
         self.seed = positive_int("seed", seed, allow_zero=True)
-        self.plan = plan(method, lr, l, dt=dt, scheme=scheme)
+        self.plan = plan(method, lr, l, dt=dt, scheme=scheme, **hyperparameters)
         self.steps = positive_int("steps", steps, allow_zero=True)
         self.block_size = positive_int("block_size", block_size)
         self.keep_paths = positive_int("keep_paths", keep_paths, allow_zero=True)
@@ -198,8 +214,9 @@ class Run:
         n_small = int(self.small[-1])
         self.keep_every = (max(1, n_small // 1000) if keep_every is None
                            else positive_int("keep_every", keep_every))
-        self.layout = observable_layout(problem, self.x0, observables, user_observables)
+        self.layout = observable_layout(problem, self.x0, observables, user_observables, method)
         d = problem.dim
+        self.opt0 = self._optimizer_start()
         self.transition = np.zeros((d, d)), np.zeros(d), np.zeros((d, d))
         if self.plan.kind == LINEAR:
             if not problem.has_exact_sde:
@@ -212,6 +229,27 @@ class Run:
         self.kept = np.full(kept_shape, np.nan)
         self.module = kernel_module(problem.functions, self.plan.kind, self.layout.user_functions, self.layout.user_sizes)
 
+    def _optimizer_start(self) -> np.ndarray:
+        """The optimizer state every path starts from: m = 0, v = v₀/u_scale (so u = v₀ at every l), k = 0.
+
+        Empty for methods without one.  The SDE methods' Σ(x₀) must be finite: its diagonal drives u.
+        """
+        hyper, d = self.plan.adaptive, self.problem.dim
+        if hyper is None:
+            return np.zeros(0)
+        v0 = np.asarray(hyper.v0, dtype=np.float64)
+        if v0.ndim == 1 and v0.shape != (d,):
+            raise ValueError(f"v0 must be a number or have {d} entries (one per coordinate of problem "
+                             f"{self.problem.name!r}), got {v0.shape[0]}")
+        if self.plan.kind == ADAPTIVE_SDE:
+            factor = self.problem.noise_sqrt(self.x0)
+            if not np.all(np.isfinite(factor)):
+                raise ValueError(f"method {self.plan.method!r} needs diag Σ(x), but problem {self.problem.name!r}'s "
+                                 f"noise factor D(x) is not finite at x0 = {self.x0}: {factor.tolist()}")
+        opt = np.zeros(2 * d + 1)
+        opt[d:2 * d] = v0 / self.plan.u_scale
+        return opt
+
     def footprint(self, paths: int) -> Footprint:
         """The work and memory of running ``paths`` paths (see `Footprint`), without running them."""
         p = self.problem
@@ -220,7 +258,7 @@ class Run:
                                                           self.covariance)
         data = sum(v.nbytes for v in p.data if isinstance(v, np.ndarray))
         scratch = 8 * (p.dim * p.noise_rank + max(p.noise_rank, p.dim) + 4 * p.dim + 2 * self.layout.size
-                       + p.state_size + 2 * p.dim * p.dim)
+                       + p.state_size + 2 * p.dim * p.dim + 2 * self.opt0.size)
         threads = min(numba.get_num_threads(), n_blocks)
         return Footprint(paths * int(self.small[-1]), statistics + self.kept.nbytes, threads * (data + scratch))
 
@@ -234,15 +272,13 @@ class Run:
         stats = BlockStats.empty(math.ceil(paths / self.block_size), len(self.small), self.layout.size,
                                  covariance=self.covariance, tracked=self.layout.observed)
         f_mat, c_vec, k_mat = self.transition
-        p = self.plan
         self.module.run_paths(
-            self.problem.data, self.x0, self.key, path_offset, paths, self.block_size,
-            p.c1, p.c2, p.h, p.noise_scale, self.problem.weight_decay, f_mat, c_vec, k_mat,
-            self.small, self.layout.want, self.problem.noise_rank, self.problem.state_size, self.keep_every,
+            self.problem.data, self.x0, self.opt0, self.key, path_offset, paths, self.block_size,
+            self.plan.step_params(self.problem.weight_decay), f_mat, c_vec, k_mat, self.small, self.layout.want, self.problem.noise_rank, self.problem.state_size, self.keep_every,
             self.problem.constant_noise,
             stats.counts, stats.means, stats.m2s, stats.comoments, self.kept, stats.bad_counts, stats.first_bad,
         )
-        self.layout.check_lengths(stats, self.effective * float(self.lr))
+        self.layout.check_lengths(stats, self.effective * self.plan.time_per_step)
         return stats
 
     def chunks(self, paths: int, path_offset: int = 0, blocks_per_chunk: int = 64):
@@ -255,18 +291,21 @@ class Run:
                            paths=paths, seed=self.seed, x0=self.x0, effective=self.effective,
                            block_size=self.block_size, path_offset=path_offset,
                            kept=self.kept if self.keep_paths else None,
-                           kept_times=np.arange(self.kept.shape[1]) * self.keep_every * self.plan.h)
+                           kept_times=np.arange(self.kept.shape[1]) * self.keep_every * self.plan.small_dt)
 
 
 def simulate(problem: Problem, method: str = "sgd", *, lr: float = 0.1, l: int = 1, steps: int = 100,
              paths: int = 10_000, seed: int = 0, x0=None, checkpoints=None, observables=None,
              user_observables=None, dt: float | None = None, scheme: str = "euler", keep_paths: int = 0,
              keep_every: int | None = None, threads: int | None = None, block_size: int = DEFAULT_BLOCK_SIZE,
-             path_offset: int = 0, progress: bool = False, return_blocks: bool = False):
+             path_offset: int = 0, progress: bool = False, return_blocks: bool = False, **hyperparameters):
     """Run ``paths`` independent paths of ``method`` on ``problem`` for ``steps`` effective steps.
 
     Effective step k is time t = kη; SVAG with l takes l small steps of η/l per
-    effective step and ``sde`` takes steps of ``dt`` (default η/l).  Observables
+    effective step and ``sde`` takes steps of ``dt`` (default η/l).  For the adaptive
+    methods (``rmsprop``, ``adam``, ``paper_rmsprop`` and their ``_sde``) t = kη², l² small
+    steps (or steps of ``dt``, default η²/l²) per effective step, and ``hyperparameters``
+    are ``beta1``, ``beta2``, ``eps``, ``bias_correction``, ``v0`` (see `sdesim.methods`).  Observables
     (default: all built-ins) are averaged at ``checkpoints`` (effective steps;
     default the start and the end), with standard errors.  Path i always uses the
     same random stream for the same ``seed``, so two runs with one seed share
@@ -287,7 +326,7 @@ def simulate(problem: Problem, method: str = "sgd", *, lr: float = 0.1, l: int =
                          "so that partial runs merge into the same blocks as one run")
     run = Run(problem, method, lr=lr, l=l, steps=steps, seed=seed, x0=x0, checkpoints=checkpoints,
               observables=observables, user_observables=user_observables, dt=dt, scheme=scheme,
-              keep_paths=keep_paths, keep_every=keep_every, block_size=block_size)
+              keep_paths=keep_paths, keep_every=keep_every, block_size=block_size, **hyperparameters)
     chunks = run.chunks(paths, path_offset)
     with _threads(threads):
         footprint = run.footprint(paths)
@@ -322,9 +361,12 @@ def make_result(problem, step_plan, stats: BlockStats, layout: Layout, *, lr, l,
     first = stats.first_divergence
     return Result(
         problem={"name": problem.name, "params": to_jsonable(problem.params)}, method=step_plan.method,
-        lr=float(lr), l=int(l), steps=int(steps), paths=int(paths), seed=int(seed), times=effective * float(lr),
+        lr=float(lr), l=int(l), steps=int(steps), paths=int(paths), seed=int(seed),
+        times=effective * step_plan.time_per_step, time_scale=step_plan.time_scale,
+        hyperparameters=({} if step_plan.adaptive is None
+                         else step_plan.adaptive.record(METHOD_TABLE[step_plan.method])),
         observables=observables, counts=counts, diverged=stats.diverged,
-        first_divergence_time=None if first is None else first * step_plan.h, x0=x0, dt=step_plan.h,
+        first_divergence_time=None if first is None else first * step_plan.small_dt, x0=x0, dt=step_plan.h,
         scheme=step_plan.scheme, block_size=block_size, path_offset=path_offset,
         kept_paths=kept, kept_times=None if kept is None else kept_times,
         versions={"sdesim": sdesim.__version__, "numpy": np.__version__, "numba": numba.__version__,

@@ -25,7 +25,7 @@ BAD_CALLS = [
     (dict(steps=-1), "steps must be a non-negative integer, got -1"),
     (dict(paths=0), "paths must be a positive integer, got 0"),
     (dict(paths=-5), "paths must be a positive integer"),
-    (dict(method="adam"), "unknown method 'adam'; allowed: 'sgd', 'svag', 'ngd', 'sde'"),
+    (dict(method="lion"), "unknown method 'lion'; allowed: 'sgd', 'svag', 'ngd', 'sde', 'rmsprop', 'adam'"),
     (dict(method="sgd", l=4), "method 'sgd' takes no l"),
     (dict(x0=[1.0, 2.0, 3.0]), "x0 must have 2 entries"),
     (dict(x0=[np.nan, 0.0]), "x0 must contain only finite numbers"),

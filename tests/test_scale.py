@@ -319,7 +319,7 @@ def test_stale_uncached_kernels_are_cleaned_and_new_ones_leave_no_file(tmp_path,
     def loss(x, data):
         return 0.0
 
-    module = build.kernel_module(ProblemFunctions(sample, grad, factor, loss), 0)   # defined, not compiled
+    module = build.kernel_module(ProblemFunctions(sample, grad, factor, loss), "stochastic_step")   # defined, not compiled
     assert callable(module.run_paths)
     assert sorted(p.name for p in folder.rglob("*")) == [mine.name]
 

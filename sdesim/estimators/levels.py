@@ -79,8 +79,10 @@ def halves_block_size(paths: int, block_size: int) -> int:
 
 
 def estimate_levels(problem, labels, tests, user_tests, *, lr, steps, x0, ckpts, paths, seed, use_cv, client=None,
-                    progress=False, block_size=1024):
+                    progress=False, block_size=1024, hyperparameters=None):
     """Run every level and estimate each test at each recorded step (``ckpts``, effective steps).
+
+    A label is (method, l, dt or None); ``hyperparameters`` go to every level (the adaptive methods').
 
     Returns ({label: `Level`}, the executor's outcome); levels cut short by Ctrl-C are absent.
     """
@@ -98,8 +100,8 @@ def estimate_levels(problem, labels, tests, user_tests, *, lr, steps, x0, ckpts,
         m, l, dt = label
         # independent streams per level, so that the points of a fit are independent
         level_seed = int(np.random.SeedSequence(seed, spawn_key=(i,)).generate_state(1, np.uint64)[0] >> np.uint64(1))
-        settings = dict(common, l=l, seed=level_seed)
-        if m == "sde":
+        settings = dict(common, l=l, seed=level_seed, **(hyperparameters or {}))
+        if dt is not None:
             settings["dt"] = dt
         runs[label] = Run(problem, m, **settings)
         tasks += split(label, runs[label], dict(settings, method=m), paths)

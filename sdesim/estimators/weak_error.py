@@ -52,12 +52,13 @@ from sdesim.estimators.order import MODEL, OrderFit, check_confidence, check_pre
 from sdesim.estimators.references import check_reference, plan_references
 from sdesim.estimators.test_functions import EXTRA_TESTS, check_tests, describe
 from sdesim.kernels.stats import BlockStats
+from sdesim.methods import METHOD_TABLE, plan as step_plan
 from sdesim.problems.base import Problem
 from sdesim.result import to_jsonable
 from sdesim.simulate import BUILTIN_OBSERVABLES, observable_layout
 
 DEFAULT_L = (1, 2, 4, 8, 16, 32, 64)
-SWEEP_METHODS = ("svag", "sde")
+SWEEP_METHODS = ("svag", "sde", "rmsprop", "adam", "paper_rmsprop", "rmsprop_sde", "adam_sde", "paper_rmsprop_sde")
 ERROR_KINDS = ("max_over_steps", "at_time")
 MIN_PATHS = 100                 # Monte Carlo paths per level: standard errors to trust, 50 in each half
 MEMORY_LIMIT = 4 * 2**30        # bytes of block statistics a study may hold
@@ -118,6 +119,17 @@ class Study:
     interrupted: bool = False
     warnings: list = field(default_factory=list)
     block_size: int = 1024
+    time_scale: str = "lr"       # "lr": effective step k is t = kη; "lr^2" (adaptive methods): t = kη²
+    hyperparameters: dict = field(default_factory=dict)
+
+    @property
+    def unit(self) -> float:
+        """The time of one effective step: η, or η² for the adaptive methods."""
+        return self.lr * self.lr if self.time_scale == "lr^2" else self.lr
+
+    def step_size(self, l: int) -> float:
+        """The SDE methods' Euler step at level l: η/l, or η²/l² for the adaptive SDEs."""
+        return self.unit / (l * l if self.time_scale == "lr^2" else l)
 
     @property
     def fit(self) -> OrderFit:
@@ -146,7 +158,8 @@ class Study:
         fit = self.fit
         return to_jsonable({
             "problem": self.problem, "method": self.method, "lr": self.lr, "time": self.time,
-            "steps": int(round(self.time / self.lr)), "seed": self.seed, "paths": self.paths, "x0": self.x0,
+            "steps": int(round(self.time / self.unit)), "time_scale": self.time_scale,
+            "hyperparameters": self.hyperparameters, "seed": self.seed, "paths": self.paths, "x0": self.x0,
             "test_functions": list(self.test_functions), "l": list(self.l_values), "reference": self.reference,
             "references": self.references, "reference_notes": self.reference_notes, "engine": self.engine,
             "control_variates": self.control_variates, "error_kind": self.error_kind,
@@ -155,7 +168,8 @@ class Study:
             "order": self.order, "order_ci": list(self.order_ci), "verdict": self.verdict,
             "verdict_kind": self.verdict_kind,
             "fits": {t: {**f.to_dict(), "reference": self.references[t]} for t, f in self.fits.items()},
-            "rows": [{"l": r.l, **({"h": self.lr / r.l} if self.method == "sde" else {}), "test": r.test,
+            "rows": [{"l": r.l, **({"h": self.step_size(r.l)} if METHOD_TABLE[self.method].sde else {}),
+                      "test": r.test,
                       "paths": r.paths, "source": r.source, "estimate": r.estimate,
                       "reference_value": r.reference_value, "error": r.error, "stderr": r.stderr, "time": r.time,
                       "times": list(r.times), "resolved": r.resolved, "raw_estimate": r.raw_estimate,
@@ -193,7 +207,7 @@ class Study:
                 + (f" ({note})" if note else "")
                 + ("; E g(x) exact: in the span of the control variates (plain Monte Carlo shown beside it)"
                    if sources == {"exact_in_span"} else ""))
-        sde = self.method == "sde"
+        sde = METHOD_TABLE[self.method].sde
         header = ["l", *(["h"] if sde else []), "estimate", "reference", "error e(l)", "95% interval", "t of max"]
         plain = self.engine != "exact"
         if plain:
@@ -208,7 +222,7 @@ class Study:
                 half = 1.96 * r.stderr
                 interval = f"[{r.error - half:.4g}, {r.error + half:.4g}]" + ("" if r.resolved else " within noise")
             when = "/".join(f"{t:g}" for t in (r.times or (r.time,)))
-            cells = [str(r.l), *([f"{self.lr / r.l:.4g}"] if sde else []), f"{r.estimate:.6g}",
+            cells = [str(r.l), *([f"{self.step_size(r.l):.4g}"] if sde else []), f"{r.estimate:.6g}",
                      f"{r.reference_value:.6g}", f"{r.error:.4g}", interval, when]
             if plain:
                 cells.append(f"{r.raw_estimate:.6g} ± {r.raw_stderr:.2g}")
@@ -228,11 +242,11 @@ class Study:
 
 # --- arguments ----------------------------------------------------------------------------------
 
-def _horizon(lr: float, time: float) -> int:
-    steps = time / lr
+def _horizon(unit: float, time: float, name: str = "η") -> int:
+    steps = time / unit
     if abs(steps - round(steps)) > 1e-9 * max(1.0, steps) or round(steps) < 1:
-        raise ValueError(f"the horizon T = {time:g} is not a whole number of steps of η = {lr:g} "
-                         f"(T/η = {steps:g}); choose T = kη for an integer k ≥ 1")
+        raise ValueError(f"the horizon T = {time:g} is not a whole number of steps of {name} = {unit:g} "
+                         f"(T/{name} = {steps:g}); choose T = k{name} for an integer k ≥ 1")
     return int(round(steps))
 
 
@@ -274,16 +288,25 @@ def _describe_reference(reference) -> str:
 def weak_error_study(problem: Problem, *, lr: float = 0.1, time: float = 1.0, tests=("norm2",),
                      user_tests=None, l_values=DEFAULT_L, method: str = "svag", reference="auto",
                      exact: bool = False, paths: int = 100_000, seed: int = 0, x0=None,
-                     error: str = "max_over_steps", expected: float = 1.0, precision: float = 0.1,
+                     error: str = "max_over_steps", expected: float | None = None, precision: float = 0.1,
                      confidence: float = 0.95, fit_from: int = 2, control_variates: bool = True,
-                     euler_factor: int = 8, client=None, progress: bool = False, block_size: int = 1024) -> Study:
+                     euler_factor: int = 8, client=None, progress: bool = False, block_size: int = 1024,
+                     hyperparameters=None) -> Study:
     """Estimate e(l) for each test function and l, fit the order p and judge order ``expected``.
+
+    ``method``: ``"svag"`` or ``"sde"`` (Euler with step η/l) against the SDE of eq. (2); or an
+    adaptive method, ``"rmsprop"``, ``"adam"``, ``"paper_rmsprop"`` (the 2022 paper's SVAG) or its
+    ``_sde`` (Euler with step η²/l²), against the adaptive SDE, with ``hyperparameters`` (beta1,
+    beta2, eps, bias_correction, v0) and time t = kη²; their reference is ``"extrapolation"`` or
+    ``"euler"`` (the adaptive SDEs have no closed form) and they have no control variates (their
+    moments do not close).
 
     ``tests`` names built-in test functions; ``user_tests`` maps names to your own compiled
     functions of x (a vector-valued one gives one row per component).  ``reference`` is
     ``"auto"``, ``"exact"``, ``"extrapolation"``, ``"euler"`` or a callable
     ``exact(name, times)`` returning E g(X_t) for the test called ``name`` (None for a test it
-    has no value for).  ``error``: ``"max_over_steps"`` (the paper's, Definition 4.2) or
+    has no value for).  ``expected``: the order to judge, by default the method's declared
+    ``weak_order`` (`sdesim.methods.METHOD_TABLE`).  ``error``: ``"max_over_steps"`` (the paper's, Definition 4.2) or
     ``"at_time"``.  The verdict is ``confirmed`` when the ``confidence`` interval of p
     contains ``expected`` and is at most ``precision`` wide either side.  ``fit_from``: the
     smallest l in the fit, fixed before the run (default 2: l = 1, SGD itself, is the most
@@ -297,11 +320,16 @@ def weak_error_study(problem: Problem, *, lr: float = 0.1, time: float = 1.0, te
     choice("method", method, SWEEP_METHODS)
     lr = positive_float("lr (the learning rate η)", lr)
     time = positive_float("time (the horizon T)", time)
-    steps = _horizon(lr, time)
+    hyperparameters = dict(hyperparameters or {})
+    spec = METHOD_TABLE[method]
+    unit = step_plan(method, lr, 1, **hyperparameters).time_per_step    # checks the hyperparameters too
+    steps = _horizon(unit, time, "η²" if spec.adaptive else "η")
     l_values = _l_values(l_values)
     kind = error_kind(error)
     rule = dict(expected=expected, precision=check_precision(precision), confidence=check_confidence(confidence))
     fit_from = positive_int("fit_from (the smallest l in the fit)", fit_from)
+    if expected is None:
+        rule["expected"] = spec.weak_order
     user_tests = dict(user_tests or {})
     if isinstance(tests, str):
         tests = (tests,)
@@ -314,7 +342,7 @@ def weak_error_study(problem: Problem, *, lr: float = 0.1, time: float = 1.0, te
     euler_factor = positive_int("euler_factor", euler_factor)
     x0 = problem.start_point(x0)
     ckpts = _recorded_steps(steps, kind)
-    times = ckpts * lr
+    times = ckpts * unit
     # user tests are evaluated once at x0 here: wrong signatures, shapes or values fail before any work
     layout = observable_layout(problem, x0, [t for t in tests if t in BUILTIN_OBSERVABLES],
                                {**{t: EXTRA_TESTS[t] for t in tests if t in EXTRA_TESTS}, **user_tests})
@@ -322,8 +350,15 @@ def weak_error_study(problem: Problem, *, lr: float = 0.1, time: float = 1.0, te
     all_tests = tests + tuple(user_tests)
     common = dict(problem={"name": problem.name, "params": to_jsonable(problem.params)}, method=method, lr=lr,
                   time=time, l_values=l_values, reference=_describe_reference(reference), seed=seed, x0=x0,
-                  recorded_times=times, error_kind=kind)
+                  recorded_times=times, error_kind=kind, time_scale="lr^2" if spec.adaptive else "lr",
+                  hyperparameters=hyperparameters)
 
+    if spec.adaptive and exact:
+        raise ValueError(f"exact=True needs moments that close, which method {method!r} does not have (its step "
+                         "divides by √v); use Monte Carlo")
+    if spec.adaptive and (reference == "exact" or callable(reference)) and not callable(reference):
+        raise ValueError(f"reference 'exact' does not exist for method {method!r}: the adaptive SDE has no closed "
+                         "form; use 'extrapolation' or 'euler' (or pass a callable with your own exact values)")
     if exact:
         if callable(reference) or reference not in ("auto", "exact"):
             raise ValueError(f"exact=True computes the reference exactly too; reference "
@@ -339,21 +374,24 @@ def weak_error_study(problem: Problem, *, lr: float = 0.1, time: float = 1.0, te
         raise ValueError(f"a Monte Carlo study needs at least {MIN_PATHS} paths per level (fewer give no standard "
                          f"error to trust, and the coarsest level's two halves each choose the step of the largest "
                          f"gap for the other), got {paths}")
-    plan = plan_references(problem, reference, {t: sizes[t] for t in all_tests}, times, lr, x0)
+    plan = plan_references(problem, "extrapolation" if spec.adaptive and reference == "auto" else reference,
+                           {t: sizes[t] for t in all_tests}, times, lr, x0)
     kinds = {kind_ for kind_, _ in plan.values()}
     if "extrapolation" in kinds and len(l_values) < 3:
         raise ValueError("reference 'extrapolation' uses the two finest l and needs at least three l values")
-    use_cv = bool(control_variates) and problem.has_linear_quadratic
+    use_cv = bool(control_variates) and problem.has_linear_quadratic and not spec.adaptive
     labels = [(method, l, None) for l in l_values]
     if "euler" in kinds:
-        labels.append(("sde", 1, lr / (euler_factor * l_values[-1])))
+        finest = l_values[-1] ** 2 if spec.adaptive else l_values[-1]
+        sde_method = method if spec.sde else ("sde" if not spec.adaptive else f"{method}_sde")
+        labels.append((sde_method, 1, unit / (euler_factor * finest)))
     block_size = halves_block_size(paths, positive_int("block_size", block_size))
     _check_memory(len(labels), paths, block_size, len(ckpts), layout.size + (0 if not use_cv else
                                                                              problem.dim * (problem.dim + 3) // 2),
                   use_cv)
     levels, outcome = estimate_levels(problem, labels, all_tests, user_tests, lr=lr, steps=steps, x0=x0,
                                       ckpts=ckpts, paths=paths, seed=seed, use_cv=use_cv, client=client,
-                                      progress=progress, block_size=block_size)
+                                      progress=progress, block_size=block_size, hyperparameters=hyperparameters)
     names = scalar_tests(layout.slices, all_tests)
     rows, fits, references, notes, warnings = [], {}, {}, {}, []
     for name, test, j in names:
@@ -434,8 +472,13 @@ def _reference(kind, values, component, name, levels, labels, method, l_values, 
     if level is None:
         return None
     est = level.estimates[name]
-    note = (f"Euler–Maruyama with dt = η/{euler_factor * l_values[-1]}; its own O(dt) bias is about "
-            f"1/{euler_factor} of the error at l = {l_values[-1]}")
+    method_, _, dt = labels[-1]
+    if METHOD_TABLE[method_].adaptive:
+        note = (f"Euler–Maruyama on the adaptive SDE with dt = η²/{euler_factor * l_values[-1] ** 2} = {dt:.4g}; "
+                f"its own O(dt) bias is O(1/({euler_factor}·l²)) at l = {l_values[-1]}")
+    else:
+        note = (f"Euler–Maruyama with dt = η/{euler_factor * l_values[-1]}; its own O(dt) bias is about "
+                f"1/{euler_factor} of the error at l = {l_values[-1]}")
     return est.mean, est.stderr, note
 
 

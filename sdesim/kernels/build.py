@@ -79,18 +79,20 @@ def _user_observables_source(sizes: list[int]) -> str:
     return "\n".join(lines) + "\n"
 
 
-STEP_FUNCTIONS = ("stochastic_step", "gaussian_step", "linear_step")  # by StepPlan.kind
+STEP_FUNCTIONS = ("stochastic_step", "gaussian_step", "linear_step", "adaptive_step", "adaptive_sde_step")
 
 
-def kernel_module(functions, kind: int, user_functions=(), user_sizes=()):
+def kernel_module(functions, kind: str, user_functions=(), user_sizes=()):
     """The module holding ``run_paths`` for these problem functions, step kind and user observables.
 
-    ``functions`` is a `ProblemFunctions`; ``kind`` the
-    `StepPlan` kind (0 stochastic, 1 gaussian, 2 linear);
+    ``functions`` is a `ProblemFunctions`; ``kind`` the `StepPlan` kind, the name of a step function
+    of the template (one of ``STEP_FUNCTIONS``);
     ``user_functions`` compiled maps x ↦ value with ``user_sizes`` their sizes (0 for a scalar).
     Where the cache folder cannot be written (read-only, or not a folder), the kernel is
     compiled in memory instead, with a one-line warning.
     """
+    if kind not in STEP_FUNCTIONS:
+        raise ValueError(f"unknown step kind {kind!r}; the kernel template has {', '.join(STEP_FUNCTIONS)}")
     bound = dict(functions.items())
     bound.update({f"user_{i}": fn for i, fn in enumerate(user_functions)})
     memo_key = (tuple(id(fn) for fn in bound.values()), kind, tuple(user_sizes))
@@ -99,7 +101,7 @@ def kernel_module(functions, kind: int, user_functions=(), user_sizes=()):
     paths = {name: function_path(fn) for name, fn in bound.items()}
     cached = all(paths.values())
     body = (_user_observables_source(list(user_sizes)) + TEMPLATE.read_text()
-            + f"\n\ntake_step = {STEP_FUNCTIONS[kind]}\n")
+            + f"\n\ntake_step = {kind}\n")
     module = None
     if cached:
         source = _header(bound, paths, persistent=True) + body

@@ -4,11 +4,15 @@
 # and the decorators jit and parallel_jit, then imports the result as a module
 # so numba can cache the compiled kernel on disk.
 #
-# and, after the template, ``take_step = <kind>_step`` for the one kind of step the
-# kernel runs (with h the small step and λ the weight decay):
-#   stochastic_step  x ← x − h (c₁ ∇L_γ₁(x) + c₂ ∇L_γ₂(x) + λx)       SGD eq. (1), SVAG eq. (5)
-#   gaussian_step    x ← x − h (∇L(x) + λx) + s D(x) z,  s = √(hη)    NGD eq. (3), Euler–Maruyama
-#   linear_step      x ← F x + c + K z                                exact OU transition
+# and, after the template, ``take_step = <kind>`` for the one kind of step the
+# kernel runs (with h the small step and λ the weight decay; sdesim.methods names them):
+#   stochastic_step    x ← x − h (c₁ ∇L_γ₁(x) + c₂ ∇L_γ₂(x) + λx)       SGD eq. (1), SVAG eq. (5)
+#   gaussian_step      x ← x − h (∇L(x) + λx) + s D(x) z,  s = √(hη)    NGD eq. (3), Euler–Maruyama
+#   linear_step        x ← F x + c + K z                                exact OU transition
+#   adaptive_step      RMSprop / Adam (and their SVAG), torch.optim's arithmetic
+#   adaptive_sde_step  Euler–Maruyama on the RMSprop / Adam SDE
+# Every step reads its scalars from one `sdesim.methods.StepParams` named tuple ``p`` and
+# an adaptive method's per-path state (m, v, step count) from ``opt``.
 #
 # The module holds two compiled kernels with one signature, and ``run_paths`` picks one
 # per call (numba compiles, or loads from its cache, only the one that runs):
@@ -22,8 +26,12 @@
 # one function, the body of the prange loop; numba's passes over that body cost time
 # more than linear in its size.  Hence loops instead of array expressions and slices,
 # and the kernels' per-path logic written so that each helper is inlined once.
+import math
+
 import numpy as np
 from numba import prange
+
+from sdesim._jit import fma
 
 from sdesim.kernels.tuples import copy_arrays
 from sdesim.rng import normal, seed_path
@@ -32,18 +40,23 @@ from sdesim.rng import normal, seed_path
 # them, so that each generated kernel compiles only the step it runs.
 
 @jit
-def stochastic_step(x, data, rng, pstate, c1, c2, h, noise_scale, weight_decay,
-                    f_mat, c_vec, k_mat, g1, g2, noise, z, constant_noise):
-    """SGD eq. (1) / SVAG eq. (5): x ← x − h (c₁∇L_γ₁(x) + c₂∇L_γ₂(x) + λx).
+def draw_gradients(x, data, rng, pstate, two, g1, g2):
+    """Draw ∇L_γ₁(x) into g1 or, with ``two``, ∇L_γ₁ into g2 and then ∇L_γ₂ into g1.
 
-    One call site of ``sample_grad`` for both gradients (so it is inlined once): ∇L_γ₁
-    is drawn into g1 and, when c₂ ≠ 0, moved to g2 before ∇L_γ₂ is drawn into g1.
+    One call site of ``sample_grad`` for both gradients, so that it is inlined once.
     """
-    for draw in range(2 if c2 != 0.0 else 1):
+    for draw in range(2 if two else 1):
         if draw == 1:
             for j in range(x.shape[0]):
                 g2[j] = g1[j]
         sample_grad(x, data, rng, pstate, g1)
+
+
+@jit
+def stochastic_step(x, data, rng, pstate, opt, p, f_mat, c_vec, k_mat, g1, g2, noise, z, constant_noise):
+    """SGD eq. (1) / SVAG eq. (5): x ← x − h (c₁∇L_γ₁(x) + c₂∇L_γ₂(x) + λx)."""
+    draw_gradients(x, data, rng, pstate, p.c2 != 0.0, g1, g2)
+    h, c1, c2, weight_decay = p.h, p.c1, p.c2, p.weight_decay
     if c2 != 0.0:
         for j in range(x.shape[0]):
             x[j] -= h * (c1 * g2[j] + c2 * g1[j] + weight_decay * x[j])
@@ -53,25 +66,29 @@ def stochastic_step(x, data, rng, pstate, c1, c2, h, noise_scale, weight_decay,
 
 
 @jit
-def gaussian_step(x, data, rng, pstate, c1, c2, h, noise_scale, weight_decay,
-                  f_mat, c_vec, k_mat, g1, g2, noise, z, constant_noise):
-    """NGD eq. (3) / Euler–Maruyama on eq. (2): x ← x − h (∇L(x) + λx) + √(hη) D(x) z."""
+def gaussian_draw(x, data, rng, g1, noise, z, constant_noise):
+    """∇L(x) into g1, D(x) into noise (unless constant) and m standard normals into z."""
     mean_grad(x, data, g1)
     if not constant_noise:
         noise_factor(x, data, noise)
-    m = noise.shape[1]
-    for k in range(m):
+    for k in range(noise.shape[1]):
         z[k] = normal(rng)
+
+
+@jit
+def gaussian_step(x, data, rng, pstate, opt, p, f_mat, c_vec, k_mat, g1, g2, noise, z, constant_noise):
+    """NGD eq. (3) / Euler–Maruyama on eq. (2): x ← x − h (∇L(x) + λx) + √(hη) D(x) z."""
+    gaussian_draw(x, data, rng, g1, noise, z, constant_noise)
+    m = noise.shape[1]
     for j in range(x.shape[0]):
         w = 0.0
         for k in range(m):
             w += noise[j, k] * z[k]
-        x[j] += noise_scale * w - h * (g1[j] + weight_decay * x[j])
+        x[j] += p.noise_scale * w - p.h * (g1[j] + p.weight_decay * x[j])
 
 
 @jit
-def linear_step(x, data, rng, pstate, c1, c2, h, noise_scale, weight_decay,
-                f_mat, c_vec, k_mat, g1, g2, noise, z, constant_noise):
+def linear_step(x, data, rng, pstate, opt, p, f_mat, c_vec, k_mat, g1, g2, noise, z, constant_noise):
     """The exact OU transition: x ← F x + c + K z."""
     d = x.shape[0]
     for k in range(d):
@@ -86,20 +103,91 @@ def linear_step(x, data, rng, pstate, c1, c2, h, noise_scale, weight_decay,
 
 
 @jit
-def advance(n, x, data, rng, pstate, c1, c2, h, noise_scale, weight_decay,
-            f_mat, c_vec, k_mat, g1, g2, noise, z, constant_noise):
-    """Take n small steps; return the index of the step that made x non-finite, or −1."""
+def adaptive_step(x, data, rng, pstate, opt, p, f_mat, c_vec, k_mat, g1, g2, noise, z, constant_noise):
+    """One RMSprop/Adam small step (the 2022 paper's SVAG when c₂ ≠ 0), in torch.optim's order:
+
+        g = c₁∇L_γ₁ + c₂∇L_γ₂ + λx,  m ← β₁m + (1−β₁)g (Adam; else m = g),  v ← β₂v + (1−β₂)g²,
+        x ← x − (h/b₁) m / (√v/√b₂ + ε),   bᵢ = 1 − βᵢᵏ with bias correction, else 1.
+
+    ``opt`` holds m (d), v (d) and the step count k.  The fused multiply-adds are torch's own
+    (addcmul, lerp, add with alpha), so that l = 1 equals torch.optim bit for bit.
+    """
+    d = x.shape[0]
+    two = p.c2 != 0.0
+    draw_gradients(x, data, rng, pstate, two, g1, g2)
+    k = opt[2 * d] + 1.0
+    opt[2 * d] = k
+    step, root2 = p.h, 1.0
+    if p.bias_correction:
+        step = p.h / (1.0 - p.beta1 ** k)
+        root2 = math.pow(1.0 - p.beta2 ** k, p.half)   # torch's bias_correction2 ** 0.5
+    for j in range(d):
+        g = p.c1 * g2[j] + p.c2 * g1[j] if two else g1[j]
+        if p.weight_decay != 0.0:
+            g = fma(p.weight_decay, x[j], g)
+        m = g
+        if p.momentum:   # torch's lerp(m, g, w)
+            m = opt[j]
+            w = p.one_minus_beta1
+            m = fma(w, g - m, m) if w < 0.5 else fma(-(g - m), 1.0 - w, g)
+            opt[j] = m
+        v = fma(p.one_minus_beta2 * g, g, opt[d + j] * p.beta2)
+        opt[d + j] = v
+        x[j] = x[j] + (-step * m) / (math.sqrt(v) / root2 + p.eps)
+
+
+@jit
+def adaptive_sde_step(x, data, rng, pstate, opt, p, f_mat, c_vec, k_mat, g1, g2, noise, z, constant_noise):
+    """Euler–Maruyama on the RMSprop/Adam SDE, the state (m, u) first, then x with the new (m, u):
+
+        u ← u + c₂(diag Σ(x) − u) dt,   w = √dt D(x) z,
+        Adam:     m ← m + c₁(∇L(x) + λx − m) dt + c₁σ₀ w,   x ← x − dt (m/γ₁) / (σ₀√(u/γ₂) + ε₀)
+        RMSprop:  x ← x − (dt (∇L(x) + λx) + σ₀ w) / (σ₀√(u/γ₂) + ε₀)
+
+    with γᵢ = 1 − e^{−cᵢt} at the step's end (1 without bias correction).  Taking x last keeps
+    m/γ₁ finite at t = 0, where γ₁ = 0.  ``opt`` holds m, u and the step count.
+    """
+    d = x.shape[0]
+    gaussian_draw(x, data, rng, g1, noise, z, constant_noise)
+    m_cols = noise.shape[1]
+    n = opt[2 * d] + 1.0
+    opt[2 * d] = n
+    gamma1, root2 = 1.0, 1.0
+    if p.bias_correction:
+        t = n * p.h
+        gamma1 = -math.expm1(-p.rate1 * t)
+        root2 = math.sqrt(-math.expm1(-p.rate2 * t))
+    for j in range(d):
+        w = 0.0
+        diag = 0.0
+        for k in range(m_cols):
+            w += noise[j, k] * z[k]
+            diag += noise[j, k] * noise[j, k]
+        w *= p.noise_scale
+        u = opt[d + j] + p.rate2 * (diag - opt[d + j]) * p.h
+        opt[d + j] = u
+        drift = g1[j] + p.weight_decay * x[j]
+        denom = p.sigma0 * math.sqrt(u) / root2 + p.eps0
+        if p.momentum:
+            m = opt[j] + p.rate1 * ((drift - opt[j]) * p.h + p.sigma0 * w)
+            opt[j] = m
+            x[j] -= p.h * (m / gamma1) / denom
+        else:
+            x[j] -= (p.h * drift + p.sigma0 * w) / denom
+
+
+@jit
+def advance(n, x, data, rng, pstate, opt, p, f_mat, c_vec, k_mat, g1, g2, noise, z, constant_noise):
+    """Take n small steps; return the index of the step that made x (or the optimizer state) non-finite, or −1."""
     for i in range(n):
-        take_step(x, data, rng, pstate, c1, c2, h, noise_scale, weight_decay,
-                  f_mat, c_vec, k_mat, g1, g2, noise, z, constant_noise)
-        if not all_finite(x):
+        take_step(x, data, rng, pstate, opt, p, f_mat, c_vec, k_mat, g1, g2, noise, z, constant_noise)
+        if not (all_finite(x) and all_finite(opt)):
             return i
     return -1
 
 
 @jit
-def advance_pair(n, xa, xb, data, rng_a, rng_b, pstate_a, pstate_b,
-                 c1, c2, h, noise_scale, weight_decay, f_mat, c_vec, k_mat,
+def advance_pair(n, xa, xb, data, rng_a, rng_b, pstate_a, pstate_b, no_opt, p, f_mat, c_vec, k_mat,
                  g1a, g1b, g2a, g2b, noise_a, noise_b, za, zb, constant_noise):
     """``advance`` for two paths in lockstep; return the index of the first step that
     left either of them non-finite, or −1.
@@ -108,10 +196,8 @@ def advance_pair(n, xa, xb, data, rng_a, rng_b, pstate_a, pstate_b,
     paths interleaved keep the core busy while either one waits.
     """
     for i in range(n):
-        take_step(xa, data, rng_a, pstate_a, c1, c2, h, noise_scale, weight_decay,
-                  f_mat, c_vec, k_mat, g1a, g2a, noise_a, za, constant_noise)
-        take_step(xb, data, rng_b, pstate_b, c1, c2, h, noise_scale, weight_decay,
-                  f_mat, c_vec, k_mat, g1b, g2b, noise_b, zb, constant_noise)
+        take_step(xa, data, rng_a, pstate_a, no_opt, p, f_mat, c_vec, k_mat, g1a, g2a, noise_a, za, constant_noise)
+        take_step(xb, data, rng_b, pstate_b, no_opt, p, f_mat, c_vec, k_mat, g1b, g2b, noise_b, zb, constant_noise)
         if not (all_finite(xa) and all_finite(xb)):
             return i
     return -1
@@ -126,8 +212,11 @@ def sum_of_squares(v):
 
 
 @jit
-def observe(x, data, want, grad, noise, obs):
-    """Write the requested observables of x into obs: x, |x|², L, |∇L|², Tr Σ, then user ones."""
+def observe(x, data, want, grad, noise, obs, opt, u_scale):
+    """Write the requested observables of x into obs: x, |x|², L, |∇L|², Tr Σ, u, m, then user ones.
+
+    u = v·u_scale and m are an adaptive method's state (``opt`` = m, v, step count).
+    """
     d = x.shape[0]
     j = 0
     if want[0]:
@@ -152,6 +241,14 @@ def observe(x, data, want, grad, noise, obs):
                 total += noise[r, c] * noise[r, c]
         obs[j] = total
         j += 1
+    if want[5]:
+        for k in range(d):
+            obs[j + k] = opt[d + k] * u_scale
+        j += d
+    if want[6]:
+        for k in range(d):
+            obs[j + k] = opt[k]
+        j += d
     user_observables(x, obs, j)
 
 
@@ -178,12 +275,14 @@ def accumulate(counts, means, m2s, comoments, b, ci, obs, delta):
 
 
 @jit
-def start_path(x, start, local, key, path, rng, pstate, noise, constant_noise, kept):
-    """Seed the stream of ``path``, prepare its state, put x at the start (and keep it)."""
+def start_path(x, start, local, key, path, rng, pstate, noise, constant_noise, kept, opt, opt0):
+    """Seed the stream of ``path``, prepare its state, put x (and the optimizer state) at the start (and keep x)."""
     seed_path(key, path, rng)
     init_state(local, rng, pstate)
     for j in range(x.shape[0]):
         x[j] = start[j]
+    for j in range(opt.shape[0]):
+        opt[j] = opt0[j]
     if constant_noise:
         noise_factor(x, local, noise)
     if path < kept.shape[0]:
@@ -193,7 +292,7 @@ def start_path(x, start, local, key, path, rng, pstate, noise, constant_noise, k
 
 @jit
 def record(x, path, k, ci, at_checkpoint, b, local, want, grad, noise, obs, delta, keep_every,
-           counts, means, m2s, comoments, kept, bad_counts, first_bad):
+           counts, means, m2s, comoments, kept, bad_counts, first_bad, opt, u_scale):
     """Keep x if due and, at a checkpoint, add its observables to block b's statistics.
 
     Returns False if the observables are not finite (the path is then counted as diverged).
@@ -202,7 +301,7 @@ def record(x, path, k, ci, at_checkpoint, b, local, want, grad, noise, obs, delt
         for j in range(x.shape[0]):
             kept[path, k // keep_every, j] = x[j]
     if at_checkpoint:
-        observe(x, local, want, grad, noise, obs)
+        observe(x, local, want, grad, noise, obs, opt, u_scale)
         if not all_finite(obs):
             bad_counts[b] += 1
             first_bad[b] = min(first_bad[b], k)
@@ -212,8 +311,7 @@ def record(x, path, k, ci, at_checkpoint, b, local, want, grad, noise, obs, delt
 
 
 @parallel_jit
-def run_paths_any(data, x0, key, path_offset, n_paths, block_size,
-                  c1, c2, h, noise_scale, weight_decay, f_mat, c_vec, k_mat,
+def run_paths_any(data, x0, opt0, key, path_offset, n_paths, block_size, params, f_mat, c_vec, k_mat,
                   checkpoints, want, noise_rank, state_size, keep_every, constant_noise,
                   counts, means, m2s, comoments, kept, bad_counts, first_bad):
     """``run_paths`` one path at a time, for any problem."""
@@ -232,10 +330,12 @@ def run_paths_any(data, x0, key, path_offset, n_paths, block_size,
         obs = np.empty(n_obs)
         delta = np.empty(n_obs)
         start, f_loc, c_loc, k_loc = x0.copy(), f_mat.copy(), c_vec.copy(), k_mat.copy()
+        opt_start = opt0.copy()
+        opt = np.empty(opt0.shape[0])
         local = copy_arrays(data)
         for p in range(b * block_size, min((b + 1) * block_size, n_paths)):
             path = path_offset + p
-            start_path(x, start, local, key, path, rng, pstate, noise, constant_noise, kept)
+            start_path(x, start, local, key, path, rng, pstate, noise, constant_noise, kept, opt, opt_start)
             keep = path < kept.shape[0]
             k = 0
             ci = 0
@@ -245,7 +345,7 @@ def run_paths_any(data, x0, key, path_offset, n_paths, block_size,
                 if keep:
                     stop = min(stop, (k // keep_every + 1) * keep_every)
                 if stop > k:
-                    bad = advance(stop - k, x, local, rng, pstate, c1, c2, h, noise_scale, weight_decay,
+                    bad = advance(stop - k, x, local, rng, pstate, opt, params,
                                   f_loc, c_loc, k_loc, g1, g2, noise, z, constant_noise)
                     if bad >= 0:
                         bad_counts[b] += 1
@@ -254,18 +354,17 @@ def run_paths_any(data, x0, key, path_offset, n_paths, block_size,
                     k = stop
                 at_checkpoint = k == checkpoints[ci]
                 if not record(x, path, k, ci, at_checkpoint, b, local, want, g1, noise, obs, delta, keep_every,
-                              counts, means, m2s, comoments, kept, bad_counts, first_bad):
+                              counts, means, m2s, comoments, kept, bad_counts, first_bad, opt, params.u_scale):
                     break
                 if at_checkpoint:
                     ci += 1
 
 
 @parallel_jit
-def run_paths_scalar(data, x0, key, path_offset, n_paths, block_size,
-                     c1, c2, h, noise_scale, weight_decay, f_mat, c_vec, k_mat,
+def run_paths_scalar(data, x0, opt0, key, path_offset, n_paths, block_size, params, f_mat, c_vec, k_mat,
                      checkpoints, want, noise_rank, state_size, keep_every, constant_noise,
                      counts, means, m2s, comoments, kept, bad_counts, first_bad):
-    """``run_paths`` for d = 1 and one noise column: paths two at a time, in lanes a and b.
+    """``run_paths`` for d = 1, one noise column and no optimizer state: paths two at a time, in lanes a and b.
 
     The buffers have constant size one.  A lane whose path has diverged (or lane b when
     a block has an odd number of paths) keeps stepping from the start point, unrecorded,
@@ -297,6 +396,7 @@ def run_paths_scalar(data, x0, key, path_offset, n_paths, block_size,
         live = np.empty(2, dtype=np.bool_)
         obs = np.empty(n_obs)
         delta = np.empty(n_obs)
+        no_opt = np.empty(0)
         start, f_loc, c_loc, k_loc = x0.copy(), f_mat.copy(), c_vec.copy(), k_mat.copy()
         local = copy_arrays(data)
         last = min((b + 1) * block_size, n_paths)
@@ -305,8 +405,8 @@ def run_paths_scalar(data, x0, key, path_offset, n_paths, block_size,
             paths = (path_offset + p, path_offset + p + 1 if p + 1 < last else path_offset + p)
             live[0] = True
             live[1] = p + 1 < last
-            start_path(xa, start, local, key, paths[0], rng_a, pstate_a, noise_a, constant_noise, kept)
-            start_path(xb, start, local, key, paths[1], rng_b, pstate_b, noise_b, constant_noise, kept)
+            start_path(xa, start, local, key, paths[0], rng_a, pstate_a, noise_a, constant_noise, kept, no_opt, no_opt)
+            start_path(xb, start, local, key, paths[1], rng_b, pstate_b, noise_b, constant_noise, kept, no_opt, no_opt)
             keep = paths[0] < kept.shape[0]  # lane a has the lower path index
             k = 0
             ci = 0
@@ -316,9 +416,9 @@ def run_paths_scalar(data, x0, key, path_offset, n_paths, block_size,
                 if keep:
                     stop = min(stop, (k // keep_every + 1) * keep_every)
                 while k < stop and (live[0] or live[1]):
-                    bad = advance_pair(stop - k, xa, xb, local, rng_a, rng_b, pstate_a, pstate_b,
-                                       c1, c2, h, noise_scale, weight_decay, f_loc, c_loc, k_loc,
-                                       g1a, g1b, g2a, g2b, noise_a, noise_b, za, zb, constant_noise)
+                    bad = advance_pair(stop - k, xa, xb, local, rng_a, rng_b, pstate_a, pstate_b, no_opt, params,
+                                       f_loc, c_loc, k_loc, g1a, g1b, g2a, g2b, noise_a, noise_b, za, zb,
+                                       constant_noise)
                     if bad < 0:
                         k = stop
                         break
@@ -340,14 +440,14 @@ def run_paths_scalar(data, x0, key, path_offset, n_paths, block_size,
                         continue
                     x[0] = xa[0] if lane == 0 else xb[0]
                     if not record(x, paths[lane], k, ci, at_checkpoint, b, local, want, grad, noise, obs,
-                                  delta, keep_every, counts, means, m2s, comoments, kept, bad_counts, first_bad):
+                                  delta, keep_every, counts, means, m2s, comoments, kept, bad_counts, first_bad,
+                                  no_opt, 1.0):
                         live[lane] = False
                 if at_checkpoint:
                     ci += 1
 
 
-def run_paths(data, x0, key, path_offset, n_paths, block_size,
-              c1, c2, h, noise_scale, weight_decay, f_mat, c_vec, k_mat,
+def run_paths(data, x0, opt0, key, path_offset, n_paths, block_size, params, f_mat, c_vec, k_mat,
               checkpoints, want, noise_rank, state_size, keep_every, constant_noise,
               counts, means, m2s, comoments, kept, bad_counts, first_bad):
     """Run paths path_offset … path_offset + n_paths − 1 and fill the per-block statistics.
@@ -358,10 +458,11 @@ def run_paths(data, x0, key, path_offset, n_paths, block_size,
     not depend on how blocks are spread over threads.  Arrays read at every step
     are copied per block, so threads never share them.  With ``constant_noise`` the
     noise factor D is computed once per path instead of at every Gaussian step.
+    ``params`` is a `sdesim.methods.StepParams`; ``opt0`` the optimizer state every
+    path starts from (empty for methods without one).
     """
-    scalar = x0.shape[0] == 1 and noise_rank == 1
+    scalar = x0.shape[0] == 1 and noise_rank == 1 and opt0.shape[0] == 0
     kernel = run_paths_scalar if scalar else run_paths_any
-    kernel(data, x0, key, path_offset, n_paths, block_size,
-           c1, c2, h, noise_scale, weight_decay, f_mat, c_vec, k_mat,
+    kernel(data, x0, opt0, key, path_offset, n_paths, block_size, params, f_mat, c_vec, k_mat,
            checkpoints, want, noise_rank, state_size, keep_every, constant_noise,
            counts, means, m2s, comoments, kept, bad_counts, first_bad)
