@@ -8,6 +8,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
+from seeds import seed  # noqa: E402
 from sdesim.methods import svag_weights  # noqa: E402
 from sdesim.torch.data import BatchSampler  # noqa: E402
 from sdesim.torch.scaling import scale_config  # noqa: E402
@@ -180,3 +181,22 @@ def test_scale_config_applies_the_linear_rule():
     with pytest.warns(UserWarning, match="the linear rule on method 'adam' changes its SDE"):
         scaled = scale_config(dict(method="adam", lr=1e-3, batch_size=8, beta2=0.99), 2, rule="linear")
     assert scaled == dict(method="adam", lr=2e-3, batch_size=16, beta2=0.99)
+
+
+def test_svag_gradient_for_adaptive_methods_has_l_squared_times_the_covariance():
+    """The combined gradient at l = 2 has the minibatch mean and 4 times its covariance (trace, 5 se)."""
+    from test_torch_training import per_example_gradients
+
+    from sdesim.torch.data import covariance_factor
+
+    data, model, batch, l = tiny_data(), tiny_model(), 3, 2
+    g = per_example_gradients(model, data)
+    mean = g.mean(0)
+    sigma1 = (g - mean).T @ (g - mean) / len(data)
+    trace = float(torch.trace(covariance_factor("subset", len(data), batch) * sigma1 / batch))
+    trainer = Trainer(model, data, method="rmsprop", l=l, batch_size=batch, seed=seed(12))
+    draws = torch.stack([trainer.combined_gradient() for _ in range(4000)])
+    squares = ((draws - mean) ** 2).sum(1)
+    estimate, se = float(squares.mean()), float(squares.std() / len(draws) ** 0.5)
+    assert abs(estimate - l * l * trace) < 5 * se, (estimate, l * l * trace, se)
+    assert abs(estimate - l * trace) > 20 * se              # SVAG's weights of l, not l², are far off

@@ -1,6 +1,6 @@
 """Training any ``nn.Module`` with SGD, SVAG, full-batch GD, NGD, RMSprop or Adam, logged against effective steps.
 
-One effective step k (time kη) is
+One effective step k (time kη; kη² for the adaptive methods) is
 
 ==========  ======================================================================================
 ``sgd``     x ← x − η_k (∇L_γ(x) + λx), one batch γ of B                                    eq. (1)
@@ -291,8 +291,9 @@ class Trainer:
             noise_scale(n, batch_size, self._covariance_factor(), ngd_sample_size)  # raises if M is too small
         self.monitor = monitor
         self.progress = progress
-        self.c1, self.c2 = svag_weights(l * l if self.hyper else l) if method in TAKES_L else (1.0, 0.0)
-        self.small_steps = l * l if self.hyper else l          # small steps per effective step
+        adaptive = self.hyper is not None
+        self.c1, self.c2 = svag_weights(l * l if adaptive else l) if method in TAKES_L else (1.0, 0.0)
+        self.small_steps = l * l if adaptive else l          # small steps per effective step
         if self.hyper is not None:
             self.small_hyper = self.hyper.small_step(l)
             self.optimizer = AdaptiveState(self.params, first_moment=self.hyper.beta1 is not None)
