@@ -138,3 +138,51 @@ def test_default_c_is_root_two():
     assert sr.SQRT2 == math.sqrt(2.0)
     assert sr.closeness_fails(0.1, 0.999, 1.0).nsr_too_small
     assert not sr.closeness_fails(0.1, 1.001, 1.0).nsr_too_small
+
+
+# --- the square-root rule for adaptive methods (Malladi et al. 2022) --------------------------------
+
+@pytest.mark.parametrize("kappa", [0.5, 2.0, 4.0, 8.0, 1.5])
+@pytest.mark.parametrize("beta1", [None, 0.9])
+def test_square_root_rule_keeps_the_sde_parameters(kappa, beta1):
+    before, after = sr.sde_parameters_under_rule(3e-3, 32, kappa, beta1=beta1, beta2=0.999, eps=1e-8,
+                                                 noise_scale=2.7)
+    for name in ("sigma0", "c2", "eps0") + (("c1",) if beta1 is not None else ()):
+        assert getattr(after, name) == pytest.approx(getattr(before, name), rel=1e-12, abs=0), name
+    assert (before.c1 is None) == (after.c1 is None) == (beta1 is None)
+
+
+@pytest.mark.parametrize("kappa", [0.5, 2.0, 4.0])
+def test_linear_rule_changes_the_sde_parameters(kappa):
+    before, after = sr.sde_parameters_under_rule(3e-3, 32, kappa, beta1=0.9, beta2=0.999, eps=1e-8,
+                                                 rule="linear")
+    assert after.sigma0 == pytest.approx(math.sqrt(kappa) * before.sigma0, rel=1e-12)
+    assert after.c2 == pytest.approx(before.c2 / kappa**2, rel=1e-12)
+    assert after.eps0 == pytest.approx(kappa * before.eps0, rel=1e-12)
+
+
+def test_square_root_and_linear_rules_map_the_hyperparameters():
+    new = sr.square_root_rule(1e-3, 64, 4, beta1=0.9, beta2=0.99, eps=1e-8, steps=1000)
+    assert (new.lr, new.batch_size, new.steps) == (pytest.approx(2e-3, rel=1e-15), 256, 250)
+    assert (new.beta1, new.beta2, new.eps) == (pytest.approx(0.6), pytest.approx(0.96), pytest.approx(5e-9))
+    assert sr.square_root_rule(1e-3, 64, 1, beta2=0.99, eps=1e-8).beta1 is None
+    small = sr.square_root_rule(1e-3, 64, 0.25, beta2=0.99, eps=1e-8, steps=10)
+    assert (small.batch_size, small.steps, small.beta2) == (16, 40, pytest.approx(0.9975))
+    assert sr.linear_rule(0.1, 32, 4, steps=100) == sr.ScaledHyperparameters("linear", 4.0, 0.4, 128, steps=25)
+    assert sr.square_root_rule(0.1, 32, 10, beta2=0.9, eps=1e-8).beta2 == pytest.approx(0.0, abs=1e-15)
+
+
+@pytest.mark.parametrize("call,message", [
+    (lambda: sr.square_root_rule(1e-3, 32, 20, beta1=0.9, beta2=0.999, eps=1e-8), r"beta1 = 1 - kappa.*< 0.*kappa <= "),
+    (lambda: sr.square_root_rule(1e-3, 32, 0.3, beta2=0.999, eps=1e-8), r"kappa \* batch_size = 9.6.*m/32"),
+    (lambda: sr.square_root_rule(1e-3, 32, 4, beta2=0.999, eps=1e-8, steps=10), r"steps / kappa = 2.5"),
+    (lambda: sr.square_root_rule(1e-3, 32, 2, beta2=1.0, eps=1e-8), r"beta2 must be a number in \[0, 1\), got 1.0"),
+    (lambda: sr.square_root_rule(1e-3, 32, 2, beta2=0.99, eps=0.0), r"eps must be > 0, got 0.0"),
+    (lambda: sr.square_root_rule(1e-3, 32, -2, beta2=0.99, eps=1e-8), r"kappa must be > 0, got -2"),
+    (lambda: sr.linear_rule(0.1, 32.0, 2), r"batch_size must be a positive integer, got 32.0"),
+    (lambda: sr.adaptive_sde_parameters(0.1, -0.1, 0.9, 1e-8), r"beta1 must be a number in \[0, 1\)"),
+    (lambda: sr.sde_parameters_under_rule(0.1, 32, 2, beta2=0.9, eps=1e-8, rule="cubic"), r"unknown rule 'cubic'"),
+])
+def test_rules_refuse_bad_input(call, message):
+    with pytest.raises(ValueError, match=message):
+        call()

@@ -64,3 +64,27 @@ def test_figure3_scaling_rule_runs(tmp_path, monkeypatch):
     monkeypatch.setattr(script, "settings", lambda full: dict(tiny, seeds=(0,)))
     with pytest.raises(SystemExit):                                   # one seed: no standard error, refused
         script.main(["--out", str(tmp_path)])
+
+
+def runs_and_refuses_one_seed(name, heading, tmp_path, monkeypatch, **quick):
+    """Run ``name``'s main with QUICK changed by ``quick``, check its outputs, and its refusal of one seed."""
+    script = load(name)
+    monkeypatch.setattr(script, "QUICK", dict(script.QUICK, seeds=(0, 1), **quick))
+    assert script.main(["--out", str(tmp_path)]) in (0, 1)
+    check_outputs(tmp_path, name, heading)
+    monkeypatch.setattr(script, "QUICK", dict(script.QUICK, seeds=(0,)))
+    with pytest.raises(SystemExit):                                   # one seed: no standard error, refused
+        script.main(["--out", str(tmp_path)])
+    return (tmp_path / f"{name}.md").read_text()
+
+
+def test_figure_adaptive_svag_runs(tmp_path, monkeypatch):
+    table = runs_and_refuses_one_seed("figure_adaptive_svag", "# SVAG for Adam tracks Adam", tmp_path, monkeypatch,
+                                      hidden=(16,), steps=6, log_every=3, ls=(1, 2))
+    assert "| 2 |" in table and "test_loss l=2 vs l=1" in table
+
+
+def test_figure_square_root_rule_runs(tmp_path, monkeypatch):
+    table = runs_and_refuses_one_seed("figure_square_root_rule", "# The square-root scaling rule for Adam", tmp_path,
+                                      monkeypatch, hidden=(16,), steps=16, log_every=8, kappas=(2, 4))
+    assert "| square_root κ=4 | 16 | 0.01 | 0.6 | 0.996 | 5e-09 | 4 |" in table     # the rule's hyperparameters

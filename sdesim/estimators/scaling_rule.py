@@ -1,4 +1,5 @@
-"""The scaling-rule formulas of section 5: equilibria, C-closeness, and where the rule breaks.
+"""The scaling-rule formulas of section 5: equilibria, C-closeness, and where the rule breaks; and for
+RMSprop and Adam the square-root rule and the SDE parameters it keeps (Malladi et al. 2022, end of file).
 
 For a scale-invariant loss with weight decay λ, SGD (7) and the SDE (6) settle at equilibria
 described by three test functions (Definition 5.1): the squared weight norm R, the squared
@@ -253,3 +254,128 @@ def critical_batch_size(batch_size, noise, signal, C=SQRT2, *, noise_se=None, si
     if isinstance(kappa, Estimate):
         return Estimate(_out(batch_size * kappa.value), _out(batch_size * kappa.stderr))
     return _out(batch_size * kappa)
+
+
+# ---------------------------------------------------------------- adaptive methods (Malladi et al. 2022)
+#
+# RMSprop and Adam approximate an SDE whose parameters are σ₀ = ση, cᵢ = (1 − βᵢ)/η² and ε₀ = εη, with time
+# t = kη².  σ is the gradient-noise scale, σ ∝ 1/√B for batches of B.  Two hyperparameter sets with the same
+# (σ₀, c₁, c₂, ε₀) share the SDE: the square-root rule keeps them, the linear rule does not.
+
+class AdaptiveSDEParameters(NamedTuple):
+    """(σ₀, c₁, c₂, ε₀) = (ση, (1 − β₁)/η², (1 − β₂)/η², εη); c₁ is None without a first moment (RMSprop)."""
+
+    sigma0: float
+    c1: float | None
+    c2: float
+    eps0: float
+
+
+@dataclass(frozen=True)
+class ScaledHyperparameters:
+    """Hyperparameters after a scaling rule with factor κ on the batch size (``steps`` None if not given)."""
+
+    rule: str
+    kappa: float
+    lr: float
+    batch_size: int
+    beta1: float | None = None
+    beta2: float | None = None
+    eps: float | None = None
+    steps: int | None = None
+
+
+def _positive(name: str, value) -> float:
+    return float(_array(name, value))
+
+
+def _beta(name: str, value) -> float:
+    """A momentum parameter β ∈ [0, 1)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.floating, np.integer)) \
+            or not math.isfinite(value) or not 0 <= value < 1:
+        raise ValueError(f"{name} must be a number in [0, 1), got {value!r}")
+    return float(value)
+
+
+def _whole(name: str, value: float, what: str) -> int:
+    """``value`` as an int if it is a whole number to rounding; raise with ``what`` otherwise."""
+    rounded = round(value)
+    if rounded < 1 or abs(value - rounded) > 1e-9 * max(1.0, abs(value)):
+        raise ValueError(f"{name} = {value!r} is not a whole number >= 1: {what}")
+    return int(rounded)
+
+
+def _scaled_counts(batch_size, kappa, steps):
+    """(κ, κB, steps/κ): the batch grows by κ and the number of epochs stays, so the steps shrink by κ."""
+    kappa = _positive("kappa", kappa)
+    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
+        raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+    batch = _whole("kappa * batch_size", kappa * batch_size,
+                   f"kappa={kappa!r} must make a whole batch from batch_size={batch_size}; allowed: "
+                   f"kappa = m/{batch_size} for a whole m >= 1 (e.g. 0.5, 2, 4 where the batch stays whole)")
+    if steps is not None:
+        if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 1:
+            raise ValueError(f"steps must be a positive integer or None, got {steps!r}")
+        steps = _whole("steps / kappa", steps / kappa,
+                       f"the same number of epochs at batch {batch} takes steps/kappa = {steps}/{kappa!r} "
+                       f"steps; choose steps divisible by kappa")
+    return kappa, batch, steps
+
+
+def square_root_rule(lr, batch_size, kappa, *, beta1=None, beta2, eps, steps=None) -> ScaledHyperparameters:
+    """The square-root scaling rule: B → κB, η → √κ η, 1 − βᵢ → κ(1 − βᵢ), ε → ε/√κ, steps → steps/κ.
+
+    ``beta1`` None: RMSprop (no first moment).  κ > 0 is any real for which κB is a whole number (κ < 1
+    shrinks the batch), and κ ≤ 1/(1 − βᵢ) so that every βᵢ stays ≥ 0.  Keeps (σ₀, c₁, c₂, ε₀) of
+    `adaptive_sde_parameters` fixed (`sde_parameters_under_rule`).
+    """
+    lr, eps = _positive("lr", lr), _positive("eps", eps)
+    betas = {"beta1": None if beta1 is None else _beta("beta1", beta1), "beta2": _beta("beta2", beta2)}
+    kappa, batch, steps = _scaled_counts(batch_size, kappa, steps)
+    scaled = {}
+    for name, beta in betas.items():
+        if beta is None:
+            scaled[name] = None
+            continue
+        new = 1.0 - kappa * (1.0 - beta)
+        if new < 0:
+            raise ValueError(f"kappa={kappa!r} makes {name} = 1 - kappa*(1 - {beta!r}) = {new!r} < 0; the square-root "
+                             f"rule allows kappa <= 1/(1 - {name}) = {1.0 / (1.0 - beta)!r} here")
+        scaled[name] = new
+    return ScaledHyperparameters("square_root", kappa, lr * math.sqrt(kappa), batch, scaled["beta1"],
+                                 scaled["beta2"], eps / math.sqrt(kappa), steps)
+
+
+def linear_rule(lr, batch_size, kappa, steps=None) -> ScaledHyperparameters:
+    """SGD's linear scaling rule: B → κB, η → κη, steps → steps/κ (κB a whole number)."""
+    lr = _positive("lr", lr)
+    kappa, batch, steps = _scaled_counts(batch_size, kappa, steps)
+    return ScaledHyperparameters("linear", kappa, lr * kappa, batch, steps=steps)
+
+
+def adaptive_sde_parameters(lr, beta1, beta2, eps, noise_scale=1.0) -> AdaptiveSDEParameters:
+    """(σ₀, c₁, c₂, ε₀) = (ση, (1 − β₁)/η², (1 − β₂)/η², εη) with σ = ``noise_scale``.
+
+    σ is the gradient-noise scale, ∝ 1/√B at batch B; ``beta1`` None (RMSprop) gives c₁ None.
+    """
+    lr, eps, sigma = _positive("lr", lr), _positive("eps", eps), _positive("noise_scale", noise_scale)
+    c1 = None if beta1 is None else (1.0 - _beta("beta1", beta1)) / lr**2
+    return AdaptiveSDEParameters(sigma * lr, c1, (1.0 - _beta("beta2", beta2)) / lr**2, eps * lr)
+
+
+def sde_parameters_under_rule(lr, batch_size, kappa, *, beta1=None, beta2, eps, rule="square_root",
+                              noise_scale=1.0) -> tuple[AdaptiveSDEParameters, AdaptiveSDEParameters]:
+    """(σ₀, c₁, c₂, ε₀) before and after ``rule`` (``"square_root"`` or ``"linear"``) scales the batch by κ.
+
+    The noise scale after is σ/√κ (σ ∝ 1/√B).  Under the square-root rule the two agree to rounding; under
+    the linear rule (η → κη, β and ε unchanged) σ₀ grows by √κ and cᵢ shrinks by κ².
+    """
+    before = adaptive_sde_parameters(lr, beta1, beta2, eps, noise_scale)
+    if rule == "square_root":
+        new = square_root_rule(lr, batch_size, kappa, beta1=beta1, beta2=beta2, eps=eps)
+        beta1, beta2, eps = new.beta1, new.beta2, new.eps
+    elif rule == "linear":
+        new = linear_rule(lr, batch_size, kappa)
+    else:
+        raise ValueError(f"unknown rule {rule!r}; allowed: 'square_root', 'linear'")
+    return before, adaptive_sde_parameters(new.lr, beta1, beta2, eps, noise_scale / math.sqrt(new.kappa))

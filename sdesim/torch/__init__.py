@@ -2,7 +2,10 @@
 noise-to-signal monitoring and the scaling-rule prediction, and the synthetic problems as
 torchsde SDEs.  The core package never imports this.
 
-- ``training``: [`Trainer`][sdesim.torch.training.Trainer] and ``train`` (SGD, SVAG eq. (5), GD, NGD eq. (3));
+- ``training``: [`Trainer`][sdesim.torch.training.Trainer] and ``train`` (SGD, SVAG eq. (5), GD, NGD eq. (3),
+  RMSprop and Adam with their SVAG);
+- ``adaptive``: the RMSprop and Adam updates in torch.optim's order of operations, and SVAG's hyperparameters;
+- ``scaling``: ``scale_config``, the square-root (adaptive) and linear (SGD) scaling rules on a run's settings;
 - ``ngd``: the NGD gradient without forming Σ;
 - ``data``: digits, synthetic sets, any torch ``Dataset``, CIFAR-10 from a local folder;
 - ``nsr``: Ĝ, N̂, R during training (Definition 5.1) and the κ* of Theorem 5.6;
@@ -18,11 +21,12 @@ from sdesim.torch.nets import (
 )
 from sdesim.torch.ngd import ngd_gradient, ngd_weights, noise_scale, weighted_gradient
 from sdesim.torch.nsr import NSREstimate, NSRMonitor, estimate_nsr, predict_scaling
+from sdesim.torch.scaling import scale_config
 from sdesim.torch.sde import ProblemSDE, solve, to_torchsde
 from sdesim.torch.training import Trainer, TrainResult, train
 
 __all__ = [
-    "Trainer", "TrainResult", "train",
+    "Trainer", "TrainResult", "train", "scale_config",
     "ngd_gradient", "ngd_weights", "noise_scale", "weighted_gradient",
     "BatchSampler", "DatasetData", "TensorData", "as_data", "cifar10", "digits", "synthetic_classification",
     "synthetic_regression",

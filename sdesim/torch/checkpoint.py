@@ -10,10 +10,14 @@ One ``torch.save`` dict, read back with ``weights_only=True`` (no pickled code):
 ``step``            effective steps done; ``examples``: examples used so far
 ``log``             the log so far (list of dicts); ``pending_losses``: losses since the last log entry
 ``stopped``         None, or {"step", "reason"} of a run that diverged
+``time``            Σ η_k² over the effective steps done (the SDE time of the adaptive methods)
+``optimizer``       None for SGD, SVAG, GD and NGD; for RMSprop and Adam per parameter m (None for
+                    RMSprop), v and the number of updates k (``sdesim.torch.adaptive.AdaptiveState``)
 ==================  ===========================================================================
 
 The model's architecture, the data, the loss and a callable schedule are not saved: the caller
-passes the same ones again.  Plain SGD has no optimizer state.
+passes the same ones again.  SGD has no optimizer state.  Checkpoints written before ``time`` and
+``optimizer`` were added read as time 0 and no optimizer state (they can only be SGD-family runs).
 """
 
 from __future__ import annotations
@@ -23,7 +27,8 @@ from pathlib import Path
 import torch
 
 FORMAT = "sdesim.torch.checkpoint/1"
-KEYS = ("format", "config", "model", "rng", "step", "examples", "log", "pending_losses", "stopped")
+KEYS = ("format", "config", "model", "rng", "step", "examples", "log", "pending_losses", "stopped", "time",
+        "optimizer")
 
 
 def write(path, state: dict) -> Path:

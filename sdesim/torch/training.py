@@ -1,6 +1,6 @@
-"""Training any ``nn.Module`` with SGD, SVAG, full-batch GD or NGD, logged against effective steps.
+"""Training any ``nn.Module`` with SGD, SVAG, full-batch GD, NGD, RMSprop or Adam, logged against effective steps.
 
-One effective step k (time kη) is
+One effective step k (time kη; kη² for the adaptive methods) is
 
 ==========  ======================================================================================
 ``sgd``     x ← x − η_k (∇L_γ(x) + λx), one batch γ of B                                    eq. (1)
@@ -8,6 +8,10 @@ One effective step k (time kη) is
             each with its own forward and backward pass, c₁,₂ = (1 ± √(2l−1))/2; l = 1 is ``sgd``  eq. (5)
 ``gd``      x ← x − η_k (∇L(x) + λx), the full data set
 ``ngd``     x ← x − η_k (∇L(x) + ε + λx), ε ~ N(0, f·Σ₁/B) as SGD's noise (``sdesim.torch.ngd``)  eq. (3)
+``rmsprop``, ``adam``, ``paper_rmsprop``
+            l² small steps of the update of ``sdesim.torch.adaptive`` with η_k/l, 1 − βᵢ → (1 − βᵢ)/l²,
+            ε → εl on g = c₁∇L_γ₁ + c₂∇L_γ₂ + λx, c₁,₂ = (1 ± √(2l²−1))/2 (one batch at l = 1, where it is
+            torch.optim's RMSprop or Adam bit for bit); time t = Σ η_k², logged as ``time``
 ==========  ======================================================================================
 
 λ is the weight decay of eq. (7) (the gradient of λ/2|x|², unchanged across l) and η_k = η·s(k) the
@@ -28,6 +32,7 @@ import torch
 
 from sdesim.methods import svag_weights
 from sdesim.torch import checkpoint
+from sdesim.torch.adaptive import ADAPTIVE_METHODS, AdaptiveState, adaptive_step, check_hyperparameters
 from sdesim.torch._checks import (
     LOSSES, check_input_dtype, finite_number, isolated_rng, per_example_loss, resolve_device, strict_positive_int,
 )
@@ -36,7 +41,8 @@ from sdesim.torch.ngd import ngd_gradient, refuse_coupling, weighted_gradient
 from sdesim.torch.nets import trainable_parameters, weight_norm2
 from sdesim.torch.nsr import NSRMonitor
 
-METHODS = ("sgd", "svag", "gd", "ngd")
+METHODS = ("sgd", "svag", "gd", "ngd") + ADAPTIVE_METHODS
+TAKES_L = ("svag",) + ADAPTIVE_METHODS
 AUGMENTATION_PROBE = 16    # examples read twice to detect a random augmentation (a coin flip each: missed with 2⁻¹⁶)
 
 
@@ -194,9 +200,12 @@ class Trainer:
 
     Arguments (all checked before any work):
 
-    - ``method``: ``"sgd"``, ``"svag"``, ``"gd"`` or ``"ngd"``; ``lr``: η > 0; ``l``: SVAG's integer l ≥ 1
-      (only ``"svag"`` takes l > 1); ``batch_size``: B (NGD's noise is that of batches of B);
-      ``weight_decay``: λ ≥ 0 of eq. (7).
+    - ``method``: ``"sgd"``, ``"svag"``, ``"gd"``, ``"ngd"``, ``"rmsprop"``, ``"adam"`` or ``"paper_rmsprop"``;
+      ``lr``: η > 0; ``l``: SVAG's integer l ≥ 1 (``"svag"`` and the adaptive methods take l > 1);
+      ``batch_size``: B (NGD's noise is that of batches of B); ``weight_decay``: λ ≥ 0 of eq. (7).
+    - Adaptive methods only (``sdesim.torch.adaptive``): ``beta1`` (Adam; default 0.9), ``beta2`` (default
+      0.999 for Adam, 0.99 for both RMSprops), ``eps`` (default 1e-8), ``bias_correction`` (Adam; default
+      True).  Each β in [0, 1), ε > 0; they are those of the run at l = 1 and rescaled for l > 1.
     - ``loss``: ``"cross_entropy"``, ``"mse"`` or a function (outputs, targets) -> per-example losses.
     - ``schedule``: None, {effective step: factor} (e.g. {1000: 0.1}: ×0.1 from step 1000 on) or a
       function k -> factor.
@@ -217,12 +226,16 @@ class Trainer:
                  batch_size: int = 32, weight_decay: float = 0.0, loss="cross_entropy", schedule=None,
                  test_data=None, log_every: int = 10, eval_every: int | None = None, monitor=None,
                  monitor_every: int | None = None, sampling: str = "subset", ngd_sample_size: int | None = None,
-                 chunk_size: int | None = None, seed: int = 0, device="cpu", progress: bool = False):
+                 chunk_size: int | None = None, seed: int = 0, device="cpu", progress: bool = False,
+                 beta1: float | None = None, beta2: float | None = None, eps: float | None = None,
+                 bias_correction: bool | None = None):
         if method not in METHODS:
             raise ValueError(f"unknown method {method!r}; allowed: {', '.join(map(repr, METHODS))}")
         l = strict_positive_int("l", l)
-        if method != "svag" and l != 1:
-            raise ValueError(f"method {method!r} takes no l (got l={l}); use method='svag' for l > 1")
+        if method not in TAKES_L and l != 1:
+            raise ValueError(f"method {method!r} takes no l (got l={l}); l > 1 is for "
+                             f"{', '.join(map(repr, TAKES_L))}")
+        self.hyper = check_hyperparameters(method, beta1=beta1, beta2=beta2, eps=eps, bias_correction=bias_correction)
         lr = finite_number("lr (the learning rate η)", lr, positive=True)
         weight_decay = finite_number("weight_decay (λ of eq. (7))", weight_decay, positive=False)
         batch_size = strict_positive_int("batch_size", batch_size)
@@ -268,13 +281,22 @@ class Trainer:
                        "seed": int(seed), "device": str(self.device), "n_train": n,
                        "loss": loss if isinstance(loss, str) else "custom",
                        "schedule": ("custom" if callable(self.schedule) else
-                                    None if self.schedule is None else dict(self.schedule))}
+                                    None if self.schedule is None else dict(self.schedule)),
+                       "time_scale": "lr" if self.hyper is None else "lr^2"}
+        if self.hyper is not None:
+            self.config.update({"beta1": self.hyper.beta1, "beta2": self.hyper.beta2, "eps": self.hyper.eps,
+                                "bias_correction": self.hyper.bias_correction})
         if method == "ngd":
             from sdesim.torch.ngd import noise_scale
             noise_scale(n, batch_size, self._covariance_factor(), ngd_sample_size)  # raises if M is too small
         self.monitor = monitor
         self.progress = progress
-        self.c1, self.c2 = svag_weights(l) if method == "svag" else (1.0, 0.0)
+        adaptive = self.hyper is not None
+        self.c1, self.c2 = svag_weights(l * l if adaptive else l) if method in TAKES_L else (1.0, 0.0)
+        self.small_steps = l * l if adaptive else l          # small steps per effective step
+        if self.hyper is not None:
+            self.small_hyper = self.hyper.small_step(l)
+            self.optimizer = AdaptiveState(self.params, first_moment=self.hyper.beta1 is not None)
         self._check_data()
 
         sampler_seed, noise_seed, torch_seed = stream_seeds(int(seed))
@@ -287,6 +309,7 @@ class Trainer:
                         torch.Generator(device=self.device).manual_seed(torch_seed).get_state() if cuda else None)
         self.step = 0
         self.examples = 0
+        self.time = 0.0                          # Σ η_k² over effective steps done (adaptive methods)
         self.log: list[dict] = []
         self.stopped: dict | None = None
         self._pending: list[torch.Tensor] = []   # per-small-step losses since the last log entry (on device)
@@ -348,7 +371,7 @@ class Trainer:
         for p in self.params:
             p.grad = None
         method = self.config["method"]
-        if method in ("sgd", "svag"):
+        if method in ("sgd",) + TAKES_L:
             first = self._batch_loss(self.c1)
             if self.config["l"] == 1:
                 return first
@@ -361,16 +384,19 @@ class Trainer:
 
     def _examples_per_small_step(self) -> int:
         method, b = self.config["method"], self.config["batch_size"]
-        if method == "sgd" or (method == "svag" and self.config["l"] == 1):
+        if method == "sgd" or (method in TAKES_L and self.config["l"] == 1):
             return b
-        if method == "svag":
+        if method in TAKES_L:
             return 2 * b
         return self.config["ngd_sample_size"] or self.config["n_train"]
 
     @torch.no_grad()
     def _apply(self, small_lr: float) -> None:
-        """x ← x − h(g + λx) with g in .grad."""
+        """x ← x − h(g + λx) with g in .grad, or the adaptive update with learning rate h."""
         decay = self.config["weight_decay"]
+        if self.hyper is not None:
+            adaptive_step(self.params, self.optimizer, self.small_hyper, small_lr, decay)
+            return
         for p in self.params:
             grad = p.grad if p.grad is not None else torch.zeros_like(p)
             if decay:
@@ -430,6 +456,8 @@ class Trainer:
         k = self.step
         entry = {"step": k, "lr": self.lr_at(k), "examples": self.examples,
                  "step_loss": float(torch.stack(self._pending).mean()) if self._pending else None}
+        if self.hyper is not None:
+            entry["time"] = self.time
         with torch.no_grad():
             entry["norm2"] = weight_norm2(self.model)
         if k % self.config["eval_every"] == 0:
@@ -462,7 +490,7 @@ class Trainer:
     # -- the run ---------------------------------------------------------------------------------
 
     def run(self, steps: int) -> TrainResult:
-        """Take ``steps`` more effective steps (l small steps each); log every ``log_every``.
+        """Take ``steps`` more effective steps (l small steps each, l² for adaptive methods); log every ``log_every``.
 
         A non-finite loss stops the run cleanly: ``result.stopped`` gives the effective step and the reason,
         and the log keeps every entry before it.  Losses are checked at each log entry (one host sync),
@@ -486,12 +514,13 @@ class Trainer:
                 self.log.append(self._log_entry())
             for _ in tqdm(range(steps), disable=not self.progress, desc=f"{self.config['method']} l={l}",
                           unit="step"):
-                small_lr = self.lr_at(self.step) / l
-                for _ in range(l):
+                lr = self.lr_at(self.step)
+                for _ in range(self.small_steps):
                     self._pending.append(self._fill_gradient())
-                    self._apply(small_lr)
+                    self._apply(lr / l)
                 self.step += 1
-                self.examples += l * self._examples_per_small_step()
+                self.time += lr * lr
+                self.examples += self.small_steps * self._examples_per_small_step()
                 if self.step % self.config["log_every"] == 0:
                     if self._stop_if_diverged():
                         break
@@ -510,13 +539,13 @@ class Trainer:
         bad = self._first_nonfinite()
         if bad is None:
             return False
-        l = self.config["l"]
-        small_steps_before = self.step * l - len(self._pending)
+        n = self.small_steps
+        small_steps_before = self.step * n - len(self._pending)
         index = small_steps_before + bad
-        step, within = divmod(index, l)
+        step, within = divmod(index, n)
         loss = float(self._pending[bad])
         self.stopped = {"step": step, "reason": f"the training loss was {loss} at effective step {step}"
-                        + (f" (small step {within + 1} of {l})" if l > 1 else "")}
+                        + (f" (small step {within + 1} of {n})" if n > 1 else "")}
         self._pending = []
         return True
 
@@ -532,7 +561,8 @@ class Trainer:
             "format": checkpoint.FORMAT, "config": dict(self.config), "model": self.model.state_dict(),
             "rng": {"sampler": self.rng.sampler.get_state(), "noise": self.rng.noise.get_state(),
                     "torch_cpu": self.rng.torch_cpu, "torch_cuda": self.rng.torch_cuda},
-            "step": self.step, "examples": self.examples, "log": list(self.log),
+            "step": self.step, "examples": self.examples, "log": list(self.log), "time": self.time,
+            "optimizer": None if self.hyper is None else self.optimizer.state_dict(),
             "pending_losses": torch.stack(self._pending).cpu() if self._pending else torch.empty(0),
             "stopped": self.stopped})
 
@@ -568,7 +598,8 @@ class Trainer:
                       monitor_every=None if isinstance(monitor, NSRMonitor) else config["monitor_every"],
                       sampling=config["sampling"], ngd_sample_size=config["ngd_sample_size"],
                       chunk_size=config["chunk_size"], seed=config["seed"],
-                      device=config["device"] if device is None else device, progress=progress)
+                      device=config["device"] if device is None else device, progress=progress,
+                      **saved_hyperparameters(config))
         if len(trainer.train_data) != config["n_train"]:
             raise ValueError(f"the saved run trained on {config['n_train']} examples, this data set has "
                              f"{len(trainer.train_data)}")
@@ -580,11 +611,22 @@ class Trainer:
         if trainer.rng.torch_cuda is not None and rng["torch_cuda"] is not None:
             trainer.rng.torch_cuda = rng["torch_cuda"]
         trainer.step = int(state["step"])
+        trainer.time = float(state.get("time", 0.0))
+        if trainer.hyper is not None:
+            trainer.optimizer.load_state_dict(state["optimizer"])
         trainer.examples = int(state["examples"])
         trainer.log = list(state["log"])
         trainer.stopped = state["stopped"]
         trainer._pending = [value.to(trainer.device) for value in state["pending_losses"]]
         return trainer
+
+
+def saved_hyperparameters(config: dict) -> dict:
+    """The adaptive keyword arguments of ``Trainer`` recorded in a run's config ({} for other methods)."""
+    if config["method"] not in ADAPTIVE_METHODS:
+        return {}
+    names = ("beta1", "beta2", "eps", "bias_correction") if config["method"] == "adam" else ("beta2", "eps")
+    return {name: config[name] for name in names}
 
 
 def train(model, train_data, *, steps: int, **settings) -> TrainResult:
