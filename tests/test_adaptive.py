@@ -145,3 +145,34 @@ def test_state_observables_only_for_methods_that_have_them():
         sdesim.simulate(problems.quadratic(dim=2), "rmsprop", lr=0.1, steps=2, paths=10, observables=["m"])
     with pytest.raises(ValueError, match="method 'sgd' has none"):
         sdesim.simulate(problems.quadratic(dim=2), "sgd", lr=0.1, steps=2, paths=10, observables=["u"])
+
+
+def test_weak_error_study_of_adam_svag_against_its_sde():
+    """The 2022 paper's SVAG for Adam against Euler on the Adam SDE: the error at l = 1 and l = 2 is resolved
+    and falls with l by more than 5 standard errors; the record says t = kη²."""
+    from sdesim.estimators.weak_error import weak_error_study
+
+    study = weak_error_study(problems.quadratic(dim=2), lr=0.2, time=1.0, tests=("x",),
+                             l_values=(1, 2, 4), method="adam", reference="euler", euler_factor=2, paths=20_000,
+                             x0=[2.0, 2.0], hyperparameters=dict(beta1=0.9, beta2=0.99), seed=3)
+    rows = study.rows_for("x[0]")
+    assert [r.l for r in rows] == [1, 2, 4]
+    assert rows[0].error - rows[1].error > 5 * np.hypot(rows[0].stderr, rows[1].stderr)
+    assert rows[1].error > 5 * rows[1].stderr
+    record = study.to_dict()
+    assert record["time_scale"] == "lr^2" and record["steps"] == 25
+    assert record["hyperparameters"] == {"beta1": 0.9, "beta2": 0.99}
+    np.testing.assert_allclose(study.recorded_times[-1], 1.0)
+    assert "η²/32" in study.reference_notes["x[0]"]
+
+
+@pytest.mark.parametrize("method", ["rmsprop", "rmsprop_sde"])
+def test_a_study_of_rmsprop_from_v0_zero_is_refused(method):
+    from sdesim.estimators.weak_error import weak_error_study
+
+    with pytest.raises(ValueError, match="starts its SDE at u = 0"):
+        weak_error_study(problems.quadratic(dim=1), lr=0.2, time=0.4, method=method, paths=1000)
+    with pytest.raises(ValueError, match="the adaptive SDE has no closed form"):
+        weak_error_study(problems.quadratic(dim=1), lr=0.2, time=0.4, method="adam", reference="exact", paths=1000)
+    with pytest.raises(ValueError, match="moments that close"):
+        weak_error_study(problems.quadratic(dim=1), lr=0.2, time=0.4, method="adam", exact=True)

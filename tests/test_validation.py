@@ -16,7 +16,7 @@ from sdesim.estimators.moment_checks import false_alarm_rates, MIN_PATHS, moment
 from sdesim.problems import quadratic
 from sdesim.validation import CLAIMS, validate
 from sdesim.validation import (claim1_one_step_moments, claim2_weak_order, claim3_decomposition,
-                               claim4_equilibrium, claim5_scaling_rule)
+                               claim4_equilibrium, claim5_scaling_rule, claim7_square_root_rule)
 from sdesim.validation.equilibrium import Equilibrium, equilibrium
 from sdesim.validation.report import (Check, ClaimResult, describe_t_bound, IDENTITY, seed_mean, student_t,
                                       write_report, Z)
@@ -142,6 +142,15 @@ def test_a_sweep_that_never_reaches_the_theorems_fails_instead_of_passing_vacuou
                                          seed=claim_seed(claim4_equilibrium))
     assert not equilibrium.passed
     assert any(c.measured == "no η of the sweep is certified" for c in equilibrium.checks)
+
+
+def test_the_square_root_rule_claim_fails_when_the_linear_rule_is_not_expected_to_differ(tmp_path):
+    # a tolerance of 100% would call the linear rule's 35–75% change "no change": its checks must fail
+    result = claim7_square_root_rule.run(quick=True, out_dir=tmp_path, tolerance=1.0, wide_kappas=(),
+                                         seed=claim_seed(claim7_square_root_rule))
+    assert not result.passed
+    failed = [c for c in result.checks if c.passed is False]
+    assert failed and all("linear rule" in c.quantity for c in failed)
 
 
 def test_eq12_is_rejected_for_an_sde_whose_equilibrium_violates_it():

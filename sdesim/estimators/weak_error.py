@@ -353,6 +353,12 @@ def weak_error_study(problem: Problem, *, lr: float = 0.1, time: float = 1.0, te
                   recorded_times=times, error_kind=kind, time_scale="lr^2" if spec.adaptive else "lr",
                   hyperparameters=hyperparameters)
 
+    if spec.adaptive and not step_plan(method, lr, 1, **hyperparameters).adaptive.bias_correction \
+            and not np.any(hyperparameters.get("v0", 0.0)):
+        raise ValueError(f"method {method!r} without bias correction from v0 = 0 starts its SDE at u = 0, where the "
+                         "noise term's variance grows like 1/t and its integral diverges but for ε₀: SVAG does not "
+                         "converge to that SDE at any order (docs/theory/adaptive-sde.md). Give v0 > 0 (for instance "
+                         "diag Σ(x0)), or use adam or paper_rmsprop, whose bias correction removes the problem")
     if spec.adaptive and exact:
         raise ValueError(f"exact=True needs moments that close, which method {method!r} does not have (its step "
                          "divides by √v); use Monte Carlo")
