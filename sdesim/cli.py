@@ -15,9 +15,9 @@ import numpy as np
 from sdesim._importable import import_named
 from sdesim.estimators.references import REFERENCES
 from sdesim.estimators.test_functions import TESTS
-from sdesim.estimators.weak_error import DEFAULT_L, ERROR_KINDS, SWEEP_METHODS
+from sdesim.estimators.weak_error import DEFAULT_ADAPTIVE_L, DEFAULT_L, ERROR_KINDS, SWEEP_METHODS
 from sdesim.executors import connect
-from sdesim.methods import METHODS, SCHEMES
+from sdesim.methods import METHOD_TABLE, METHODS, SCHEMES
 from sdesim.problems import NOISE_LAWS, PROBLEMS, SAMPLINGS, Problem, make_problem
 from sdesim.problems.datasets import load_regression_data
 from sdesim.simulate import BUILTIN_OBSERVABLES, simulate
@@ -221,7 +221,8 @@ def _converge_command(args) -> int:
         x0 = np.full(problem.dim, CONVERGE_X0)
     tests, user_tests = _tests_from_args(args.test)
     study = weak_error_study(
-        problem, lr=args.lr, time=args.time, tests=tests, user_tests=user_tests, l_values=args.l,
+        problem, lr=args.lr, time=args.time, tests=tests, user_tests=user_tests,
+        l_values=args.l or (DEFAULT_ADAPTIVE_L if METHOD_TABLE[args.method].adaptive else DEFAULT_L),
         method=args.method, reference=_reference_from_args(args.reference), exact=args.exact, paths=args.paths,
         seed=args.seed, x0=x0, error=args.error, expected=args.expected, precision=args.precision,
         fit_from=args.fit_from, control_variates=not args.no_control_variates, euler_factor=args.euler_factor,
@@ -413,7 +414,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help=f"comma-separated test functions: built in ({','.join(TESTS)}) or module:function (a "
                         "numba-compiled function of x; a vector-valued one gives a row per component) "
                         "(default: norm4,norm2)")
-    g.add_argument("--l", type=_ints, default=list(DEFAULT_L), metavar="LIST", help="the sweep of l, comma-separated")
+    g.add_argument("--l", type=_ints, metavar="LIST", help="the sweep of l, comma-separated (default: "
+                   f"{','.join(map(str, DEFAULT_L))}; adaptive methods, whose level l takes l² steps: "
+                   f"{','.join(map(str, DEFAULT_ADAPTIVE_L))})")
     g.add_argument("--reference", default="auto", metavar="{" + ",".join(REFERENCES) + "} or module:exact",
                    help="how E g(X_t) is obtained, per test function: auto takes the exact value where there is one, "
                         "else extrapolation in l; module:exact is your function exact(name, times) returning "

@@ -5,13 +5,15 @@ from __future__ import annotations
 import numpy as np
 
 from sdesim.estimators.test_functions import describe
+from sdesim.methods import METHOD_TABLE
 
 
 def plot_weak_error(study, path=None, *, ax=None):
-    """e(l) against l on log-log axes: 95% error bars, the fitted C₁l^−p + C₂l^−p−1 over its fit range, slope −1.
+    """e(l) against l on log-log axes: 95% error bars, the fitted C₁l^−p + C₂l^−p−1 over its fit range, the slope of the judged order.
 
     Points within 3 standard errors of 0 are drawn hollow; exact points carry no bars.
-    For an Euler–Maruyama sweep (method ``sde``) the top axis reads the step h = η/l.
+    For an Euler–Maruyama sweep (``sde``, or an adaptive ``*_sde``) the top axis reads the step h = η/l
+    (adaptive: η²/l²).
     Returns the matplotlib figure; writes it to ``path`` if given.
     """
     from matplotlib.figure import Figure  # no pyplot: works on machines without a display
@@ -48,20 +50,25 @@ def plot_weak_error(study, path=None, *, ax=None):
     l_all = np.array(study.l_values, float)
     first = [r for r in study.rows_for(study.test_functions[0]) if np.isfinite(r.error)] if study.test_functions else []
     if first:
-        anchor = abs(first[-1].error) * first[-1].l
-        ax.plot(l_all, anchor / l_all, "k--", lw=1, label="slope −1 (order 1)")
+        order = study.fit.expected
+        anchor = abs(first[-1].error) * first[-1].l ** order
+        ax.plot(l_all, anchor / l_all ** order, "k--", lw=1, label=f"slope −{order:g} (order {order:g}, judged)")
     for low, high in fit_ranges:
         ax.axvspan(low / 1.15, high * 1.15, color="0.5", alpha=0.08, lw=0)
     ax.set_xscale("log", base=2)
     ax.set_yscale("log")
-    sweep = "Euler–Maruyama steps per effective step" if study.method == "sde" else "SVAG steps per effective step"
+    spec = METHOD_TABLE[study.method]
+    per_step = "l²" if spec.adaptive else "l"
+    sweep = f"{per_step} {'Euler–Maruyama' if spec.sde else 'SVAG'} steps per effective step"
     ax.set_xlabel(f"l ({sweep})")
-    what = "max over steps k ≤ T/η of " if study.error_kind == "max_over_steps" else "at t = T of "
-    ax.set_ylabel(f"weak error e(l): {what}|E g(x_k) − E g(X_kη)|", fontsize=8)
-    if study.method == "sde":
-        top = ax.secondary_xaxis("top", functions=(lambda v: study.lr / np.maximum(v, 1e-300),
-                                                   lambda h: study.lr / np.maximum(h, 1e-300)))
-        top.set_xlabel("step h = η/l")
+    unit = "η²" if spec.adaptive else "η"
+    what = f"max over steps k ≤ T/{unit} of " if study.error_kind == "max_over_steps" else "at t = T of "
+    ax.set_ylabel(f"weak error e(l): {what}|E g(x_k) − E g(X_k{unit})|", fontsize=8)
+    if spec.sde:
+        power = 2.0 if spec.adaptive else 1.0     # h = unit/l^power, so l = (unit/h)^(1/power)
+        top = ax.secondary_xaxis("top", functions=(lambda v: study.unit / np.maximum(v, 1e-300) ** power,
+                                                   lambda h: (study.unit / np.maximum(h, 1e-300)) ** (1 / power)))
+        top.set_xlabel(f"step h = {unit}/{per_step}")
     ax.set_title(f"{study.method} vs the SDE on {study.problem['name']}, η = {study.lr:g}, T = {study.time:g}",
                  fontsize=10)
     if ax.get_legend_handles_labels()[0]:   # nothing to label when every level diverged

@@ -11,7 +11,9 @@
 from __future__ import annotations
 
 import contextlib
+import math
 
+import numba
 import numpy as np
 import pytest
 
@@ -176,3 +178,30 @@ def test_a_study_of_rmsprop_from_v0_zero_is_refused(method):
         weak_error_study(problems.quadratic(dim=1), lr=0.2, time=0.4, method="adam", reference="exact", paths=1000)
     with pytest.raises(ValueError, match="moments that close"):
         weak_error_study(problems.quadratic(dim=1), lr=0.2, time=0.4, method="adam", exact=True)
+
+
+@numba.njit
+def _root_sample_grad(x, data, state, pstate, out):
+    out[0] = x[0] + math.sqrt(x[0]) * rng.normal(state)
+
+
+@numba.njit
+def _root_mean_grad(x, data, out):
+    out[0] = x[0]
+
+
+@numba.njit
+def _root_noise_factor(x, data, out):
+    out[0, 0] = math.sqrt(x[0])     # NaN for x < 0
+
+
+@numba.njit
+def _root_loss(x, data):
+    return 0.5 * x[0] * x[0]
+
+
+def test_an_sde_method_needs_a_finite_noise_factor_at_the_start():
+    problem = problems.custom("root_noise", 1, sample_grad=_root_sample_grad, mean_grad=_root_mean_grad,
+                              noise_factor=_root_noise_factor, loss=_root_loss, x0=[1.0])
+    with pytest.raises(ValueError, match=r"noise factor D\(x\) is not finite at x0 = \[-1.\]"):
+        sdesim.simulate(problem, "adam_sde", lr=0.1, steps=2, paths=10, x0=[-1.0])

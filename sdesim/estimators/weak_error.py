@@ -58,6 +58,7 @@ from sdesim.result import to_jsonable
 from sdesim.simulate import BUILTIN_OBSERVABLES, observable_layout
 
 DEFAULT_L = (1, 2, 4, 8, 16, 32, 64)
+DEFAULT_ADAPTIVE_L = (1, 2, 4, 8)   # level l of an adaptive method takes l² small steps per effective step
 SWEEP_METHODS = ("svag", "sde", "rmsprop", "adam", "paper_rmsprop", "rmsprop_sde", "adam_sde", "paper_rmsprop_sde")
 ERROR_KINDS = ("max_over_steps", "at_time")
 MIN_PATHS = 100                 # Monte Carlo paths per level: standard errors to trust, 50 in each half
@@ -297,9 +298,10 @@ def weak_error_study(problem: Problem, *, lr: float = 0.1, time: float = 1.0, te
     ``method``: ``"svag"`` or ``"sde"`` (Euler with step η/l) against the SDE of eq. (2); or an
     adaptive method, ``"rmsprop"``, ``"adam"``, ``"paper_rmsprop"`` (the 2022 paper's SVAG) or its
     ``_sde`` (Euler with step η²/l²), against the adaptive SDE, with ``hyperparameters`` (beta1,
-    beta2, eps, bias_correction, v0) and time t = kη²; their reference is ``"extrapolation"`` or
-    ``"euler"`` (the adaptive SDEs have no closed form) and they have no control variates (their
-    moments do not close).
+    beta2, eps, bias_correction, v0) and time t = kη²; their reference is ``"euler"`` (``"auto"``)
+    or ``"extrapolation"`` (Richardson for order 1: biased where the order is higher), since the
+    adaptive SDEs have no closed form, and they have no control variates (their moments do not
+    close).
 
     ``tests`` names built-in test functions; ``user_tests`` maps names to your own compiled
     functions of x (a vector-valued one gives one row per component).  ``reference`` is
@@ -380,7 +382,7 @@ def weak_error_study(problem: Problem, *, lr: float = 0.1, time: float = 1.0, te
         raise ValueError(f"a Monte Carlo study needs at least {MIN_PATHS} paths per level (fewer give no standard "
                          f"error to trust, and the coarsest level's two halves each choose the step of the largest "
                          f"gap for the other), got {paths}")
-    plan = plan_references(problem, "extrapolation" if spec.adaptive and reference == "auto" else reference,
+    plan = plan_references(problem, "euler" if spec.adaptive and reference == "auto" else reference,
                            {t: sizes[t] for t in all_tests}, times, lr, x0)
     kinds = {kind_ for kind_, _ in plan.values()}
     if "extrapolation" in kinds and len(l_values) < 3:
