@@ -311,32 +311,148 @@ def naive_problem(problem) -> NaiveProblem:
 
 @dataclass
 class NaivePlan:
-    """One small step of a method: its size h, and what the step kind needs."""
+    """One small step of a method: its size h, small steps per effective step, and what the step kind needs."""
 
-    kind: str               # "stochastic", "gaussian" or "linear"
+    kind: str               # "stochastic", "gaussian", "linear", "adaptive" or "adaptive_sde"
     h: float
+    per_step: float         # small steps per effective step (time η, or η² for the adaptive methods)
     c1: float = 1.0
     c2: float = 0.0
     noise_scale: float = 0.0
     transition: tuple = ()
+    adaptive: "NaiveAdaptive | None" = None
+
+    @property
+    def small_dt(self) -> float:
+        """The time one small step covers: h for SGD-type steps; η²/l² (or dt) for the adaptive ones."""
+        return self.h if self.adaptive is None else self.adaptive.small_dt
 
 
-def naive_plan(problem, method, lr, l=1, dt=None, scheme="euler") -> NaivePlan:
+@dataclass
+class NaiveAdaptive:
+    """RMSprop/Adam as docs/theory/adaptive-sde.md writes them, the small step's values after SVAG's scaling.
+
+    Discrete: β₁, β₂, ε of the small step (1 − β → (1 − β)/l², ε → εl) and u = v/l².  SDE: the rates
+    c₁ = (1 − β₁)/η², c₂ = (1 − β₂)/η², σ₀ = η, ε₀ = εη, and u itself is the state (u_scale 1).
+    """
+
+    momentum: bool
+    bias_correction: bool
+    beta1: float
+    beta2: float
+    eps: float
+    v0: object
+    u_scale: float
+    small_dt: float
+    rates: tuple = ()       # SDE: (c₁, c₂, σ₀, ε₀)
+
+
+# the adaptive methods: (momentum, bias correction fixed or None for the user's choice, default β₂)
+ADAPTIVE = {"rmsprop": (False, False, 0.99), "adam": (True, None, 0.999), "paper_rmsprop": (False, True, 0.99)}
+
+
+def naive_adaptive_plan(method, lr, l, dt, beta1=None, beta2=None, eps=None, bias_correction=None, v0=None):
+    base = method.removesuffix("_sde")
+    momentum, fixed, default_beta2 = ADAPTIVE[base]
+    beta1 = (0.9 if beta1 is None else beta1) if momentum else 0.0
+    beta2 = default_beta2 if beta2 is None else beta2
+    eps = 1e-8 if eps is None else eps
+    correction = fixed if fixed is not None else (True if bias_correction is None else bias_correction)
+    v0 = 0.0 if v0 is None else v0
+    if method == base:   # the 2022 paper's SVAG: η/l, 1 − β → (1 − β)/l², ε → εl, weights of l²
+        root = math.sqrt(2 * l * l - 1)
+        # RMSprop has no β₁ to scale: β₁ = 0 stays 0 (b₁ = 1), as its SDE has no γ₁
+        small_beta1 = 1 - (1 - beta1) / l**2 if momentum else 0.0
+        hyper = NaiveAdaptive(momentum, correction, small_beta1, 1 - (1 - beta2) / l**2, eps * l, v0,
+                              1.0 / l**2, lr * lr / (l * l))
+        return NaivePlan("adaptive", lr / l, l * l, (1 + root) / 2, (1 - root) / 2, adaptive=hyper)
+    h = lr**2 / l**2 if dt is None else dt
+    hyper = NaiveAdaptive(momentum, correction, beta1, beta2, eps, v0, 1.0, h,
+                          ((1 - beta1) / lr**2, (1 - beta2) / lr**2, lr, eps * lr))
+    return NaivePlan("adaptive_sde", h, lr**2 / h, noise_scale=math.sqrt(h), adaptive=hyper)
+
+
+def naive_plan(problem, method, lr, l=1, dt=None, scheme="euler", **hyper) -> NaivePlan:
+    if method.removesuffix("_sde") in ADAPTIVE:
+        return naive_adaptive_plan(method, lr, l, dt, **hyper)
     if method == "sgd":                       # eq. (1)
-        return NaivePlan("stochastic", lr)
+        return NaivePlan("stochastic", lr, 1.0)
     if method == "svag":                      # eq. (5)
         root = math.sqrt(2 * l - 1)
-        return NaivePlan("stochastic", lr / l, (1 + root) / 2, (1 - root) / 2)
+        return NaivePlan("stochastic", lr / l, l, (1 + root) / 2, (1 - root) / 2)
     if method == "ngd":                       # eq. (3)
-        return NaivePlan("gaussian", lr, noise_scale=lr)
+        return NaivePlan("gaussian", lr, 1.0, noise_scale=lr)
     h = lr / l if dt is None else dt
     if scheme == "exact":                     # the OU transition over h
-        return NaivePlan("linear", h, transition=problem.exact_sde.transition(h, lr))
-    return NaivePlan("gaussian", h, noise_scale=math.sqrt(h * lr))  # Euler–Maruyama on eq. (2)
+        return NaivePlan("linear", h, lr / h, transition=problem.exact_sde.transition(h, lr))
+    return NaivePlan("gaussian", h, lr / h, noise_scale=math.sqrt(h * lr))  # Euler–Maruyama on eq. (2)
 
 
-def naive_step(twin, plan, weight_decay, x, stream, state):
-    """x after one small step; λx is added to every gradient."""
+@dataclass
+class NaiveState:
+    """An adaptive method's per-path state: m, v (u = v·u_scale) and the step count k."""
+
+    m: np.ndarray
+    v: np.ndarray
+    k: int = 0
+
+    @classmethod
+    def start(cls, hyper, d):
+        """m = 0, and v = v₀/u_scale, so that u = v₀ at every l."""
+        return cls(np.zeros(d), np.broadcast_to(np.asarray(hyper.v0, float), (d,)) / hyper.u_scale)
+
+    def finite(self) -> bool:
+        return bool(np.all(np.isfinite(self.m)) and np.all(np.isfinite(self.v)))
+
+
+def naive_adaptive_step(twin, plan, weight_decay, x, opt, stream, state):
+    """x after one RMSprop/Adam small step (SVAG's when c₂ ≠ 0); updates ``opt``:
+
+    g = c₁∇L_γ₁ + c₂∇L_γ₂ + λx,  m ← β₁m + (1 − β₁)g (Adam; else m = g),  v ← β₂v + (1 − β₂)g²,
+    x ← x − h (m/b₁) / (√(v/b₂) + ε),  bᵢ = 1 − βᵢᵏ with bias correction, else 1.
+    """
+    a = plan.adaptive
+    g = plan.c1 * twin.sample_grad(x, stream, state)
+    if plan.c2 != 0.0:
+        g = g + plan.c2 * twin.sample_grad(x, stream, state)
+    g = g + weight_decay * x
+    opt.k += 1
+    opt.m = a.beta1 * opt.m + (1 - a.beta1) * g if a.momentum else g
+    opt.v = a.beta2 * opt.v + ((1 - a.beta2) * g) * g   # (1 − β₂)g first: where g² alone would overflow
+    b1, b2 = (1 - a.beta1**opt.k, 1 - a.beta2**opt.k) if a.bias_correction else (1.0, 1.0)
+    return x - plan.h * (opt.m / b1) / (np.sqrt(opt.v / b2) + a.eps)
+
+
+def naive_adaptive_sde_step(twin, plan, weight_decay, x, opt, stream):
+    """x after one Euler–Maruyama step of dt on the RMSprop/Adam SDE (docs/theory/adaptive-sde.md); updates ``opt``:
+
+    u ← u + c₂(diag Σ(x) − u) dt,  w = √dt D(x) z,
+    Adam: m ← m + c₁(∇L + λx − m) dt + c₁σ₀w,  x ← x − dt (m/γ₁)/(σ₀√(u/γ₂) + ε₀);
+    RMSprop: x ← x − (dt(∇L + λx) + σ₀w)/(σ₀√(u/γ₂) + ε₀),  γᵢ = 1 − e^{−cᵢt} at the step's end.
+    """
+    a = plan.adaptive
+    c1, c2, sigma0, eps0 = a.rates
+    dt = plan.h
+    d = twin.noise_factor(x)
+    w = plan.noise_scale * (d @ np.array([stream.normal() for _ in range(d.shape[1])]))
+    drift = twin.mean_grad(x) + weight_decay * x
+    opt.k += 1
+    t = opt.k * dt
+    gamma1, gamma2 = (1 - math.exp(-c1 * t), 1 - math.exp(-c2 * t)) if a.bias_correction else (1.0, 1.0)
+    opt.v = opt.v + c2 * (np.sum(d * d, axis=1) - opt.v) * dt
+    denominator = sigma0 * np.sqrt(opt.v / gamma2) + eps0
+    if a.momentum:
+        opt.m = opt.m + c1 * (drift - opt.m) * dt + c1 * sigma0 * w
+        return x - dt * (opt.m / gamma1) / denominator
+    return x - (dt * drift + sigma0 * w) / denominator
+
+
+def naive_step(twin, plan, weight_decay, x, stream, state, opt=None):
+    """x after one small step; λx is added to every gradient.  ``opt``: an adaptive method's `NaiveState`."""
+    if plan.kind == "adaptive":
+        return naive_adaptive_step(twin, plan, weight_decay, x, opt, stream, state)
+    if plan.kind == "adaptive_sde":
+        return naive_adaptive_sde_step(twin, plan, weight_decay, x, opt, stream)
     if plan.kind == "stochastic":
         g = plan.c1 * twin.sample_grad(x, stream, state)
         if plan.c2 != 0.0:  # SVAG's second, independent gradient (none for l = 1)
@@ -356,11 +472,21 @@ def naive_step(twin, plan, weight_decay, x, stream, state):
 # --- the paths ---------------------------------------------------------------------------------
 
 OBSERVABLES = ("x", "norm2", "loss", "grad_norm2", "noise_trace")
+STATE_OBSERVABLES = ("u", "m")   # an adaptive method's state: u = v·u_scale, and m (Adam only)
 
 
-def naive_observe(twin, x, names=OBSERVABLES) -> dict:
+def default_observables(method) -> tuple:
+    """Every built-in observable the method has: u for RMSprop, u and m for Adam."""
+    base = method.removesuffix("_sde")
+    if base not in ADAPTIVE:
+        return OBSERVABLES
+    return OBSERVABLES + (STATE_OBSERVABLES if ADAPTIVE[base][0] else STATE_OBSERVABLES[:1])
+
+
+def naive_observe(twin, x, names=OBSERVABLES, opt=None, u_scale=1.0) -> dict:
     formulas = {"x": lambda: x, "norm2": lambda: x @ x, "loss": lambda: twin.loss(x),
-                "grad_norm2": lambda: np.sum(twin.mean_grad(x) ** 2), "noise_trace": lambda: twin.noise_trace(x)}
+                "grad_norm2": lambda: np.sum(twin.mean_grad(x) ** 2), "noise_trace": lambda: twin.noise_trace(x),
+                "u": lambda: opt.v * u_scale, "m": lambda: opt.m}
     return {name: np.asarray(formulas[name](), float) for name in names}
 
 
@@ -370,12 +496,11 @@ class NaiveRun:
     which the path was dropped (None if it never was).  Points and observations after a
     path is dropped are NaN."""
 
-    h: float
+    small_dt: float            # the time one small step covers
     small: np.ndarray          # the checkpoints in small steps
     kept: np.ndarray           # (keep_paths, points, d)
     observed: dict             # name -> (paths, checkpoints[, d])
     dropped: list
-
     def counted(self) -> np.ndarray:
         """(paths, checkpoints): whether the path's observables count at the checkpoint."""
         first = next(iter(self.observed.values()))
@@ -411,45 +536,49 @@ class NaiveRun:
 
 
 def naive_simulate(problem, method, *, lr, x0, steps, paths, seed, l=1, dt=None, scheme="euler",
-                   checkpoints=None, keep_paths=0, keep_every=1, observables=OBSERVABLES) -> NaiveRun:
+                   checkpoints=None, keep_paths=0, keep_every=1, observables=None, **hyper) -> NaiveRun:
     """``sdesim.simulate`` the slow way, path after path and step after step.
 
-    A path is dropped at the small step that leaves x non-finite (that point is not kept),
-    or at a checkpoint where one of the observables is not finite (that point is kept).
-    Checkpoints are effective steps (time kη); the last is always ``steps``.
+    A path is dropped at the small step that leaves x (or an adaptive method's m, v) non-finite
+    (that point is not kept), or at a checkpoint where one of the observables is not finite (that
+    point is kept).  Checkpoints are effective steps (time kη, or kη² for the adaptive methods);
+    the last is always ``steps``.  ``hyper``: the adaptive methods' beta1, beta2, eps,
+    bias_correction, v0; ``observables`` default to every built-in one the method has.
     """
+    observables = default_observables(method) if observables is None else tuple(observables)
     with np.errstate(over="ignore", invalid="ignore"):  # paths that blow up are expected
         return _naive_paths(problem, method, lr, x0, steps, paths, seed, l, dt, scheme, checkpoints,
-                            keep_paths, keep_every, observables)
+                            keep_paths, keep_every, observables, hyper)
 
 
 def _naive_paths(problem, method, lr, x0, steps, paths, seed, l, dt, scheme, checkpoints, keep_paths,
-                 keep_every, observables):
-    twin, plan = naive_problem(problem), naive_plan(problem, method, lr, l, dt, scheme)
+                 keep_every, observables, hyper):
+    twin, plan = naive_problem(problem), naive_plan(problem, method, lr, l, dt, scheme, **hyper)
     effective = [0, steps] if checkpoints is None else sorted(set(checkpoints) | {steps})
-    small = np.array([round(k * lr / plan.h) for k in effective])
+    small = np.array([round(k * plan.per_step) for k in effective])
     x0 = np.asarray(x0, float)
     kept = np.full((keep_paths, small[-1] // keep_every + 1, len(x0)), np.nan)
-    observed = {name: np.full((paths, len(small)) + ((len(x0),) if name == "x" else ()), np.nan)
+    observed = {name: np.full((paths, len(small)) + ((len(x0),) if name in ("x", "u", "m") else ()), np.nan)
                 for name in observables}
     dropped, at_checkpoint = [], {int(k): c for c, k in enumerate(small)}
     key = ref_stream_key(seed)
     for path in range(paths):
         stream, state, x = Stream(key, path), twin.path_state(), x0.copy()
+        opt = None if plan.adaptive is None else NaiveState.start(plan.adaptive, len(x0))
         dropped.append(None)
         for k in range(small[-1] + 1):
             if k > 0:
-                x = naive_step(twin, plan, problem.weight_decay, x, stream, state)
-                if not np.all(np.isfinite(x)):
+                x = naive_step(twin, plan, problem.weight_decay, x, stream, state, opt)
+                if not (np.all(np.isfinite(x)) and (opt is None or opt.finite())):
                     dropped[path] = k
                     break
             if path < keep_paths and k % keep_every == 0:
                 kept[path, k // keep_every] = x
             if k in at_checkpoint:
-                values = naive_observe(twin, x, observables)
+                values = naive_observe(twin, x, observables, opt, 1.0 if plan.adaptive is None else plan.adaptive.u_scale)
                 if not all(np.all(np.isfinite(v)) for v in values.values()):
                     dropped[path] = k
                     break
                 for name, value in values.items():
                     observed[name][path, at_checkpoint[k]] = value
-    return NaiveRun(plan.h, small, kept, observed, dropped)
+    return NaiveRun(plan.small_dt, small, kept, observed, dropped)
