@@ -205,3 +205,24 @@ def test_an_sde_method_needs_a_finite_noise_factor_at_the_start():
                               noise_factor=_root_noise_factor, loss=_root_loss, x0=[1.0])
     with pytest.raises(ValueError, match=r"noise factor D\(x\) is not finite at x0 = \[-1.\]"):
         sdesim.simulate(problem, "adam_sde", lr=0.1, steps=2, paths=10, x0=[-1.0])
+
+
+def test_same_numbers_on_any_thread_count_and_blown_up_paths_counted():
+    """One stream per path: 1 and 2 threads give the same bits; paths whose gradient turns NaN (x < 0 here)
+    are counted as diverged, and the statistics are over the others."""
+    problem = problems.custom("root_noise", 1, sample_grad=_root_sample_grad, mean_grad=_root_mean_grad,
+                              noise_factor=_root_noise_factor, loss=_root_loss, x0=[1.0])
+    runs = [sdesim.simulate(problem, "adam", lr=0.5, l=2, steps=20, paths=3000, seed=4, threads=t, block_size=256,
+                            observables=["x", "u", "m"]) for t in (1, 2)]
+    for name in ("x", "u", "m"):
+        assert np.array_equal(runs[0].mean(name), runs[1].mean(name))
+    assert runs[0].diverged == runs[1].diverged > 0
+    assert runs[0].counts[-1] == 3000 - runs[0].diverged
+    assert np.all(np.isfinite(runs[0].mean("u")))
+
+
+def test_methods_without_momentum_keep_beta1_zero_at_every_l():
+    """paper_rmsprop is Adam with β₁ = 0 at every l: its bias correction 1 − β₁ᵏ stays 1 (SVAG scales 1 − β₂ only)."""
+    for l in (1, 2, 4):
+        p = plan("paper_rmsprop", 0.1, l, beta2=0.99)
+        assert p.small[0] == 0.0 and p.step_params(0.0).one_minus_beta1 == 1.0

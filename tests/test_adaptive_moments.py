@@ -41,10 +41,7 @@ def state(method, p=None):
     return AdaptiveState.make(p or problem(), method, X, m=m, t=t)
 
 
-@pytest.mark.parametrize("method", ["rmsprop", "adam",
-                                    pytest.param("paper_rmsprop", marks=pytest.mark.xfail(strict=True, reason=(
-                                        "sdesim.methods.plan scales paper_rmsprop's β₁ = 0 to 1 − 1/l² and the "
-                                        "kernel divides its step by 1 − (1 − 1/l²)ᵏ (4× at k = 1, l = 2)")))])
+@pytest.mark.parametrize("method", ["rmsprop", "adam", "paper_rmsprop"])
 def test_increments_are_the_engines_first_step(method):
     """From m = 0, u = v₀, t = 0, sample i's Δx is path i's first small step in `sdesim.simulate` (l = 2)."""
     p, n, v0 = problem(), 200, 0.4

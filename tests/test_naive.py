@@ -122,15 +122,8 @@ ADAPTIVE_METHODS = {
 }
 
 
-# the engine's paper_rmsprop with l > 1: sdesim.methods.plan scales its β₁ = 0 like Adam's, to 1 − 1/l², and the
-# kernel divides each step by 1 − (1 − 1/l²)ᵏ (4× at k = 1, l = 2), though m = g; the twin keeps b₁ = 1
-PAPER_RMSPROP_BETA1 = pytest.mark.xfail(strict=True, reason="sdesim.methods.plan scales paper_rmsprop's beta1 = 0 "
-                                        "to 1 - 1/l^2, so the kernel's step carries 1/(1 - beta1^k)")
-
-
 def adaptive_cases() -> list:
-    return [pytest.param(name, variant, method, wd, id=f"{name}-{variant}-{method}-wd{wd:g}",
-                         marks=[PAPER_RMSPROP_BETA1] if method == "paper_rmsprop-l2" else [])
+    return [pytest.param(name, variant, method, wd, id=f"{name}-{variant}-{method}-wd{wd:g}")
             for name, (_, _, variants) in ADAPTIVE_PROBLEMS.items()
             for variant, method, wd in itertools.product(variants, ADAPTIVE_METHODS, (0.0, 0.1))]
 
