@@ -25,7 +25,6 @@ cores).  ``--full``: a wider, deeper net, 5000 steps, 5 seeds (meant for a GPU).
 
 from __future__ import annotations
 
-import argparse
 import math
 import sys
 import time
@@ -34,9 +33,11 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+for path in (ROOT, ROOT / "validation"):
+    if str(path) not in sys.path:
+        sys.path.insert(0, str(path))
 
+from figure4_svag_tracks_sgd import arguments  # noqa: E402
 from sdesim.validation.report import describe_t_bound, FALSE_ALARM, seed_mean, student_t  # noqa: E402
 
 QUICK = dict(hidden=(128,), batch_size=16, lr=0.2, weight_decay=0.0, steps=1000, log_every=100, seeds=(0, 1, 2))
@@ -94,18 +95,7 @@ def plot(runs: dict, path: Path, caption: str = "") -> None:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--full", action="store_true", help="GPU-scale settings")
-    parser.add_argument("--out", type=Path, default=Path(__file__).parent / "out", help="output folder")
-    parser.add_argument("--device", default="cpu")
-    parser.add_argument("--progress", action="store_true")
-    parser.add_argument("--threads", type=int, default=1,
-                        help="torch CPU threads (1 is fastest for these tiny nets on a shared machine)")
-    args = parser.parse_args(argv)
-    settings = FULL if args.full else QUICK
-    if len(settings["seeds"]) < 2:
-        parser.error(f"need at least 2 seeds for the standard errors over seeds, got {settings['seeds']}")
-    args.out.mkdir(parents=True, exist_ok=True)
+    args, settings = arguments(__doc__, argv, QUICK, FULL)
 
     start = time.perf_counter()
     runs, seconds = {}, {}

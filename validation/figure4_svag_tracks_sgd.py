@@ -117,19 +117,25 @@ def plot(runs: dict, path: Path, caption: str = "") -> None:
     figure.savefig(path, dpi=120)
 
 
-def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--full", action="store_true", help="GPU-scale settings")
+def arguments(doc: str, argv, quick: dict, full: dict, full_help: str = "GPU-scale settings"):
+    """The figure scripts' command line: (args, settings); refuses fewer than 2 seeds, makes ``--out``."""
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
+    parser.add_argument("--full", action="store_true", help=full_help)
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "out", help="output folder")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--progress", action="store_true")
     parser.add_argument("--threads", type=int, default=1,
                         help="torch CPU threads (1 is fastest for these tiny nets on a shared machine)")
     args = parser.parse_args(argv)
-    settings = FULL if args.full else QUICK
+    settings = full if args.full else quick
     if len(settings["seeds"]) < 2:
         parser.error(f"need at least 2 seeds for the standard errors over seeds, got {settings['seeds']}")
     args.out.mkdir(parents=True, exist_ok=True)
+    return args, settings
+
+
+def main(argv=None) -> int:
+    args, settings = arguments(__doc__, argv, QUICK, FULL)
 
     start = time.perf_counter()
     runs, seconds = {}, {}

@@ -18,7 +18,6 @@ Quick mode (default): B = 16, η = 0.01, β = (0.9, 0.999), λ = 1e-4, 400 effec
 
 from __future__ import annotations
 
-import argparse
 import math
 import sys
 import time
@@ -31,7 +30,7 @@ for path in (ROOT, ROOT / "validation"):
     if str(path) not in sys.path:
         sys.path.insert(0, str(path))
 
-from figure4_svag_tracks_sgd import summary  # noqa: E402
+from figure4_svag_tracks_sgd import arguments, summary  # noqa: E402
 from sdesim.validation.report import describe_t_bound, FALSE_ALARM, student_t  # noqa: E402
 
 QUICK = dict(hidden=(64,), batch_size=16, lr=0.01, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=1e-4, steps=400,
@@ -120,23 +119,6 @@ def plot(curves: dict, path: Path, names, title: str, xlabel: str = "effective s
     np.atleast_1d(axes)[0].legend()
     figure.suptitle(title)
     figure.savefig(path, dpi=120)
-
-
-def arguments(doc: str, argv, quick: dict, full: dict, full_help: str = "GPU-scale settings"):
-    """The figure scripts' command line: (args, settings); refuses fewer than 2 seeds, makes ``--out``."""
-    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
-    parser.add_argument("--full", action="store_true", help=full_help)
-    parser.add_argument("--out", type=Path, default=Path(__file__).parent / "out", help="output folder")
-    parser.add_argument("--device", default="cpu")
-    parser.add_argument("--progress", action="store_true")
-    parser.add_argument("--threads", type=int, default=1,
-                        help="torch CPU threads (1 is fastest for these tiny nets on a shared machine)")
-    args = parser.parse_args(argv)
-    settings = full if args.full else quick
-    if len(settings["seeds"]) < 2:
-        parser.error(f"need at least 2 seeds for the standard errors over seeds, got {settings['seeds']}")
-    args.out.mkdir(parents=True, exist_ok=True)
-    return args, settings
 
 
 def train_all(labelled: dict, args) -> tuple[dict, dict, float]:
