@@ -493,7 +493,8 @@ def build_parser() -> argparse.ArgumentParser:
                      help="folder for REPORT.md, results.json and figures/ (created if missing); the repository's "
                           "committed report is regenerated with --out validation")
     val.add_argument("--only", type=_names, help="comma-separated claims to run (default: all): one_step_moments, "
-                                                 "weak_order, decomposition, equilibrium, scaling_rule, square_root_rule")
+                                                 "weak_order, decomposition, equilibrium, scaling_rule, adaptive_weak_order, "
+                                                 "square_root_rule")
     val.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None, help="progress bar")
     val.set_defaults(run=_validate_command)
 

@@ -58,7 +58,7 @@ def test_help_shows_the_defaults_that_actually_run():
     assert "default: exponential for this command" in converge          # CONVERGE_DEFAULTS
     assert "default: 2 in every entry" in converge                        # CONVERGE_X0
     assert "(default: norm4,norm2)" in converge and "['" not in converge  # a list as it is typed
-    assert "(default: 1,2,4,8,16,32,64)" in converge
+    assert "(default: 1,2,4,8,16,32,64; adaptive methods, whose level l takes l² steps: 1,2,4,8)" in converge
     assert "default: exponential for this command" in " ".join(help_text("moments").split())
     assert "default: exponential for this command" in " ".join(help_text("decompose").split())
     assert "(default: sdesim-validation)" in " ".join(help_text("validate").split())

@@ -24,7 +24,7 @@ import numpy as np
 
 from sdesim.estimators.weak_error import Study, weak_error_study
 from sdesim.problems import double_well, linear_regression, quadratic
-from sdesim.validation.report import all_passed, Check, ClaimResult, figure_path, Timer
+from sdesim.validation.report import all_passed, Check, ClaimResult, Timer, weak_error_figure
 
 NAME = "weak_order"
 TITLE = "Order-1 weak convergence of SVAG to the SDE"
@@ -158,7 +158,7 @@ def run(quick: bool = True, out_dir="sdesim-validation", **overrides) -> ClaimRe
         for test in well.test_functions:
             checks.append(_order_check("double well (non-convex)", well, test, expected,
                                        "Monte Carlo vs backward Kolmogorov PDE"))
-        figures = [_plot(studies, out_dir)]
+        figures = [weak_error_figure(studies, out_dir, "claim2_weak_order.png")]
     ok = all_passed(checks)
     reason = (f"On additive, multiplicative and non-convex problems order {expected:g} of SVAG's weak error "
               f"(the largest gap over every step) is confirmed: each {100 * settings['confidence']:g}% interval "
@@ -170,16 +170,3 @@ def run(quick: bool = True, out_dir="sdesim-validation", **overrides) -> ClaimRe
                 "double_well_reference": well.reference_notes["norm2"], "error": "max_over_steps"}
     return ClaimResult(NAME, TITLE, REFERENCE, checks, reason, figures, settings, timer.seconds, quick)
 
-
-def _plot(studies, out_dir) -> str:
-    from matplotlib.figure import Figure
-
-    from sdesim.plotting import plot_weak_error
-
-    path, relative = figure_path(out_dir, "claim2_weak_order.png")
-    fig = Figure(figsize=(15.0, 4.6), layout="constrained")
-    for ax, (label, study) in zip(fig.subplots(1, len(studies)), studies.items()):
-        plot_weak_error(study, ax=ax)
-        ax.set_title(f"{label}: {study.problem['name']}, η={study.lr:g}, T={study.time:g}", fontsize=9)
-    fig.savefig(path, dpi=100)
-    return relative

@@ -199,6 +199,21 @@ def figure_path(out_dir, name: str) -> tuple[Path, str]:
     return path, relative
 
 
+def weak_error_figure(studies: dict, out_dir, name: str, prefix: str = "") -> str:
+    """One weak-error panel per study ({label: Study}), side by side; returns the figure's relative path."""
+    from matplotlib.figure import Figure
+
+    from sdesim.plotting import plot_weak_error
+
+    path, relative = figure_path(out_dir, name)
+    fig = Figure(figsize=(15.0, 4.6), layout="constrained")
+    for ax, (label, study) in zip(fig.subplots(1, len(studies)), studies.items()):
+        plot_weak_error(study, ax=ax)
+        ax.set_title(f"{prefix}{label}: {study.problem['name']}, η={study.lr:g}, T={study.time:g}", fontsize=9)
+    fig.savefig(path, dpi=100)
+    return relative
+
+
 def _cell(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
 

@@ -6,11 +6,13 @@ import sys
 import time
 
 from sdesim.validation import (claim1_one_step_moments, claim2_weak_order, claim3_decomposition,
-                               claim4_equilibrium, claim5_scaling_rule, claim7_square_root_rule)
+                               claim4_equilibrium, claim5_scaling_rule, claim6_adaptive_weak_order,
+                               claim7_square_root_rule)
 from sdesim.validation.report import write_report
 
 CLAIMS = {module.NAME: module for module in (claim1_one_step_moments, claim2_weak_order, claim3_decomposition,
-                                             claim4_equilibrium, claim5_scaling_rule, claim7_square_root_rule)}
+                                             claim4_equilibrium, claim5_scaling_rule, claim6_adaptive_weak_order,
+                                             claim7_square_root_rule)}
 
 
 def select(only=None) -> list:
