@@ -98,7 +98,9 @@ StepParams = namedtuple("StepParams", [
     "u_scale",                   # adaptive: u = v·u_scale (1/l²), the SDE's second-moment variable
     "half",                      # 0.5 as a run-time value: torch takes √b₂ as b₂**0.5, C's pow, which differs
                                  # from a correctly rounded √ in about 0.5% of cases; a literal 0.5 compiles to √
+    "settled",                   # adaptive: the step count from which both bias corrections are exactly 1
 ])
+MAX_CORRECTIONS = 1 << 20        # rows of the bias-correction table at most (16 MB); later steps compute their own
 
 
 def svag_weights(l: int) -> tuple[float, float]:
@@ -170,7 +172,43 @@ class StepPlan:
                           float(weight_decay), bool(METHOD_TABLE[self.method].momentum),
                           bool(hyper is not None and hyper.bias_correction),
                           float(beta1), 1.0 - float(beta1), float(beta2), 1.0 - float(beta2), float(eps),
-                          float(rate1), float(rate2), float(sigma0), float(eps0), float(self.u_scale), 0.5)
+                          float(rate1), float(rate2), float(sigma0), float(eps0), float(self.u_scale), 0.5,
+                          float(self.settled))
+
+    def _correction(self, k: int) -> tuple[float, float]:
+        """(b₁, √b₂) at step k ≥ 1 as the kernel computes them: 1 − β₁ᵏ and (1 − β₂ᵏ)**0.5 for the discrete
+        methods (C's pow, as torch), γ₁(t) and √γ₂(t) at t = k·dt for the SDEs."""
+        if self.kind == ADAPTIVE:
+            beta1, beta2, _ = self.small
+            k = float(k)
+            return 1.0 - beta1 ** k, (1.0 - beta2 ** k) ** 0.5
+        rate1, rate2 = self.rates[:2]
+        t = float(k) * self.h
+        return -math.expm1(-rate1 * t), math.sqrt(-math.expm1(-rate2 * t))
+
+    @property
+    def settled(self) -> int:
+        """The first step count from which (b₁, √b₂) are exactly (1, 1) (no bias correction: 0)."""
+        if self.adaptive is None or not self.adaptive.bias_correction:
+            return 0
+        beta1, beta2 = (self.small[0], self.small[1]) if self.kind == ADAPTIVE else (
+            math.exp(-self.rates[0] * self.h), math.exp(-self.rates[1] * self.h))
+        slowest = max(beta1, beta2)   # both corrections are 1 once slowest^k is below half an ulp of 1
+        k = max(1, math.ceil(54 * math.log(2) / -math.log(slowest))) if slowest > 0 else 1
+        while k > 1 and self._correction(k - 1) == (1.0, 1.0):
+            k -= 1
+        while self._correction(k) != (1.0, 1.0):
+            k += 1
+        return k
+
+    def corrections(self, small_steps: int) -> np.ndarray:
+        """(b₁, √b₂) for steps 1 … min(small_steps, settled − 1, MAX_CORRECTIONS): one row per step, computed
+        once per run instead of once per path and step; the kernel computes any later unsettled step itself."""
+        rows = min(int(small_steps), max(self.settled - 1, 0), MAX_CORRECTIONS)
+        table = np.empty((rows, 2))
+        for k in range(1, rows + 1):
+            table[k - 1] = self._correction(k)
+        return table
 
 
 def _beta(name: str, value) -> float:

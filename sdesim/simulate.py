@@ -223,6 +223,7 @@ class Run:
                 raise ValueError(f"scheme 'exact' needs a closed-form SDE solution, which problem {problem.name!r} "
                                  "does not have; use scheme 'euler'")
             self.transition = problem.exact_sde.transition(self.plan.h, lr)
+        self.corrections = self.plan.corrections(n_small) if self.plan.adaptive is not None else np.zeros((0, 2))
         kept_shape = (self.keep_paths, n_small // self.keep_every + 1, d)
         check_memory(8 * math.prod(kept_shape), f"keeping {self.keep_paths} paths at {kept_shape[1]} points each",
                      "Keep fewer paths (keep_paths) or fewer points (a larger keep_every)")
@@ -260,7 +261,8 @@ class Run:
         scratch = 8 * (p.dim * p.noise_rank + max(p.noise_rank, p.dim) + 4 * p.dim + 2 * self.layout.size
                        + p.state_size + 2 * p.dim * p.dim + 2 * self.opt0.size)
         threads = min(numba.get_num_threads(), n_blocks)
-        return Footprint(paths * int(self.small[-1]), statistics + self.kept.nbytes, threads * (data + scratch))
+        return Footprint(paths * int(self.small[-1]), statistics + self.kept.nbytes + self.corrections.nbytes,
+                         threads * (data + scratch))
 
     def blocks(self, path_offset: int, paths: int) -> BlockStats:
         """Statistics of the paths path_offset … path_offset + paths − 1."""
@@ -274,7 +276,7 @@ class Run:
         f_mat, c_vec, k_mat = self.transition
         self.module.run_paths(
             self.problem.data, self.x0, self.opt0, self.key, path_offset, paths, self.block_size,
-            self.plan.step_params(self.problem.weight_decay), f_mat, c_vec, k_mat, self.small, self.layout.want, self.problem.noise_rank, self.problem.state_size, self.keep_every,
+            self.plan.step_params(self.problem.weight_decay), f_mat, c_vec, k_mat, self.corrections, self.small, self.layout.want, self.problem.noise_rank, self.problem.state_size, self.keep_every,
             self.problem.constant_noise,
             stats.counts, stats.means, stats.m2s, stats.comoments, self.kept, stats.bad_counts, stats.first_bad,
         )

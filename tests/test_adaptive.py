@@ -226,3 +226,19 @@ def test_methods_without_momentum_keep_beta1_zero_at_every_l():
     for l in (1, 2, 4):
         p = plan("paper_rmsprop", 0.1, l, beta2=0.99)
         assert p.small[0] == 0.0 and p.step_params(0.0).one_minus_beta1 == 1.0
+
+
+@pytest.mark.parametrize("method", ["adam", "adam_sde"])
+def test_tabulated_bias_corrections_equal_the_ones_computed_per_step(method, monkeypatch):
+    """b₁ and √b₂ come from a per-run table for the first steps; a table cut after 5 rows makes the kernel
+    compute the rest itself, with the same bits; from `settled` on both are exactly 1."""
+    p = plan(method, 0.5, 1, beta1=0.5, beta2=0.9)
+    assert p._correction(p.settled) == (1.0, 1.0) and p._correction(p.settled - 1) != (1.0, 1.0)
+    problem = problems.quadratic(dim=2)
+    settings = dict(lr=0.5, steps=p.settled + 20, paths=64, seed=2, keep_paths=4, keep_every=1,
+                    observables=["x", "u"], beta1=0.5, beta2=0.9)
+    full = sdesim.simulate(problem, method, **settings)
+    monkeypatch.setattr("sdesim.methods.MAX_CORRECTIONS", 5)
+    cut = sdesim.simulate(problem, method, **settings)
+    assert np.array_equal(full.kept_paths, cut.kept_paths)
+    assert np.array_equal(full.mean("u"), cut.mean("u"))

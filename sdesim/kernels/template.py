@@ -53,7 +53,7 @@ def draw_gradients(x, data, rng, pstate, two, g1, g2):
 
 
 @jit
-def stochastic_step(x, data, rng, pstate, opt, p, f_mat, c_vec, k_mat, g1, g2, noise, z, constant_noise):
+def stochastic_step(x, data, rng, pstate, opt, p, f_mat, c_vec, k_mat, corrections, g1, g2, noise, z, constant_noise):
     """SGD eq. (1) / SVAG eq. (5): x ← x − h (c₁∇L_γ₁(x) + c₂∇L_γ₂(x) + λx)."""
     draw_gradients(x, data, rng, pstate, p.c2 != 0.0, g1, g2)
     h, c1, c2, weight_decay = p.h, p.c1, p.c2, p.weight_decay
@@ -76,7 +76,7 @@ def gaussian_draw(x, data, rng, g1, noise, z, constant_noise):
 
 
 @jit
-def gaussian_step(x, data, rng, pstate, opt, p, f_mat, c_vec, k_mat, g1, g2, noise, z, constant_noise):
+def gaussian_step(x, data, rng, pstate, opt, p, f_mat, c_vec, k_mat, corrections, g1, g2, noise, z, constant_noise):
     """NGD eq. (3) / Euler–Maruyama on eq. (2): x ← x − h (∇L(x) + λx) + √(hη) D(x) z."""
     gaussian_draw(x, data, rng, g1, noise, z, constant_noise)
     m = noise.shape[1]
@@ -88,7 +88,7 @@ def gaussian_step(x, data, rng, pstate, opt, p, f_mat, c_vec, k_mat, g1, g2, noi
 
 
 @jit
-def linear_step(x, data, rng, pstate, opt, p, f_mat, c_vec, k_mat, g1, g2, noise, z, constant_noise):
+def linear_step(x, data, rng, pstate, opt, p, f_mat, c_vec, k_mat, corrections, g1, g2, noise, z, constant_noise):
     """The exact OU transition: x ← F x + c + K z."""
     d = x.shape[0]
     for k in range(d):
@@ -103,14 +103,16 @@ def linear_step(x, data, rng, pstate, opt, p, f_mat, c_vec, k_mat, g1, g2, noise
 
 
 @jit
-def adaptive_step(x, data, rng, pstate, opt, p, f_mat, c_vec, k_mat, g1, g2, noise, z, constant_noise):
+def adaptive_step(x, data, rng, pstate, opt, p, f_mat, c_vec, k_mat, corrections, g1, g2, noise, z, constant_noise):
     """One RMSprop/Adam small step (the 2022 paper's SVAG when c₂ ≠ 0), in torch.optim's order:
 
         g = c₁∇L_γ₁ + c₂∇L_γ₂ + λx,  m ← β₁m + (1−β₁)g (Adam; else m = g),  v ← β₂v + (1−β₂)g²,
         x ← x − (h/b₁) m / (√v/√b₂ + ε),   bᵢ = 1 − βᵢᵏ with bias correction, else 1.
 
     ``opt`` holds m (d), v (d) and the step count k.  The fused multiply-adds are torch's own
-    (addcmul, lerp, add with alpha), so that l = 1 equals torch.optim bit for bit.
+    (addcmul, lerp, add with alpha), so that l = 1 equals torch.optim bit for bit.  b₁ and √b₂
+    depend on k alone: ``corrections`` holds them for the first steps (`StepPlan.corrections`,
+    the same pow in Python), and from step ``p.settled`` on both are exactly 1.
     """
     d = x.shape[0]
     two = p.c2 != 0.0
@@ -118,9 +120,14 @@ def adaptive_step(x, data, rng, pstate, opt, p, f_mat, c_vec, k_mat, g1, g2, noi
     k = opt[2 * d] + 1.0
     opt[2 * d] = k
     step, root2 = p.h, 1.0
-    if p.bias_correction:
-        step = p.h / (1.0 - p.beta1 ** k)
-        root2 = math.pow(1.0 - p.beta2 ** k, p.half)   # torch's bias_correction2 ** 0.5
+    if p.bias_correction and k < p.settled:
+        i = int(k) - 1
+        if i < corrections.shape[0]:
+            step = p.h / corrections[i, 0]
+            root2 = corrections[i, 1]
+        else:
+            step = p.h / (1.0 - p.beta1 ** k)
+            root2 = math.pow(1.0 - p.beta2 ** k, p.half)   # torch's bias_correction2 ** 0.5
     for j in range(d):
         g = p.c1 * g2[j] + p.c2 * g1[j] if two else g1[j]
         if p.weight_decay != 0.0:
@@ -137,15 +144,16 @@ def adaptive_step(x, data, rng, pstate, opt, p, f_mat, c_vec, k_mat, g1, g2, noi
 
 
 @jit
-def adaptive_sde_step(x, data, rng, pstate, opt, p, f_mat, c_vec, k_mat, g1, g2, noise, z, constant_noise):
+def adaptive_sde_step(x, data, rng, pstate, opt, p, f_mat, c_vec, k_mat, corrections, g1, g2, noise, z, constant_noise):
     """Euler–Maruyama on the RMSprop/Adam SDE, the state (m, u) first, then x with the new (m, u):
 
         u ← u + c₂(diag Σ(x) − u) dt,   w = √dt D(x) z,
         Adam:     m ← m + c₁(∇L(x) + λx − m) dt + c₁σ₀ w,   x ← x − dt (m/γ₁) / (σ₀√(u/γ₂) + ε₀)
         RMSprop:  x ← x − (dt (∇L(x) + λx) + σ₀ w) / (σ₀√(u/γ₂) + ε₀)
 
-    with γᵢ = 1 − e^{−cᵢt} at the step's end (1 without bias correction).  Taking x last keeps
-    m/γ₁ finite at t = 0, where γ₁ = 0.  ``opt`` holds m, u and the step count.
+    with γᵢ = 1 − e^{−cᵢt} at the step's end (1 without bias correction; tabulated in
+    ``corrections`` like the discrete step's).  Taking x last keeps m/γ₁ finite at t = 0, where
+    γ₁ = 0.  ``opt`` holds m, u and the step count.
     """
     d = x.shape[0]
     gaussian_draw(x, data, rng, g1, noise, z, constant_noise)
@@ -153,10 +161,15 @@ def adaptive_sde_step(x, data, rng, pstate, opt, p, f_mat, c_vec, k_mat, g1, g2,
     n = opt[2 * d] + 1.0
     opt[2 * d] = n
     gamma1, root2 = 1.0, 1.0
-    if p.bias_correction:
-        t = n * p.h
-        gamma1 = -math.expm1(-p.rate1 * t)
-        root2 = math.sqrt(-math.expm1(-p.rate2 * t))
+    if p.bias_correction and n < p.settled:
+        i = int(n) - 1
+        if i < corrections.shape[0]:
+            gamma1 = corrections[i, 0]
+            root2 = corrections[i, 1]
+        else:
+            t = n * p.h
+            gamma1 = -math.expm1(-p.rate1 * t)
+            root2 = math.sqrt(-math.expm1(-p.rate2 * t))
     for j in range(d):
         w = 0.0
         diag = 0.0
@@ -177,17 +190,17 @@ def adaptive_sde_step(x, data, rng, pstate, opt, p, f_mat, c_vec, k_mat, g1, g2,
 
 
 @jit
-def advance(n, x, data, rng, pstate, opt, p, f_mat, c_vec, k_mat, g1, g2, noise, z, constant_noise):
+def advance(n, x, data, rng, pstate, opt, p, f_mat, c_vec, k_mat, corrections, g1, g2, noise, z, constant_noise):
     """Take n small steps; return the index of the step that made x (or the optimizer state) non-finite, or −1."""
     for i in range(n):
-        take_step(x, data, rng, pstate, opt, p, f_mat, c_vec, k_mat, g1, g2, noise, z, constant_noise)
+        take_step(x, data, rng, pstate, opt, p, f_mat, c_vec, k_mat, corrections, g1, g2, noise, z, constant_noise)
         if not (all_finite(x) and all_finite(opt)):
             return i
     return -1
 
 
 @jit
-def advance_pair(n, xa, xb, data, rng_a, rng_b, pstate_a, pstate_b, no_opt, p, f_mat, c_vec, k_mat,
+def advance_pair(n, xa, xb, data, rng_a, rng_b, pstate_a, pstate_b, no_opt, p, f_mat, c_vec, k_mat, corrections,
                  g1a, g1b, g2a, g2b, noise_a, noise_b, za, zb, constant_noise):
     """``advance`` for two paths in lockstep; return the index of the first step that
     left either of them non-finite, or −1.
@@ -196,8 +209,8 @@ def advance_pair(n, xa, xb, data, rng_a, rng_b, pstate_a, pstate_b, no_opt, p, f
     paths interleaved keep the core busy while either one waits.
     """
     for i in range(n):
-        take_step(xa, data, rng_a, pstate_a, no_opt, p, f_mat, c_vec, k_mat, g1a, g2a, noise_a, za, constant_noise)
-        take_step(xb, data, rng_b, pstate_b, no_opt, p, f_mat, c_vec, k_mat, g1b, g2b, noise_b, zb, constant_noise)
+        take_step(xa, data, rng_a, pstate_a, no_opt, p, f_mat, c_vec, k_mat, corrections, g1a, g2a, noise_a, za, constant_noise)
+        take_step(xb, data, rng_b, pstate_b, no_opt, p, f_mat, c_vec, k_mat, corrections, g1b, g2b, noise_b, zb, constant_noise)
         if not (all_finite(xa) and all_finite(xb)):
             return i
     return -1
@@ -311,7 +324,7 @@ def record(x, path, k, ci, at_checkpoint, b, local, want, grad, noise, obs, delt
 
 
 @parallel_jit
-def run_paths_any(data, x0, opt0, key, path_offset, n_paths, block_size, params, f_mat, c_vec, k_mat,
+def run_paths_any(data, x0, opt0, key, path_offset, n_paths, block_size, params, f_mat, c_vec, k_mat, corrections,
                   checkpoints, want, noise_rank, state_size, keep_every, constant_noise,
                   counts, means, m2s, comoments, kept, bad_counts, first_bad):
     """``run_paths`` one path at a time, for any problem."""
@@ -346,7 +359,7 @@ def run_paths_any(data, x0, opt0, key, path_offset, n_paths, block_size, params,
                     stop = min(stop, (k // keep_every + 1) * keep_every)
                 if stop > k:
                     bad = advance(stop - k, x, local, rng, pstate, opt, params,
-                                  f_loc, c_loc, k_loc, g1, g2, noise, z, constant_noise)
+                                  f_loc, c_loc, k_loc, corrections, g1, g2, noise, z, constant_noise)
                     if bad >= 0:
                         bad_counts[b] += 1
                         first_bad[b] = min(first_bad[b], k + bad + 1)
@@ -361,7 +374,7 @@ def run_paths_any(data, x0, opt0, key, path_offset, n_paths, block_size, params,
 
 
 @parallel_jit
-def run_paths_scalar(data, x0, opt0, key, path_offset, n_paths, block_size, params, f_mat, c_vec, k_mat,
+def run_paths_scalar(data, x0, opt0, key, path_offset, n_paths, block_size, params, f_mat, c_vec, k_mat, corrections,
                      checkpoints, want, noise_rank, state_size, keep_every, constant_noise,
                      counts, means, m2s, comoments, kept, bad_counts, first_bad):
     """``run_paths`` for d = 1, one noise column and no optimizer state: paths two at a time, in lanes a and b.
@@ -417,7 +430,7 @@ def run_paths_scalar(data, x0, opt0, key, path_offset, n_paths, block_size, para
                     stop = min(stop, (k // keep_every + 1) * keep_every)
                 while k < stop and (live[0] or live[1]):
                     bad = advance_pair(stop - k, xa, xb, local, rng_a, rng_b, pstate_a, pstate_b, no_opt, params,
-                                       f_loc, c_loc, k_loc, g1a, g1b, g2a, g2b, noise_a, noise_b, za, zb,
+                                       f_loc, c_loc, k_loc, corrections, g1a, g1b, g2a, g2b, noise_a, noise_b, za, zb,
                                        constant_noise)
                     if bad < 0:
                         k = stop
@@ -447,7 +460,7 @@ def run_paths_scalar(data, x0, opt0, key, path_offset, n_paths, block_size, para
                     ci += 1
 
 
-def run_paths(data, x0, opt0, key, path_offset, n_paths, block_size, params, f_mat, c_vec, k_mat,
+def run_paths(data, x0, opt0, key, path_offset, n_paths, block_size, params, f_mat, c_vec, k_mat, corrections,
               checkpoints, want, noise_rank, state_size, keep_every, constant_noise,
               counts, means, m2s, comoments, kept, bad_counts, first_bad):
     """Run paths path_offset … path_offset + n_paths − 1 and fill the per-block statistics.
@@ -463,6 +476,6 @@ def run_paths(data, x0, opt0, key, path_offset, n_paths, block_size, params, f_m
     """
     scalar = x0.shape[0] == 1 and noise_rank == 1 and opt0.shape[0] == 0
     kernel = run_paths_scalar if scalar else run_paths_any
-    kernel(data, x0, opt0, key, path_offset, n_paths, block_size, params, f_mat, c_vec, k_mat,
+    kernel(data, x0, opt0, key, path_offset, n_paths, block_size, params, f_mat, c_vec, k_mat, corrections,
            checkpoints, want, noise_rank, state_size, keep_every, constant_noise,
            counts, means, m2s, comoments, kept, bad_counts, first_bad)
