@@ -22,10 +22,9 @@ from dataclasses import dataclass, replace
 
 import torch
 
+from sdesim.methods import DEFAULT_BETA1, DEFAULT_BETA2, DEFAULT_EPS
+
 ADAPTIVE_METHODS = ("rmsprop", "adam", "paper_rmsprop")
-DEFAULT_BETA1 = 0.9
-DEFAULT_BETA2 = {"adam": 0.999, "rmsprop": 0.99, "paper_rmsprop": 0.99}
-DEFAULT_EPS = 1e-8
 SETTINGS = ("beta1", "beta2", "eps", "bias_correction")
 
 
