@@ -316,17 +316,29 @@ def _write_json(path, data) -> None:
 
 
 def _moments_command(args) -> int:
+    from sdesim.estimators.adaptive_moments import adaptive_moment_checks
     from sdesim.estimators.moment_checks import moment_checks
 
     _output_file(args.json, "--json")
-    problem, x0 = problem_from_args(args, CONVERGE_DEFAULTS)
+    adaptive = args.method != "svag"
+    hyper = adaptive_from_args(args)
+    if hyper and not adaptive:
+        raise ValueError(f"{', '.join('--' + k.replace('_', '-') for k in hyper)} appl{'ies' if len(hyper) == 1 else 'y'} "
+                         "to the adaptive methods (--method rmsprop, adam, paper_rmsprop), not to svag")
+    # exact adaptive moments enumerate the noise's values: Rademacher noise unless --noise says otherwise
+    problem, x0 = problem_from_args(args, {"noise": "rademacher"} if adaptive else CONVERGE_DEFAULTS)
     x = None if args.x is None else problem.start_point(np.array(args.x * problem.dim if len(args.x) == 1 else args.x))
     if args.x0 is not None:   # the start point is the point of a one-step check
         if x is not None and not np.array_equal(x, x0):
             raise ValueError(f"--x {','.join(f'{v:g}' for v in x)} and --x0 {','.join(f'{v:g}' for v in x0)} name "
                              "different points; the moments are checked at one point: give --x or --x0")
         x = x0
-    check = moment_checks(problem, x=x, lr=args.lr, l_values=args.l, paths=args.paths, seed=args.seed)
+    if adaptive:
+        u = hyper.pop("v0", None)
+        check = adaptive_moment_checks(problem, args.method, x=x, u=u, lr=args.lr, l_values=args.l, paths=args.paths,
+                                       seed=args.seed, **hyper)
+    else:
+        check = moment_checks(problem, x=x, lr=args.lr, l_values=args.l, paths=args.paths, seed=args.seed)
     print(check.table())
     _write_json(args.json, check.to_dict())
     return 1 if check.passed is False else 0
@@ -453,12 +465,17 @@ def build_parser() -> argparse.ArgumentParser:
                          formatter_class=_HelpFormatter)
     add_problem_arguments(mom, noise="exponential")
     g = mom.add_argument_group("check")
+    g.add_argument("--method", default="svag", choices=("svag", "rmsprop", "adam", "paper_rmsprop"),
+                   help="svag: Lemmas 4.6/4.7; rmsprop, adam, paper_rmsprop: the 2022 paper's SVAG and its SDE's Euler "
+                        "step from the state (x, u = --v0 or diag Σ(x), m = 0), exact by enumerating the noise's values "
+                        "(default noise for them: rademacher)")
     g.add_argument("--x", type=_floats, help="the point x (when not given: --x0, else the problem's start point)")
     g.add_argument("--lr", type=float, default=0.5, help="learning rate η")
     g.add_argument("--l", type=_ints, default=[1, 2, 4, 8], help="values of l")
     g.add_argument("--paths", type=int, default=1_000_000, help="sampled increments per row")
     g.add_argument("--seed", type=int, default=0, help="random seed")
     g.add_argument("--json", metavar="PATH", help="write the table, every parameter included")
+    add_adaptive_arguments(mom)
     mom.set_defaults(run=_moments_command)
 
     dec = sub.add_parser("decompose", help="eq. (4): SVAG's error = discretization error + non-Gaussian gap, per l",

@@ -130,3 +130,15 @@ def test_wrong_svag_weights_leave_a_second_moment_gap():
     assert wrong["exponent"] > -0.5 and wrong["gap_last"] > 100 * right["gap_last"]
     u_wrong = exponents("rmsprop", weights=svag_weights)[("u", 1)]
     assert u_wrong["exponent"] > -0.5
+
+
+def test_the_moments_command_checks_the_adaptive_svag(capsys):
+    """`sdesim moments --method adam`: Rademacher noise by default, a verdict line and the gap exponents."""
+    from sdesim.cli import main
+
+    status = main(["moments", "--method", "adam", "--dim", "1", "--lr", "0.1", "--l", "1,2", "--paths", "100000",
+                   "--beta2", "0.99"])
+    out = capsys.readouterr().out
+    assert status == 0 and "verdict: pass" in out and "exponent" in out
+    assert main(["moments", "--method", "svag", "--beta2", "0.99", "--paths", "100000"]) == 2
+    assert "--beta2 applies to the adaptive methods" in capsys.readouterr().err

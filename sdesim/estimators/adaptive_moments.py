@@ -105,9 +105,7 @@ def _step(method: str, lr: float, l: int, t: float, hyper: dict) -> _Step:
     svag, sde = plan(method, lr, l, **hyper), plan(method + "_sde", lr, l, **hyper)
     beta1, beta2, eps = svag.small
     if not METHOD_TABLE[method].momentum:
-        # RMSprop has no β₁ to scale: b₁ = 1 at every l, as its SDE has no γ₁.  (sdesim.methods.plan scales
-        # paper_rmsprop's β₁ = 0 to 1 − 1/l², and the kernel then divides the step by 1 − (1 − 1/l²)ᵏ.)
-        beta1 = 0.0
+        beta1 = 0.0   # RMSprop has no β₁ to scale: b₁ = 1 at every l, as its SDE has no γ₁
     k = round(t / sde.h) + 1   # the step being taken
     if abs(t / sde.h + 1 - k) > 1e-9 * k:
         raise ValueError(f"t = {t:g} is not a whole number of steps dt = η²/l² = {sde.h:g} at l = {l}")
