@@ -19,6 +19,7 @@ import pytest
 
 import sdesim
 from sdesim import problems, rng
+from seeds import seed
 from sdesim.methods import plan, svag_weights
 
 torch = pytest.importorskip("torch")
@@ -156,7 +157,7 @@ def test_weak_error_study_of_adam_svag_against_its_sde():
 
     study = weak_error_study(problems.quadratic(dim=2), lr=0.2, time=1.0, tests=("x",),
                              l_values=(1, 2, 4), method="adam", reference="euler", euler_factor=2, paths=20_000,
-                             x0=[2.0, 2.0], hyperparameters=dict(beta1=0.9, beta2=0.99), seed=3)
+                             x0=[2.0, 2.0], hyperparameters=dict(beta1=0.9, beta2=0.99), seed=seed(3))
     rows = study.rows_for("x[0]")
     assert [r.l for r in rows] == [1, 2, 4]
     assert rows[0].error - rows[1].error > 5 * np.hypot(rows[0].stderr, rows[1].stderr)
