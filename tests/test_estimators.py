@@ -238,10 +238,18 @@ def test_an_euler_sweep_reads_in_the_step_h():
     assert [r["h"] for r in study.to_dict()["rows"]] == [0.2, 0.1, 0.05, 0.025]
 
 
-def test_study_runs_the_same_on_a_dask_cluster():
+def _zero_reference(name, times):
+    return np.zeros(len(times))
+
+
+@pytest.mark.parametrize("method,hyper", [("svag", {}), ("adam", {"hyperparameters": {"beta2": 0.99},
+                                                                  "reference": _zero_reference})])
+def test_study_runs_the_same_on_a_dask_cluster(method, hyper):
     distributed = pytest.importorskip("distributed")
     problem = quadratic(1, noise="rademacher")
-    kw = dict(lr=0.2, time=0.6, tests=("norm4",), l_values=[1, 2, 4], paths=8192, seed=9, block_size=1024)
+    kw = dict(lr=0.2, time=0.6 if method == "svag" else 0.2, tests=("norm4",),
+              l_values=[1, 2, 4] if method == "svag" else [1, 2], paths=8192, seed=9, block_size=1024, method=method,
+              **hyper)
     local = weak_error_study(problem, **kw)
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
                                   dashboard_address=None) as cluster, distributed.Client(cluster) as client:
