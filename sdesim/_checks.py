@@ -78,6 +78,14 @@ def psd_sqrt(name: str, matrix: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray((vectors * np.sqrt(values)) @ vectors.T)
 
 
+def decay(name: str, value) -> float:
+    """An exponential average's decay β ∈ [0, 1) (RMSprop's, Adam's β₁ and β₂)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not np.isfinite(value) \
+            or not 0 <= value < 1:
+        raise ValueError(f"{name} must be a number in [0, 1), got {value!r}")
+    return float(value)
+
+
 def choice(name: str, value, allowed) -> str:
     """Raise unless ``value`` is one of ``allowed`` (strings)."""
     if value not in allowed:

@@ -36,6 +36,7 @@ from __future__ import annotations
 import math
 from collections import namedtuple
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
@@ -175,7 +176,7 @@ class StepPlan:
                           float(rate1), float(rate2), float(sigma0), float(eps0), float(self.u_scale), 0.5,
                           float(self.settled))
 
-    def _correction(self, k: int) -> tuple[float, float]:
+    def correction(self, k: int) -> tuple[float, float]:
         """(b₁, √b₂) at step k ≥ 1 as the kernel computes them: 1 − β₁ᵏ and (1 − β₂ᵏ)**0.5 for the discrete
         methods (C's pow, as torch), γ₁(t) and √γ₂(t) at t = k·dt for the SDEs."""
         if self.kind == ADAPTIVE:
@@ -186,7 +187,7 @@ class StepPlan:
         t = float(k) * self.h
         return -math.expm1(-rate1 * t), math.sqrt(-math.expm1(-rate2 * t))
 
-    @property
+    @cached_property
     def settled(self) -> int:
         """The first step count from which (b₁, √b₂) are exactly (1, 1) (no bias correction: 0)."""
         if self.adaptive is None or not self.adaptive.bias_correction:
@@ -195,9 +196,9 @@ class StepPlan:
             math.exp(-self.rates[0] * self.h), math.exp(-self.rates[1] * self.h))
         slowest = max(beta1, beta2)   # both corrections are 1 once slowest^k is below half an ulp of 1
         k = max(1, math.ceil(54 * math.log(2) / -math.log(slowest))) if slowest > 0 else 1
-        while k > 1 and self._correction(k - 1) == (1.0, 1.0):
+        while k > 1 and self.correction(k - 1) == (1.0, 1.0):
             k -= 1
-        while self._correction(k) != (1.0, 1.0):
+        while self.correction(k) != (1.0, 1.0):
             k += 1
         return k
 
@@ -207,7 +208,7 @@ class StepPlan:
         rows = min(int(small_steps), max(self.settled - 1, 0), MAX_CORRECTIONS)
         table = np.empty((rows, 2))
         for k in range(1, rows + 1):
-            table[k - 1] = self._correction(k)
+            table[k - 1] = self.correction(k)
         return table
 
 

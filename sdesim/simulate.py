@@ -223,7 +223,7 @@ class Run:
                 raise ValueError(f"scheme 'exact' needs a closed-form SDE solution, which problem {problem.name!r} "
                                  "does not have; use scheme 'euler'")
             self.transition = problem.exact_sde.transition(self.plan.h, lr)
-        self.corrections = self.plan.corrections(n_small) if self.plan.adaptive is not None else np.zeros((0, 2))
+        self.corrections = self.plan.corrections(n_small)   # no rows without bias correction
         kept_shape = (self.keep_paths, n_small // self.keep_every + 1, d)
         check_memory(8 * math.prod(kept_shape), f"keeping {self.keep_paths} paths at {kept_shape[1]} points each",
                      "Keep fewer paths (keep_paths) or fewer points (a larger keep_every)")

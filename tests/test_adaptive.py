@@ -235,7 +235,7 @@ def test_tabulated_bias_corrections_equal_the_ones_computed_per_step(method, mon
     """b₁ and √b₂ come from a per-run table for the first steps; a table cut after 5 rows makes the kernel
     compute the rest itself, with the same bits; from `settled` on both are exactly 1."""
     p = plan(method, 0.5, 1, beta1=0.5, beta2=0.9)
-    assert p._correction(p.settled) == (1.0, 1.0) and p._correction(p.settled - 1) != (1.0, 1.0)
+    assert p.correction(p.settled) == (1.0, 1.0) and p.correction(p.settled - 1) != (1.0, 1.0)
     problem = problems.quadratic(dim=2)
     settings = dict(lr=0.5, steps=p.settled + 20, paths=64, seed=2, keep_paths=4, keep_every=1,
                     observables=["x", "u"], beta1=0.5, beta2=0.9)

@@ -39,9 +39,9 @@ import numpy as np
 
 from sdesim import rng
 from sdesim._checks import positive_float, positive_int
-from sdesim.estimators.moment_checks import (MIN_PATHS, TOLERANCE, MomentCheck, _svag_increments, _z, outer3,
+from sdesim.estimators.moment_checks import (MIN_PATHS, MomentCheck, _svag_increments, _z, outer3,
                                              raw_moments, sym3)
-from sdesim.methods import METHOD_TABLE, plan, svag_weights
+from sdesim.methods import METHOD_TABLE, plan
 from sdesim.problems.base import Problem
 from sdesim.result import to_jsonable
 
@@ -94,7 +94,7 @@ class _Step:
     c2: float
     dt: float
     gamma1: float
-    gamma2: float
+    root_gamma2: float
     rate1: float
     rate2: float
     sigma0: float
@@ -103,19 +103,16 @@ class _Step:
 
 def _step(method: str, lr: float, l: int, t: float, hyper: dict) -> _Step:
     svag, sde = plan(method, lr, l, **hyper), plan(method + "_sde", lr, l, **hyper)
-    beta1, beta2, eps = svag.small
-    if not METHOD_TABLE[method].momentum:
-        beta1 = 0.0   # RMSprop has no β₁ to scale: b₁ = 1 at every l, as its SDE has no γ₁
+    beta1, beta2, eps = svag.small     # β₁ = 0 at every l without momentum (sdesim.methods.plan)
     k = round(t / sde.h) + 1   # the step being taken
     if abs(t / sde.h + 1 - k) > 1e-9 * k:
         raise ValueError(f"t = {t:g} is not a whole number of steps dt = η²/l² = {sde.h:g} at l = {l}")
     correction = svag.adaptive.bias_correction
+    b1, root_b2 = svag.correction(k) if correction else (1.0, 1.0)   # the kernel's own values
+    gamma1, root_gamma2 = sde.correction(k) if correction else (1.0, 1.0)
     rate1, rate2, sigma0, eps0 = sde.rates
-    return _Step(METHOD_TABLE[method].momentum, svag.h, beta1, beta2, eps,
-                 1.0 - beta1**k if correction else 1.0, math.sqrt(1.0 - beta2**k) if correction else 1.0,
-                 svag.u_scale, svag.c1, svag.c2, sde.h,
-                 -math.expm1(-rate1 * k * sde.h) if correction else 1.0,
-                 -math.expm1(-rate2 * k * sde.h) if correction else 1.0, rate1, rate2, sigma0, eps0)
+    return _Step(METHOD_TABLE[method].momentum, svag.h, beta1, beta2, eps, b1, root_b2, svag.u_scale, svag.c1,
+                 svag.c2, sde.h, gamma1, root_gamma2, rate1, rate2, sigma0, eps0)
 
 
 def _svag_delta(s: _Step, state: AdaptiveState, g: np.ndarray) -> dict:
@@ -200,7 +197,7 @@ def sde_step_moments(problem: Problem, method: str, state: AdaptiveState, lr: fl
     x, dt = state.x, s.dt
     g, sigma = problem.mean_grad(x) + problem.weight_decay * x, problem.sigma(x)
     du = s.rate2 * (np.diag(sigma) - state.u) * dt
-    inv_p = 1.0 / (s.sigma0 * np.sqrt((state.u + du) / s.gamma2) + s.eps0)
+    inv_p = 1.0 / (s.sigma0 * np.sqrt(state.u + du) / s.root_gamma2 + s.eps0)
     noise_cov = s.sigma0**2 * dt * sigma     # of σ₀√dt D z
     out = {"u": _gaussian_moments(du, np.zeros_like(sigma))}
     if s.momentum:
@@ -313,7 +310,7 @@ def _sde_samples(problem: Problem, method: str, state: AdaptiveState, lr: float,
     d_mat = problem.noise_sqrt(x)
     w = math.sqrt(dt) * gen.standard_normal((paths, d_mat.shape[1])) @ d_mat.T
     du = s.rate2 * (np.diag(problem.sigma(x)) - state.u) * dt
-    denominator = s.sigma0 * np.sqrt((state.u + du) / s.gamma2) + s.eps0
+    denominator = s.sigma0 * np.sqrt(state.u + du) / s.root_gamma2 + s.eps0
     if not s.momentum:
         return {"x": -(dt * g + s.sigma0 * w) / denominator}
     dm = s.rate1 * ((g - state.m) * dt + s.sigma0 * w)

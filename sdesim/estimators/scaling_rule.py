@@ -26,6 +26,8 @@ from typing import NamedTuple
 
 import numpy as np
 
+from sdesim._checks import decay
+
 SQRT2 = math.sqrt(2.0)
 
 
@@ -289,14 +291,6 @@ def _positive(name: str, value) -> float:
     return float(_array(name, value))
 
 
-def _beta(name: str, value) -> float:
-    """A momentum parameter β ∈ [0, 1)."""
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.floating, np.integer)) \
-            or not math.isfinite(value) or not 0 <= value < 1:
-        raise ValueError(f"{name} must be a number in [0, 1), got {value!r}")
-    return float(value)
-
-
 def _whole(name: str, value: float, what: str) -> int:
     """``value`` as an int if it is a whole number to rounding; raise with ``what`` otherwise."""
     rounded = round(value)
@@ -330,7 +324,7 @@ def square_root_rule(lr, batch_size, kappa, *, beta1=None, beta2, eps, steps=Non
     `adaptive_sde_parameters` fixed (`sde_parameters_under_rule`).
     """
     lr, eps = _positive("lr", lr), _positive("eps", eps)
-    betas = {"beta1": None if beta1 is None else _beta("beta1", beta1), "beta2": _beta("beta2", beta2)}
+    betas = {"beta1": None if beta1 is None else decay("beta1", beta1), "beta2": decay("beta2", beta2)}
     kappa, batch, steps = _scaled_counts(batch_size, kappa, steps)
     scaled = {}
     for name, beta in betas.items():
@@ -359,8 +353,8 @@ def adaptive_sde_parameters(lr, beta1, beta2, eps, noise_scale=1.0) -> AdaptiveS
     σ is the gradient-noise scale, ∝ 1/√B at batch B; ``beta1`` None (RMSprop) gives c₁ None.
     """
     lr, eps, sigma = _positive("lr", lr), _positive("eps", eps), _positive("noise_scale", noise_scale)
-    c1 = None if beta1 is None else (1.0 - _beta("beta1", beta1)) / lr**2
-    return AdaptiveSDEParameters(sigma * lr, c1, (1.0 - _beta("beta2", beta2)) / lr**2, eps * lr)
+    c1 = None if beta1 is None else (1.0 - decay("beta1", beta1)) / lr**2
+    return AdaptiveSDEParameters(sigma * lr, c1, (1.0 - decay("beta2", beta2)) / lr**2, eps * lr)
 
 
 def sde_parameters_under_rule(lr, batch_size, kappa, *, beta1=None, beta2, eps, rule="square_root",

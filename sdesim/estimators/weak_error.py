@@ -324,7 +324,8 @@ def weak_error_study(problem: Problem, *, lr: float = 0.1, time: float = 1.0, te
     time = positive_float("time (the horizon T)", time)
     hyperparameters = dict(hyperparameters or {})
     spec = METHOD_TABLE[method]
-    unit = step_plan(method, lr, 1, **hyperparameters).time_per_step    # checks the hyperparameters too
+    level_one = step_plan(method, lr, 1, **hyperparameters)             # checks the hyperparameters too
+    unit = level_one.time_per_step
     steps = _horizon(unit, time, "η²" if spec.adaptive else "η")
     l_values = _l_values(l_values)
     kind = error_kind(error)
@@ -355,7 +356,7 @@ def weak_error_study(problem: Problem, *, lr: float = 0.1, time: float = 1.0, te
                   recorded_times=times, error_kind=kind, time_scale="lr^2" if spec.adaptive else "lr",
                   hyperparameters=hyperparameters)
 
-    if spec.adaptive and not step_plan(method, lr, 1, **hyperparameters).adaptive.bias_correction \
+    if spec.adaptive and not level_one.adaptive.bias_correction \
             and not np.any(hyperparameters.get("v0", 0.0)):
         raise ValueError(f"method {method!r} without bias correction from v0 = 0 starts its SDE at u = 0, where the "
                          "noise term's variance grows like 1/t and its integral diverges but for ε₀: SVAG does not "
@@ -364,7 +365,7 @@ def weak_error_study(problem: Problem, *, lr: float = 0.1, time: float = 1.0, te
     if spec.adaptive and exact:
         raise ValueError(f"exact=True needs moments that close, which method {method!r} does not have (its step "
                          "divides by √v); use Monte Carlo")
-    if spec.adaptive and (reference == "exact" or callable(reference)) and not callable(reference):
+    if spec.adaptive and isinstance(reference, str) and reference == "exact":
         raise ValueError(f"reference 'exact' does not exist for method {method!r}: the adaptive SDE has no closed "
                          "form; use 'extrapolation' or 'euler' (or pass a callable with your own exact values)")
     if exact:

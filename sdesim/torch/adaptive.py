@@ -22,6 +22,7 @@ from dataclasses import dataclass, replace
 
 import torch
 
+from sdesim._checks import decay
 from sdesim.methods import DEFAULT_BETA1, DEFAULT_BETA2, DEFAULT_EPS
 
 ADAPTIVE_METHODS = ("rmsprop", "adam", "paper_rmsprop")
@@ -53,13 +54,6 @@ class AdaptiveHyperparameters:
         return {"beta2": self.beta2, "eps": self.eps}
 
 
-def _beta(name: str, value) -> float:
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value) \
-            or not 0 <= value < 1:
-        raise ValueError(f"{name} must be a number in [0, 1), got {value!r}")
-    return float(value)
-
-
 def check_hyperparameters(method: str, *, beta1=None, beta2=None, eps=None, bias_correction=None):
     """Validate and complete the adaptive hyperparameters of ``method``; None for a non-adaptive method,
     which takes none of them.  Defaults: β₁ = 0.9 (Adam), β₂ = 0.999 (Adam) or 0.99 (both RMSprops),
@@ -78,7 +72,7 @@ def check_hyperparameters(method: str, *, beta1=None, beta2=None, eps=None, bias
                                  f"use method='adam' for {name}")
     if bias_correction is not None and not isinstance(bias_correction, bool):
         raise ValueError(f"bias_correction must be True or False, got {bias_correction!r}")
-    beta2 = _beta("beta2", DEFAULT_BETA2[method] if beta2 is None else beta2)
+    beta2 = decay("beta2", DEFAULT_BETA2[method] if beta2 is None else beta2)
     eps = DEFAULT_EPS if eps is None else eps
     if isinstance(eps, bool) or not isinstance(eps, numbers.Real) or not math.isfinite(eps) or eps <= 0:
         raise ValueError(f"eps must be a finite number > 0 (it is added to √v), got {eps!r}")
@@ -86,7 +80,7 @@ def check_hyperparameters(method: str, *, beta1=None, beta2=None, eps=None, bias
         return AdaptiveHyperparameters(method, None, beta2, float(eps), False)
     if method == "paper_rmsprop":
         return AdaptiveHyperparameters(method, 0.0, beta2, float(eps), True)
-    beta1 = _beta("beta1", DEFAULT_BETA1 if beta1 is None else beta1)
+    beta1 = decay("beta1", DEFAULT_BETA1 if beta1 is None else beta1)
     return AdaptiveHyperparameters(method, beta1, beta2, float(eps), True if bias_correction is None else bias_correction)
 
 

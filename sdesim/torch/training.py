@@ -32,7 +32,8 @@ import torch
 
 from sdesim.methods import svag_weights
 from sdesim.torch import checkpoint
-from sdesim.torch.adaptive import ADAPTIVE_METHODS, AdaptiveState, adaptive_step, check_hyperparameters
+from sdesim.torch.adaptive import (ADAPTIVE_METHODS, AdaptiveHyperparameters, AdaptiveState, adaptive_step,
+                                   check_hyperparameters)
 from sdesim.torch._checks import (
     LOSSES, check_input_dtype, finite_number, isolated_rng, per_example_loss, resolve_device, strict_positive_int,
 )
@@ -625,8 +626,8 @@ def saved_hyperparameters(config: dict) -> dict:
     """The adaptive keyword arguments of ``Trainer`` recorded in a run's config ({} for other methods)."""
     if config["method"] not in ADAPTIVE_METHODS:
         return {}
-    names = ("beta1", "beta2", "eps", "bias_correction") if config["method"] == "adam" else ("beta2", "eps")
-    return {name: config[name] for name in names}
+    return AdaptiveHyperparameters(config["method"], config["beta1"], config["beta2"], config["eps"],
+                                   config["bias_correction"]).settings()
 
 
 def train(model, train_data, *, steps: int, **settings) -> TrainResult:
