@@ -226,7 +226,8 @@ class Trainer:
     - ``seed``: one integer for the sampler, the NGD noise and torch's generators (dropout);
       ``device``: ``"cpu"`` (default), ``"cuda"``, ``"cuda:N"``; the model is moved there.
     - ``loggers``: a `Logger` (``sdesim.torch.loggers``: CSV, TensorBoard) or a list of them; each receives
-      every log row as it is appended.
+      every log row as it is appended (any object with a ``log(row)`` method works; a `Logger` is also told,
+      by ``start(log)``, the rows a resumed run already holds).
     - ``checkpoint_dir``, ``checkpoint_every``: write ``checkpoint_dir/step-{k:08d}.pt`` every
       ``checkpoint_every`` effective steps, keeping the last ``keep_checkpoints`` (default 3); the folder must
       hold no checkpoints yet (continue a run in it with `load_latest` or ``train(..., resume="latest")``).
