@@ -110,23 +110,24 @@ SETTINGS = dict(method="svag", l=2, lr=0.2, batch_size=5, weight_decay=0.01, log
                 schedule={5: 0.5})
 
 
-def run_settings(tmp_path, **more):
-    return dict(SETTINGS, test_data=tiny_data(10, seed=2), checkpoint_dir=tmp_path / "ckpt", checkpoint_every=3,
-                keep_checkpoints=2, **more)
+def run_settings(tmp_path, base=SETTINGS, **more):
+    return dict(base, test_data=tiny_data(10, seed=2), checkpoint_dir=tmp_path / "ckpt", checkpoint_every=3,
+                **dict(dict(keep_checkpoints=2), **more))
 
 
 def names(folder):
     return sorted(path.name for path in Path(folder).iterdir())
 
 
-@pytest.mark.parametrize("damage", [None, "newest truncated"])
-def test_a_preempted_run_resumes_bit_for_bit(tmp_path, damage):
+@pytest.mark.parametrize("method,damage", [("svag", None), ("svag", "newest truncated"), ("adam", None)])
+def test_a_preempted_run_resumes_bit_for_bit(tmp_path, method, damage):
     data = tiny_data(40)
+    base = dict(SETTINGS, method=method, lr=0.2 if method == "svag" else 0.01)
     whole_model = tiny_model(norm="batch", dropout=0.3)
-    whole = train(whole_model, data, steps=10, **dict(SETTINGS, test_data=tiny_data(10, seed=2)))
+    whole = train(whole_model, data, steps=10, **dict(base, test_data=tiny_data(10, seed=2)))
 
     killed = Trainer(tiny_model(norm="batch", dropout=0.3), data,
-                     **run_settings(tmp_path, loggers=[CSVLogger(tmp_path / "run.csv")]))
+                     **run_settings(tmp_path, base, loggers=[CSVLogger(tmp_path / "run.csv")]))
     killed.run(7)                                        # the kill: checkpoints at 3 and 6, log rows up to 7
     del killed
     assert names(tmp_path / "ckpt") == ["step-00000003.pt", "step-00000006.pt"]
@@ -139,7 +140,7 @@ def test_a_preempted_run_resumes_bit_for_bit(tmp_path, damage):
     rows = Rows()
     with pytest.warns(UserWarning, match="skipping checkpoint step-00000006.pt") if damage else nullcontext():
         result = train(model, data, steps=10, resume="latest",
-                       **run_settings(tmp_path, loggers=[CSVLogger(tmp_path / "run.csv"), rows]))
+                       **run_settings(tmp_path, base, loggers=[CSVLogger(tmp_path / "run.csv"), rows]))
 
     for p, q in zip(whole_model.state_dict().values(), model.state_dict().values()):
         assert torch.equal(p, q)
@@ -157,6 +158,19 @@ def test_resume_latest_in_an_empty_folder_starts_fresh_and_a_finished_run_takes_
     assert names(tmp_path / "ckpt") == ["step-00000003.pt"]
     again = train(tiny_model(seed=5), data, steps=3, resume="latest", **run_settings(tmp_path))
     assert again.log == fresh.log[:4] and again.steps == 3
+
+
+def test_resuming_an_older_checkpoint_in_the_folder_drops_the_later_timeline(tmp_path):
+    data = tiny_data(40)
+    Trainer(tiny_model(), data, **run_settings(tmp_path, keep_checkpoints=3)).run(9)
+    assert names(tmp_path / "ckpt") == ["step-00000003.pt", "step-00000006.pt", "step-00000009.pt"]
+    older = Trainer.load(tmp_path / "ckpt" / "step-00000003.pt", tiny_model(), data, test_data=tiny_data(10, seed=2),
+                         schedule=SETTINGS["schedule"], checkpoint_dir=tmp_path / "ckpt", checkpoint_every=3,
+                         keep_checkpoints=3)
+    older.run(2)
+    assert len(names(tmp_path / "ckpt")) == 3                 # nothing written or removed before step 6
+    older.run(1)
+    assert names(tmp_path / "ckpt") == ["step-00000003.pt", "step-00000006.pt"]
 
 
 def test_tensorboard_drops_the_killed_runs_rows_after_the_checkpoint(tmp_path):
