@@ -7,6 +7,7 @@ torchsde SDEs.  The core package never imports this.
 - ``adaptive``: the RMSprop and Adam updates in torch.optim's order of operations, and SVAG's hyperparameters;
 - ``scaling``: ``scale_config``, the square-root (adaptive) and linear (SGD) scaling rules on a run's settings;
 - ``ngd``: the NGD gradient without forming Σ;
+- ``loggers``: CSV and TensorBoard loggers that receive each log row as it is appended;
 - ``data``: digits, synthetic sets, any torch ``Dataset``, CIFAR-10 from a local folder;
 - ``nsr``: Ĝ, N̂, R during training (Definition 5.1) and the κ* of Theorem 5.6;
 - ``nets``: small scale-invariant networks and their invariance check;
@@ -16,6 +17,7 @@ torchsde SDEs.  The core package never imports this.
 from sdesim.torch.data import (
     BatchSampler, DatasetData, TensorData, as_data, cifar10, digits, synthetic_classification, synthetic_regression,
 )
+from sdesim.torch.loggers import CSVLogger, Logger, TensorBoardLogger, read_csv
 from sdesim.torch.nets import (
     check_scale_invariance, cnn, mlp, scale_invariant_cnn, scale_invariant_mlp, trainable_parameters, weight_norm2,
 )
@@ -34,4 +36,5 @@ __all__ = [
     "check_scale_invariance", "cnn", "mlp", "scale_invariant_cnn", "scale_invariant_mlp", "trainable_parameters",
     "weight_norm2",
     "ProblemSDE", "solve", "to_torchsde",
+    "Logger", "CSVLogger", "TensorBoardLogger", "read_csv",
 ]

@@ -10,21 +10,33 @@ One ``torch.save`` dict, read back with ``weights_only=True`` (no pickled code):
 ``step``            effective steps done; ``examples``: examples used so far
 ``log``             the log so far (list of dicts); ``pending_losses``: losses since the last log entry
 ``stopped``         None, or {"step", "reason"} of a run that diverged
-``time``            Σ η_k² over the effective steps done (the SDE time of the adaptive methods)
+``time``            the SDE time of the effective steps done: Σ η_k (SGD, SVAG, GD, NGD; config
+                    ``time_scale`` ``"lr"``) or Σ η_k² (the adaptive methods, ``"lr^2"``)
 ``optimizer``       None for SGD, SVAG, GD and NGD; for RMSprop and Adam per parameter m (None for
                     RMSprop), v and the number of updates k (``sdesim.torch.adaptive.AdaptiveState``)
 ==================  ===========================================================================
 
 The model's architecture, the data, the loss and a callable schedule are not saved: the caller
 passes the same ones again.  SGD has no optimizer state.  Checkpoints written before ``time`` and
-``optimizer`` were added read as time 0 and no optimizer state (they can only be SGD-family runs).
+``optimizer`` were added read as time 0 and no optimizer state (they can only be SGD-family runs);
+SGD-family checkpoints written before their log had a ``time`` column stored Σ η_k², and resume with
+Σ η_k recomputed from the schedule.
+
+Periodic checkpoints (``Trainer(checkpoint_dir=, checkpoint_every=, keep_checkpoints=)``) are such files named
+``step-{k:08d}.pt`` in one folder, which holds one run's timeline: `Periodic` writes them, keeps the last K
+and finds the newest readable one to resume from.
 """
 
 from __future__ import annotations
 
+import re
+import warnings
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+
+from sdesim.torch._checks import strict_positive_int
 
 FORMAT = "sdesim.torch.checkpoint/1"
 KEYS = ("format", "config", "model", "rng", "step", "examples", "log", "pending_losses", "stopped", "time",
@@ -55,3 +67,80 @@ def read(path) -> dict:
     if not isinstance(state, dict) or state.get("format") != FORMAT:
         raise ValueError(f"{str(path)!r} is not an sdesim checkpoint (format {FORMAT!r})")
     return state
+
+
+# ---------------------------------------------------------------------------------------------------
+# periodic checkpoints in a folder
+
+PERIODIC_NAME = re.compile(r"^step-(\d{8,})\.pt$")
+
+
+def periodic_files(directory) -> list:
+    """[(step, path)] of the ``step-{k:08d}.pt`` files in ``directory``, by step."""
+    directory = Path(directory)
+    if not directory.is_dir():
+        return []
+    found = [(int(match.group(1)), path) for path in directory.iterdir()
+             if (match := PERIODIC_NAME.match(path.name)) and path.is_file()]
+    return sorted(found)
+
+
+@dataclass(frozen=True)
+class Periodic:
+    """A checkpoint every ``every`` effective steps in ``directory``, keeping the last ``keep``."""
+
+    directory: Path
+    every: int
+    keep: int
+
+    @classmethod
+    def check(cls, directory, every, keep) -> "Periodic | None":
+        """Validate ``Trainer``'s checkpoint_dir, checkpoint_every and keep_checkpoints (None: no checkpoints)
+        and create the folder."""
+        keep = strict_positive_int("keep_checkpoints", keep)
+        if directory is None:
+            if every is not None:
+                raise ValueError(f"checkpoint_every={every!r} needs checkpoint_dir, the folder to write the "
+                                 f"checkpoints to")
+            return None
+        if every is None:
+            raise ValueError(f"checkpoint_dir={str(directory)!r} needs checkpoint_every, the effective steps "
+                             f"between checkpoints")
+        every = strict_positive_int("checkpoint_every", every)
+        directory = Path(directory)
+        if directory.exists() and not directory.is_dir():
+            raise ValueError(f"checkpoint_dir {str(directory)!r} is a file, not a folder; give a folder for the "
+                             f"step-*.pt checkpoints")
+        directory.mkdir(parents=True, exist_ok=True)
+        return cls(directory, every, keep)
+
+    def refuse_existing(self) -> None:
+        """A fresh run refuses a folder that already holds checkpoints (another run's timeline)."""
+        files = periodic_files(self.directory)
+        if files:
+            raise ValueError(f"checkpoint_dir {str(self.directory)!r} already holds checkpoints ({files[-1][1].name} "
+                             f"and {len(files) - 1} more) of another run: continue that run with "
+                             f"train(..., resume='latest') or Trainer.load_latest, or start this one in an empty "
+                             f"folder")
+
+    def write(self, step: int, state: dict) -> Path:
+        """Write ``step-{step:08d}.pt`` atomically; then remove files after ``step`` (an abandoned timeline's)
+        and all but the newest ``keep``."""
+        path = write(self.directory / f"step-{step:08d}.pt", state)
+        files = periodic_files(self.directory)
+        stale = [p for k, p in files if k > step]
+        older = [p for k, p in files if k <= step]
+        for old in stale + older[:-self.keep]:
+            old.unlink(missing_ok=True)
+        return path
+
+    def latest(self):
+        """(path, state) of the newest readable checkpoint, or None; an unreadable newer file (truncated by a
+        kill) warns and falls back to the one before it."""
+        for step, path in reversed(periodic_files(self.directory)):
+            try:
+                return path, read(path)
+            except ValueError as error:
+                warnings.warn(f"skipping checkpoint {path.name} ({error}); trying the one before it", UserWarning,
+                              stacklevel=3)
+        return None

@@ -14,6 +14,9 @@ One effective step k (time kη; kη² for the adaptive methods) is
             torch.optim's RMSprop or Adam bit for bit); time t = Σ η_k², logged as ``time``
 ==========  ======================================================================================
 
+The log's ``time`` is the SDE time of the steps done: Σ η_k for ``sgd``, ``svag``, ``gd`` and ``ngd``, Σ η_k²
+for the adaptive methods.
+
 λ is the weight decay of eq. (7) (the gradient of λ/2|x|², unchanged across l) and η_k = η·s(k) the
 learning rate of the schedule s, in effective steps.  Losses are per example: ``loss(outputs, targets)``
 returns one loss per example, and L_γ is their mean over γ.
@@ -38,6 +41,7 @@ from sdesim.torch._checks import (
     LOSSES, check_input_dtype, finite_number, isolated_rng, per_example_loss, resolve_device, strict_positive_int,
 )
 from sdesim.torch.data import SAMPLINGS, BatchSampler, as_data
+from sdesim.torch.loggers import Logger, check_loggers
 from sdesim.torch.ngd import ngd_gradient, refuse_coupling, weighted_gradient
 from sdesim.torch.nets import trainable_parameters, weight_norm2
 from sdesim.torch.nsr import NSRMonitor
@@ -221,6 +225,12 @@ class Trainer:
       measure the loss the run trains on.  Both cadences are multiples of ``log_every``.
     - ``seed``: one integer for the sampler, the NGD noise and torch's generators (dropout);
       ``device``: ``"cpu"`` (default), ``"cuda"``, ``"cuda:N"``; the model is moved there.
+    - ``loggers``: a `Logger` (``sdesim.torch.loggers``: CSV, TensorBoard) or a list of them; each receives
+      every log row as it is appended (any object with a ``log(row)`` method works; a `Logger` is also told,
+      by ``start(log)``, the rows a resumed run already holds).
+    - ``checkpoint_dir``, ``checkpoint_every``: write ``checkpoint_dir/step-{k:08d}.pt`` every
+      ``checkpoint_every`` effective steps, keeping the last ``keep_checkpoints`` (default 3); the folder must
+      hold no checkpoints yet (continue a run in it with `load_latest` or ``train(..., resume="latest")``).
     """
 
     def __init__(self, model, train_data, *, method: str = "sgd", lr: float = 0.1, l: int = 1,
@@ -229,7 +239,8 @@ class Trainer:
                  monitor_every: int | None = None, sampling: str = "subset", ngd_sample_size: int | None = None,
                  chunk_size: int | None = None, seed: int = 0, device="cpu", progress: bool = False,
                  beta1: float | None = None, beta2: float | None = None, eps: float | None = None,
-                 bias_correction: bool | None = None):
+                 bias_correction: bool | None = None, loggers=None, checkpoint_dir=None,
+                 checkpoint_every: int | None = None, keep_checkpoints: int = 3):
         if method not in METHODS:
             raise ValueError(f"unknown method {method!r}; allowed: {', '.join(map(repr, METHODS))}")
         l = strict_positive_int("l", l)
@@ -255,6 +266,10 @@ class Trainer:
         if chunk_size is not None:
             chunk_size = strict_positive_int("chunk_size", chunk_size)
         self.schedule = check_schedule(schedule)
+        self.loggers = check_loggers(loggers)
+        self.checkpoints = checkpoint.Periodic.check(checkpoint_dir, checkpoint_every, keep_checkpoints)
+        if self.checkpoints is not None:
+            self.checkpoints.refuse_existing()
         self.device = resolve_device(device)
         trainable_parameters(model)
         self.model = model.to(self.device)
@@ -310,7 +325,8 @@ class Trainer:
                         torch.Generator(device=self.device).manual_seed(torch_seed).get_state() if cuda else None)
         self.step = 0
         self.examples = 0
-        self.time = 0.0                          # Σ η_k² over effective steps done (adaptive methods)
+        self.time = 0.0                          # SDE time: Σ η_k (Σ η_k² for the adaptive methods) so far
+        self._loggers_started = False
         self.log: list[dict] = []
         self.stopped: dict | None = None
         self._pending: list[torch.Tensor] = []   # per-small-step losses since the last log entry (on device)
@@ -457,8 +473,7 @@ class Trainer:
         k = self.step
         entry = {"step": k, "lr": self.lr_at(k), "examples": self.examples,
                  "step_loss": float(torch.stack(self._pending).mean()) if self._pending else None}
-        if self.hyper is not None:
-            entry["time"] = self.time
+        entry["time"] = self.time
         with torch.no_grad():
             entry["norm2"] = weight_norm2(self.model)
         if k % self.config["eval_every"] == 0:
@@ -511,8 +526,13 @@ class Trainer:
             if cuda:
                 torch.cuda.set_rng_state(self.rng.torch_cuda, self.device)
             self.model.train()
+            if not self._loggers_started:
+                for logger in self.loggers:
+                    if isinstance(logger, Logger):
+                        logger.start(list(self.log))
+                self._loggers_started = True
             if self.step == 0 and not self.log:
-                self.log.append(self._log_entry())
+                self._emit(self._log_entry())
             for _ in tqdm(range(steps), disable=not self.progress, desc=f"{self.config['method']} l={l}",
                           unit="step"):
                 lr = self.lr_at(self.step)
@@ -520,13 +540,14 @@ class Trainer:
                     self._pending.append(self._fill_gradient())
                     self._apply(lr / l)
                 self.step += 1
-                self.time += lr * lr
+                self.time += lr if self.hyper is None else lr * lr
                 self.examples += self.small_steps * self._examples_per_small_step()
                 if self.step % self.config["log_every"] == 0:
                     if self._stop_if_diverged():
                         break
-                    self.log.append(self._log_entry())
+                    self._emit(self._log_entry())
                     self._pending = []
+                self._maybe_checkpoint()
             else:
                 self._stop_if_diverged()
             self.rng.torch_cpu = torch.get_rng_state()
@@ -535,6 +556,22 @@ class Trainer:
         for p in self.params:
             p.grad = None
         return self.result()
+
+    def _emit(self, row: dict) -> None:
+        """Append ``row`` to the log and hand it to each logger."""
+        self.log.append(row)
+        for logger in self.loggers:
+            logger.log(dict(row))
+
+    def _maybe_checkpoint(self) -> None:
+        """Every ``checkpoint_every`` effective steps, write ``checkpoint_dir/step-{k:08d}.pt`` (inside `run`,
+        where torch's global generators hold the run's state)."""
+        if self.checkpoints is None or self.step % self.checkpoints.every:
+            return
+        self.rng.torch_cpu = torch.get_rng_state()
+        if self.device.type == "cuda":
+            self.rng.torch_cuda = torch.cuda.get_rng_state(self.device)
+        self.checkpoints.write(self.step, self._state())
 
     def _stop_if_diverged(self) -> bool:
         bad = self._first_nonfinite()
@@ -558,20 +595,27 @@ class Trainer:
 
     def save(self, path):
         """Write a checkpoint (see ``sdesim.torch.checkpoint``) from which `load` resumes identically."""
-        return checkpoint.write(path, {
+        return checkpoint.write(path, self._state())
+
+    def _state(self) -> dict:
+        return {
             "format": checkpoint.FORMAT, "config": dict(self.config), "model": self.model.state_dict(),
             "rng": {"sampler": self.rng.sampler.get_state(), "noise": self.rng.noise.get_state(),
                     "torch_cpu": self.rng.torch_cpu, "torch_cuda": self.rng.torch_cuda},
             "step": self.step, "examples": self.examples, "log": list(self.log), "time": self.time,
             "optimizer": None if self.hyper is None else self.optimizer.state_dict(),
             "pending_losses": torch.stack(self._pending).cpu() if self._pending else torch.empty(0),
-            "stopped": self.stopped})
+            "stopped": self.stopped}
 
     @classmethod
     def load(cls, path, model, train_data, *, test_data=None, loss="cross_entropy", schedule=None, monitor=None,
-             device=None, progress: bool = False) -> "Trainer":
+             device=None, progress: bool = False, loggers=None, checkpoint_dir=None, checkpoint_every=None,
+             keep_checkpoints: int = 3) -> "Trainer":
         """Resume the run saved at ``path`` with ``model`` (same architecture; its weights are replaced),
-        the same data, loss and (if it was a function) schedule."""
+        the same data, loss and (if it was a function) schedule.  ``loggers`` and periodic checkpoints as in
+        `Trainer`; ``checkpoint_dir`` may hold this run's checkpoints (those after the resumed step are removed
+        when the first new one is written)."""
+        periodic = checkpoint.Periodic.check(checkpoint_dir, checkpoint_every, keep_checkpoints)
         state = checkpoint.read(path)
         config = state["config"]
         if device is not None and resolve_device(device).type != torch.device(config["device"]).type:
@@ -600,26 +644,63 @@ class Trainer:
                       sampling=config["sampling"], ngd_sample_size=config["ngd_sample_size"],
                       chunk_size=config["chunk_size"], seed=config["seed"],
                       device=config["device"] if device is None else device, progress=progress,
-                      **saved_hyperparameters(config))
+                      **saved_hyperparameters(config), loggers=loggers)
         if len(trainer.train_data) != config["n_train"]:
             raise ValueError(f"the saved run trained on {config['n_train']} examples, this data set has "
                              f"{len(trainer.train_data)}")
-        trainer.model.load_state_dict(state["model"])
-        rng = state["rng"]
-        trainer.rng.sampler.set_state(rng["sampler"])
-        trainer.rng.noise.set_state(rng["noise"])
-        trainer.rng.torch_cpu = rng["torch_cpu"]
-        if trainer.rng.torch_cuda is not None and rng["torch_cuda"] is not None:
-            trainer.rng.torch_cuda = rng["torch_cuda"]
-        trainer.step = int(state["step"])
-        trainer.time = float(state.get("time", 0.0))
-        if trainer.hyper is not None:
-            trainer.optimizer.load_state_dict(state["optimizer"])
-        trainer.examples = int(state["examples"])
-        trainer.log = list(state["log"])
-        trainer.stopped = state["stopped"]
-        trainer._pending = [value.to(trainer.device) for value in state["pending_losses"]]
+        trainer._restore(state)
+        trainer.checkpoints = periodic
         return trainer
+
+    @classmethod
+    def load_latest(cls, model, train_data, *, checkpoint_dir, **settings) -> "Trainer":
+        """Resume from the newest readable ``checkpoint_dir/step-*.pt`` (an unreadable newer one, e.g. truncated
+        by a kill, warns and falls back to the one before), or start fresh if there is none.
+
+        ``settings`` are `Trainer`'s, as for the run that wrote the folder: they must give its configuration
+        (method, l, lr, batch size, ...), else the error names each setting that differs, saved and asked.
+        """
+        every, keep = settings.pop("checkpoint_every", None), settings.pop("keep_checkpoints", 3)
+        periodic = checkpoint.Periodic.check(checkpoint_dir, every, keep)
+        if periodic is None:
+            raise ValueError("load_latest needs a checkpoint_dir to resume from, got None")
+        found = periodic.latest()
+        trainer = cls(model, train_data, **settings)
+        if found is not None:
+            path, state = found
+            saved, asked = state["config"], trainer.config
+            differ = [name for name in saved if name in asked and saved[name] != asked[name]]
+            if differ:
+                raise ValueError(
+                    f"checkpoint_dir {str(periodic.directory)!r} holds a run with "
+                    + ", ".join(f"{name}={saved[name]!r}" for name in differ) + f" ({path.name}), but this call "
+                    f"asks for " + ", ".join(f"{name}={asked[name]!r}" for name in differ)
+                    + ": resume with the saved run's settings, or start a new run in another checkpoint_dir")
+            trainer._restore(state)
+        trainer.checkpoints = periodic
+        return trainer
+
+    def _restore(self, state: dict) -> None:
+        """Put a checkpoint's model, random states, step, log and optimizer state into this trainer."""
+        self.model.load_state_dict(state["model"])
+        rng = state["rng"]
+        self.rng.sampler.set_state(rng["sampler"])
+        self.rng.noise.set_state(rng["noise"])
+        self.rng.torch_cpu = rng["torch_cpu"]
+        if self.rng.torch_cuda is not None and rng["torch_cuda"] is not None:
+            self.rng.torch_cuda = rng["torch_cuda"]
+        self.step = int(state["step"])
+        self.time = float(state.get("time", 0.0))
+        if self.hyper is None and state["log"] and "time" not in state["log"][0]:
+            self.time = 0.0                  # written when SGD's time was not logged: it held Σ η_k², not Σ η_k
+            for k in range(self.step):
+                self.time += self.lr_at(k)
+        if self.hyper is not None:
+            self.optimizer.load_state_dict(state["optimizer"])
+        self.examples = int(state["examples"])
+        self.log = list(state["log"])
+        self.stopped = state["stopped"]
+        self._pending = [value.to(self.device) for value in state["pending_losses"]]
 
 
 def saved_hyperparameters(config: dict) -> dict:
@@ -630,8 +711,23 @@ def saved_hyperparameters(config: dict) -> dict:
                                    config["bias_correction"]).settings()
 
 
-def train(model, train_data, *, steps: int, **settings) -> TrainResult:
-    """Train ``model`` for ``steps`` effective steps: ``Trainer(model, train_data, **settings).run(steps)``."""
+def train(model, train_data, *, steps: int, resume=None, **settings) -> TrainResult:
+    """Train ``model`` for ``steps`` effective steps: ``Trainer(model, train_data, **settings).run(steps)``.
+
+    ``resume="latest"`` continues the run in ``checkpoint_dir`` from its newest readable checkpoint
+    (`Trainer.load_latest`; a fresh run if there is none) up to ``steps`` effective steps in all: ``steps`` is
+    the run's total, not the steps still to take.
+    """
     if isinstance(steps, bool) or not isinstance(steps, numbers.Integral) or steps < 0:
         raise ValueError(f"steps must be an integer >= 0, got {steps!r}")
-    return Trainer(model, train_data, **settings).run(steps)
+    if resume is None:
+        return Trainer(model, train_data, **settings).run(steps)
+    if resume != "latest":
+        raise ValueError(f"resume must be None or 'latest' (the newest checkpoint in checkpoint_dir), got {resume!r}")
+    if settings.get("checkpoint_dir") is None:
+        raise ValueError("resume='latest' needs checkpoint_dir, the folder of the run's step-*.pt checkpoints")
+    trainer = Trainer.load_latest(model, train_data, **settings)
+    if trainer.step > steps:
+        raise ValueError(f"the run in checkpoint_dir {str(trainer.checkpoints.directory)!r} is already at effective "
+                         f"step {trainer.step}, beyond steps={steps} (steps is the run's total)")
+    return trainer.run(steps - trainer.step)

@@ -1,0 +1,175 @@
+"""Loggers that receive every row of a training log as it is appended: a CSV file and TensorBoard.
+
+A row is one dict of the `Trainer`'s log (``step``, ``lr``, ``examples``, ``step_loss``, ``time``, ``norm2``,
+the train/test loss and accuracy every ``eval_every`` steps, a monitor's metrics such as the NSR
+estimates).  Pass loggers as ``Trainer(..., loggers=[CSVLogger("run.csv"), TensorBoardLogger("tb")])``;
+the trainer calls ``start(log)`` once, with the rows its log already holds (none for a fresh run, the
+checkpoint's for a resumed one), then ``log(row)`` for each new row.  After a resume a logger thus
+holds exactly the resumed run's log, without the rows the interrupted run wrote after its checkpoint.
+"""
+
+from __future__ import annotations
+
+import abc
+import csv
+import io
+from pathlib import Path
+
+
+class Logger(abc.ABC):
+    """Receives the rows of a training log; a context manager that closes itself."""
+
+    def start(self, log: list) -> None:
+        """Called once before the first new row, with the rows the trainer's log already holds."""
+
+    @abc.abstractmethod
+    def log(self, row: dict) -> None:
+        """Record one row of the log (called as the trainer appends it)."""
+
+    def close(self) -> None:
+        """Release files or writers; the rows written so far are already on disk."""
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info):
+        self.close()
+
+
+def check_loggers(loggers) -> list:
+    """None, one logger or a list of them -> a list; each needs a callable ``log(row)``."""
+    if loggers is None:
+        return []
+    if not isinstance(loggers, (list, tuple)):
+        loggers = [loggers]
+    for position, logger in enumerate(loggers):
+        if not callable(getattr(logger, "log", None)):
+            raise TypeError(f"loggers[{position}] is a {type(logger).__name__}, which has no log(row) method; "
+                            f"pass sdesim.torch.loggers.CSVLogger or TensorBoardLogger objects, or a subclass of "
+                            f"sdesim.torch.loggers.Logger")
+    return list(loggers)
+
+
+# ---------------------------------------------------------------------------------------------------
+# CSV
+
+def _cell(value) -> str:
+    """An int as written, a float as its shortest exact repr ('nan', 'inf' included), None as empty."""
+    if value is None:
+        return ""
+    return repr(float(value)) if isinstance(value, float) else str(value)
+
+
+def _value(text: str):
+    """The inverse of `_cell`: '' -> None, an integer -> int, else float."""
+    if text == "":
+        return None
+    try:
+        return int(text)
+    except ValueError:
+        return float(text)
+
+
+class CSVLogger(Logger):
+    """Streams the log to a CSV file at ``path``, one line per row, flushed as each row arrives.
+
+    The header holds the columns in order of first appearance (those of ``TrainResult.columns()``); a
+    cell is empty where a row lacks the metric or holds None (``step_loss`` at step 0, evaluations
+    between ``eval_every`` steps).  A row that brings a new column rewrites the file with the wider
+    header (atomically: temporary file, then rename), so every line always has every column.  Floats
+    are written exactly (shortest repr), so `read_csv` gives back ``TrainResult.columns()`` bit for bit.
+    ``start`` rewrites the file with the rows the trainer already holds: a fresh run replaces an old
+    file, a resumed run keeps the rows up to its checkpoint and drops the interrupted run's later ones.
+    """
+
+    def __init__(self, path):
+        self.path = Path(path)
+        if self.path.is_dir():
+            raise ValueError(f"CSVLogger path {str(self.path)!r} is a folder; give a file name such as 'run.csv'")
+        self._rows: list[dict] = []
+        self._columns: list[str] = []
+        self._started = False
+
+    def start(self, log: list) -> None:
+        self._rows = [dict(row) for row in log]
+        self._columns = []
+        for row in self._rows:
+            self._columns += [name for name in row if name not in self._columns]
+        self._rewrite()
+        self._started = True
+
+    def log(self, row: dict) -> None:
+        if not self._started:
+            self.start([])
+        self._rows.append(dict(row))
+        new = [name for name in row if name not in self._columns]
+        if new:
+            self._columns += new
+            self._rewrite()
+            return
+        with open(self.path, "a", newline="") as handle:
+            csv.writer(handle).writerow([_cell(row.get(name)) for name in self._columns])
+
+    def _rewrite(self) -> None:
+        text = io.StringIO()
+        writer = csv.writer(text)
+        if self._columns:
+            writer.writerow(self._columns)
+        writer.writerows([_cell(row.get(name)) for name in self._columns] for row in self._rows)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        temporary = self.path.with_name(self.path.name + ".partial")
+        temporary.write_text(text.getvalue(), newline="")
+        temporary.replace(self.path)
+
+
+def read_csv(path) -> dict:
+    """{column: [value per row]} of a file written by `CSVLogger` (ints, floats, None for empty cells):
+    ``TrainResult.columns()`` of the run that wrote it."""
+    with open(path, newline="") as handle:
+        rows = list(csv.reader(handle))
+    if not rows:
+        return {}
+    header, body = rows[0], rows[1:]
+    return {name: [_value(row[i]) for row in body] for i, name in enumerate(header)}
+
+
+# ---------------------------------------------------------------------------------------------------
+# TensorBoard
+
+class TensorBoardLogger(Logger):
+    """Writes each row's numbers as TensorBoard scalars under their log names (``train_loss``, ``norm2``,
+    ``time`` = the SDE time, ...), against the effective step; flushed after each row.  TensorBoard stores
+    scalars as float32.  A resumed run purges the interrupted run's events after its last logged row
+    (``SummaryWriter(purge_step=)``), a fresh one all earlier events in ``log_dir``.  Needs the ``tensorboard``
+    extra."""
+
+    def __init__(self, log_dir):
+        try:
+            from torch.utils.tensorboard import SummaryWriter
+        except ImportError as error:
+            raise ImportError(f"TensorBoardLogger needs the tensorboard package ({error}); install the extra: "
+                              f"pip install -e '.[tensorboard]'") from None
+        self.log_dir = Path(log_dir)
+        if self.log_dir.is_file():
+            raise ValueError(f"TensorBoardLogger log_dir {str(self.log_dir)!r} is a file, not a folder")
+        self._writer_class = SummaryWriter
+        self._writer = None
+
+    def start(self, log: list) -> None:
+        self.close()
+        purge_step = log[-1]["step"] + 1 if log else 0
+        self._writer = self._writer_class(str(self.log_dir), purge_step=purge_step)
+
+    def log(self, row: dict) -> None:
+        if self._writer is None:
+            self.start([])
+        step = row["step"]
+        for name, value in row.items():
+            if name != "step" and value is not None:
+                self._writer.add_scalar(name, value, global_step=step)
+        self._writer.flush()
+
+    def close(self) -> None:
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
