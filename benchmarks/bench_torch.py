@@ -7,7 +7,10 @@ For each model (an MLP and a small CNN on scikit-learn's digits, batch size B):
 * one NGD step (exact: a weighted pass over all N training examples; group-norm twin of the model,
   since NGD refuses batch norm) against one SGD step of that twin, with the ratio per example;
 * one noise-to-signal estimate (``sdesim.torch.nsr.NSRMonitor``, m minibatch gradients) against one
-  SGD step, when that module is present.
+  SGD step, when that module is present;
+* ``sdesim.torch.speedups`` (second table): one SVAG small step with the fused pass (one pass over 2B
+  examples) and with two passes, on the group-norm twin (the fused pass refuses batch norm), against
+  one SGD step of that twin; and one SGD step with ``precision="bf16"`` against one in float32.
 
 Each timing is the median of ``--repeats`` interleaved repetitions of a run of ``--steps`` steps
 through ``sdesim.torch.training.Trainer`` (so the loop's own overhead counts), after a warm-up.
@@ -77,10 +80,15 @@ def bench_model(kind: str, args) -> dict:
         "svag": Trainer(models(kind, "batch"), data, method="svag", l=2, **quiet),
         "sgd_group": Trainer(models(kind, "group"), data, method="sgd", **quiet),
         "ngd": Trainer(models(kind, "group"), data, method="ngd", **quiet),
+        "svag_group": Trainer(models(kind, "group"), data, method="svag", l=2, **quiet),
+        "svag_fused": Trainer(models(kind, "group"), data, method="svag", l=2, fused=True, **quiet),
+        "sgd_bf16": Trainer(models(kind, "batch"), data, method="sgd", precision="bf16", **quiet),
     }
     steps = {"sgd": args.steps, "svag": max(1, args.steps // 2), "sgd_group": args.steps,
-             "ngd": max(1, args.steps // 20)}
-    small = {"sgd": 1, "svag": 2, "sgd_group": 1, "ngd": 1}   # small steps per effective step
+             "ngd": max(1, args.steps // 20), "svag_group": max(1, args.steps // 2),
+             "svag_fused": max(1, args.steps // 2), "sgd_bf16": args.steps}
+    small = {"sgd": 1, "svag": 2, "sgd_group": 1, "ngd": 1,   # small steps per effective step
+             "svag_group": 2, "svag_fused": 2, "sgd_bf16": 1}
     monitor = None
     try:
         from sdesim.torch.nsr import NSRMonitor
@@ -111,6 +119,10 @@ def bench_model(kind: str, args) -> dict:
         "svag_ratio": median["svag"] / median["sgd"],
         "ngd_ratio": median["ngd"] / median["sgd_group"],
         "ngd_ratio_per_example": median["ngd"] / median["sgd_group"] * args.batch / n,
+        "sgd_group_ms": 1e3 * median["sgd_group"],
+        "svag_group_ratio": median["svag_group"] / median["sgd_group"],
+        "svag_fused_ratio": median["svag_fused"] / median["sgd_group"],
+        "bf16_ratio": median["sgd_bf16"] / median["sgd"],
     }
     if "nsr" in median:
         out["nsr_ratio"] = median["nsr"] / median["sgd"]
@@ -146,6 +158,17 @@ def main(argv=None) -> int:
         lines.append(f"| {r['model']} | {r['params']} | {r['N']} | {r['sgd_ms']:.3f} | {r['svag_ratio']:.2f} | "
                      f"{r['ngd_ratio']:.1f} | {r['ngd_ratio_per_example']:.2f} | {nsr[0]} | {nsr[1]} |")
     print("\n".join(lines) if args.markdown else "\n".join(lines).replace("|", " "))
+    header = ["model", "SGD step, group norm (ms)", "SVAG small step, two passes / SGD step",
+              "SVAG small step, fused pass / SGD step", "fused / two passes", "SGD step bf16 / float32"]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for r in rows:
+        lines.append(f"| {r['model']} | {r['sgd_group_ms']:.3f} | {r['svag_group_ratio']:.2f} | "
+                     f"{r['svag_fused_ratio']:.2f} | {r['svag_fused_ratio'] / r['svag_group_ratio']:.2f} | "
+                     f"{r['bf16_ratio']:.2f} |")
+    print()
+    print("\n".join(lines) if args.markdown else "\n".join(lines).replace("|", " "))
+    if args.device == "cpu":
+        print("no GPU rows: this run was on the CPU (run with --device cuda where a GPU is available)")
     aim = all(r["svag_ratio"] < 2.3 for r in rows)
     print(f"aim (SVAG small step within 2.3x an SGD step): {'met' if aim else 'NOT met'}")
     return 0

@@ -5,6 +5,7 @@ torchsde SDEs.  The core package never imports this.
 - ``training``: [`Trainer`][sdesim.torch.training.Trainer] and ``train`` (SGD, SVAG eq. (5), GD, NGD eq. (3),
   RMSprop and Adam with their SVAG);
 - ``adaptive``: the RMSprop and Adam updates in torch.optim's order of operations, and SVAG's hyperparameters;
+- ``speedups``: the trainer's ``precision="bf16"``, ``compile`` and SVAG's ``fused`` pass, and what each changes;
 - ``scaling``: ``scale_config``, the square-root (adaptive) and linear (SGD) scaling rules on a run's settings;
 - ``ngd``: the NGD gradient without forming Σ;
 - ``loggers``: CSV and TensorBoard loggers that receive each log row as it is appended;

@@ -31,15 +31,21 @@ def coupling_layers(model: torch.nn.Module) -> list[str]:
             if isinstance(module, torch.nn.modules.batchnorm._BatchNorm) and module.training]
 
 
-def refuse_coupling(model: torch.nn.Module, method: str) -> None:
-    """Raise if the model has a layer that couples the examples of a batch."""
+def describe_coupling(model: torch.nn.Module) -> str:
+    """The coupling layers for a message, e.g. "layer '1' (BatchNorm1d)"; "" if there are none."""
     kinds = {name: type(module).__name__ for name, module in model.named_modules()}
     names = [f"layer {name!r} ({kinds.get(name, name)})" for name in coupling_layers(model)]
-    if names:
+    return f"{', '.join(names[:3])}{' ...' if len(names) > 3 else ''}"
+
+
+def refuse_coupling(model: torch.nn.Module, method: str) -> None:
+    """Raise if the model has a layer that couples the examples of a batch."""
+    coupled = describe_coupling(model)
+    if coupled:
         raise ValueError(
             f"method {method!r} sums per-example gradients over the whole data set in chunks, which is the "
             f"gradient of the full-batch loss only when no layer couples the examples of a batch; the model "
-            f"has batch norm in training mode ({', '.join(names[:3])}{' ...' if len(names) > 3 else ''}). "
+            f"has batch norm in training mode ({coupled}). "
             f"Use group norm or layer norm, or no normalization, for 'gd' and 'ngd'")
 
 
@@ -74,12 +80,15 @@ def ngd_weights(n: int, batch_size: int, generator: torch.Generator, *, covarian
     return indices, weights
 
 
-def weighted_gradient(model, loss_fn, data, weights=None, indices=None, *, chunk_size: int | None = None):
+def weighted_gradient(model, loss_fn, data, weights=None, indices=None, *, chunk_size: int | None = None,
+                      forward=None):
     """Add ∇ (1/M) Σᵢ wᵢ ℓᵢ over the examples ``indices`` (all when None) to the parameters' ``.grad``.
 
     ``loss_fn(outputs, targets)`` returns per-example losses.  One forward and backward pass per chunk
-    of ``chunk_size`` examples (all at once when None).  Returns the plain mean loss (1/M) Σᵢ ℓᵢ, detached.
+    of ``chunk_size`` examples (all at once when None), through ``forward`` (default ``model``; e.g. the
+    trainer's compiled or autocast pass).  Returns the plain mean loss (1/M) Σᵢ ℓᵢ, detached.
     """
+    forward = model if forward is None else forward
     m = len(data) if indices is None else len(indices)
     chunk = m if chunk_size is None else chunk_size
     total = None
@@ -87,7 +96,7 @@ def weighted_gradient(model, loss_fn, data, weights=None, indices=None, *, chunk
         stop = min(start + chunk, m)
         where = (torch.arange(start, stop, device=data.device) if indices is None else indices[start:stop])
         inputs, targets = data.batch(where)
-        losses = loss_fn(model(inputs), targets)
+        losses = loss_fn(forward(inputs), targets)
         objective = losses if weights is None else losses * weights[start:stop].to(losses.device)
         (objective.sum() / m).backward()
         part = losses.detach().sum()
@@ -96,9 +105,11 @@ def weighted_gradient(model, loss_fn, data, weights=None, indices=None, *, chunk
 
 
 def ngd_gradient(model, loss_fn, data, batch_size: int, generator: torch.Generator, *,
-                 covariance_factor: float = 1.0, sample_size: int | None = None, chunk_size: int | None = None):
-    """Add one NGD gradient, ∇L(x) + noise with covariance f·Σ₁/B (eq. (3)), to ``.grad``; return the mean loss."""
+                 covariance_factor: float = 1.0, sample_size: int | None = None, chunk_size: int | None = None,
+                 forward=None):
+    """Add one NGD gradient, ∇L(x) + noise with covariance f·Σ₁/B (eq. (3)), to ``.grad``; return the mean loss
+    (``forward``: as for `weighted_gradient`)."""
     dtype = next(p.dtype for p in model.parameters() if p.requires_grad)
     indices, weights = ngd_weights(len(data), batch_size, generator, covariance_factor=covariance_factor,
                                    sample_size=sample_size, dtype=dtype)
-    return weighted_gradient(model, loss_fn, data, weights, indices, chunk_size=chunk_size)
+    return weighted_gradient(model, loss_fn, data, weights, indices, chunk_size=chunk_size, forward=forward)

@@ -45,6 +45,8 @@ from sdesim.torch.loggers import Logger, check_loggers
 from sdesim.torch.ngd import ngd_gradient, refuse_coupling, weighted_gradient
 from sdesim.torch.nets import trainable_parameters, weight_norm2
 from sdesim.torch.nsr import NSRMonitor
+from sdesim.torch.speedups import (check_compile, check_precision, fused_svag_gradient, refuse_fused_coupling,
+                                   training_forward)
 
 METHODS = ("sgd", "svag", "gd", "ngd") + ADAPTIVE_METHODS
 TAKES_L = ("svag",) + ADAPTIVE_METHODS
@@ -231,6 +233,10 @@ class Trainer:
     - ``checkpoint_dir``, ``checkpoint_every``: write ``checkpoint_dir/step-{k:08d}.pt`` every
       ``checkpoint_every`` effective steps, keeping the last ``keep_checkpoints`` (default 3); the folder must
       hold no checkpoints yet (continue a run in it with `load_latest` or ``train(..., resume="latest")``).
+    - Speed (``sdesim.torch.speedups``, what each changes numerically): ``precision``: ``"float32"``
+      (default) or ``"bf16"`` (bfloat16 autocast of the training forward passes; float32 parameters and
+      updates); ``compile``: False, True (``torch.compile``, inductor) or a backend name; ``fused``: SVAG's
+      two batches in one weighted pass over 2B examples (l > 1; no batch norm in training mode).
     """
 
     def __init__(self, model, train_data, *, method: str = "sgd", lr: float = 0.1, l: int = 1,
@@ -240,7 +246,8 @@ class Trainer:
                  chunk_size: int | None = None, seed: int = 0, device="cpu", progress: bool = False,
                  beta1: float | None = None, beta2: float | None = None, eps: float | None = None,
                  bias_correction: bool | None = None, loggers=None, checkpoint_dir=None,
-                 checkpoint_every: int | None = None, keep_checkpoints: int = 3):
+                 checkpoint_every: int | None = None, keep_checkpoints: int = 3, precision: str = "float32",
+                 compile=False, fused: bool = False):
         if method not in METHODS:
             raise ValueError(f"unknown method {method!r}; allowed: {', '.join(map(repr, METHODS))}")
         l = strict_positive_int("l", l)
@@ -290,6 +297,16 @@ class Trainer:
         if method in ("gd", "ngd"):
             model.train()
             refuse_coupling(model, method)
+        autocast_dtype = check_precision(precision, self.device, self.model)
+        backend = check_compile(compile, self.device)
+        if not isinstance(fused, bool):
+            raise ValueError(f"fused must be True or False, got {fused!r}")
+        if fused and method not in TAKES_L:
+            raise ValueError(f"fused applies only to SVAG's two batches ({', '.join(map(repr, TAKES_L))}), "
+                             f"not method {method!r}")
+        if fused and l > 1:
+            model.train()
+            refuse_fused_coupling(model)
         self.config = {"method": method, "lr": lr, "l": l, "batch_size": batch_size, "weight_decay": weight_decay,
                        "sampling": sampling, "ngd_sample_size": ngd_sample_size, "chunk_size": chunk_size,
                        "log_every": log_every, "eval_every": eval_every, "monitor_every": monitor_every,
@@ -298,7 +315,8 @@ class Trainer:
                        "loss": loss if isinstance(loss, str) else "custom",
                        "schedule": ("custom" if callable(self.schedule) else
                                     None if self.schedule is None else dict(self.schedule)),
-                       "time_scale": "lr" if self.hyper is None else "lr^2"}
+                       "time_scale": "lr" if self.hyper is None else "lr^2",
+                       "precision": precision, "compile": backend, "fused": fused}
         if self.hyper is not None:
             self.config.update({"beta1": self.hyper.beta1, "beta2": self.hyper.beta2, "eps": self.hyper.eps,
                                 "bias_correction": self.hyper.bias_correction})
@@ -307,6 +325,7 @@ class Trainer:
             noise_scale(n, batch_size, self._covariance_factor(), ngd_sample_size)  # raises if M is too small
         self.monitor = monitor
         self.progress = progress
+        self._forward = training_forward(self.model, self.device, autocast_dtype, backend)
         adaptive = self.hyper is not None
         self.c1, self.c2 = svag_weights(l * l if adaptive else l) if method in TAKES_L else (1.0, 0.0)
         self.small_steps = l * l if adaptive else l          # small steps per effective step
@@ -379,7 +398,7 @@ class Trainer:
     def _batch_loss(self, weight: float):
         """Draw a batch, add weight·∇L_γ to .grad (its own forward and backward pass); return L_γ."""
         inputs, targets = self.train_data.batch(self.sampler.draw())
-        loss = self.loss_fn(self.model(inputs), targets).mean()
+        loss = self.loss_fn(self._forward(inputs), targets).mean()
         (loss if weight == 1.0 else weight * loss).backward()
         return loss.detach()
 
@@ -389,15 +408,19 @@ class Trainer:
             p.grad = None
         method = self.config["method"]
         if method in ("sgd",) + TAKES_L:
+            if self.config["l"] > 1 and self.config["fused"]:
+                return fused_svag_gradient(self._forward, self.loss_fn, self.train_data, self.sampler.draw(),
+                                           self.sampler.draw(), self.c1, self.c2)
             first = self._batch_loss(self.c1)
             if self.config["l"] == 1:
                 return first
             return (first + self._batch_loss(self.c2)) / 2
         if method == "gd":
-            return weighted_gradient(self.model, self.loss_fn, self.train_data, chunk_size=self.config["chunk_size"])
+            return weighted_gradient(self.model, self.loss_fn, self.train_data, chunk_size=self.config["chunk_size"],
+                                     forward=self._forward)
         return ngd_gradient(self.model, self.loss_fn, self.train_data, self.config["batch_size"], self.rng.noise,
                             covariance_factor=self._covariance_factor(), sample_size=self.config["ngd_sample_size"],
-                            chunk_size=self.config["chunk_size"])
+                            chunk_size=self.config["chunk_size"], forward=self._forward)
 
     def _examples_per_small_step(self) -> int:
         method, b = self.config["method"], self.config["batch_size"]
@@ -644,7 +667,9 @@ class Trainer:
                       sampling=config["sampling"], ngd_sample_size=config["ngd_sample_size"],
                       chunk_size=config["chunk_size"], seed=config["seed"],
                       device=config["device"] if device is None else device, progress=progress,
-                      **saved_hyperparameters(config), loggers=loggers)
+                      **saved_hyperparameters(config), loggers=loggers,
+                      precision=config.get("precision", "float32"), compile=config.get("compile", False),
+                      fused=config.get("fused", False))
         if len(trainer.train_data) != config["n_train"]:
             raise ValueError(f"the saved run trained on {config['n_train']} examples, this data set has "
                              f"{len(trainer.train_data)}")
