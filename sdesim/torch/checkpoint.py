@@ -11,6 +11,8 @@ One ``torch.save`` dict, read back with ``weights_only=True`` (no pickled code):
 ``log``             the log so far (list of dicts); ``pending_losses``: losses since the last log entry
 ``stopped``         None, or {"step", "reason"} of a run that diverged
 ``time``            Σ η_k² over the effective steps done (the SDE time of the adaptive methods)
+``batches``         training batches read from a torch Dataset so far: the number of the next one, which seeds
+                    its augmentation (``sdesim.torch.loading``); checkpoints without it read as 0
 ``optimizer``       None for SGD, SVAG, GD and NGD; for RMSprop and Adam per parameter m (None for
                     RMSprop), v and the number of updates k (``sdesim.torch.adaptive.AdaptiveState``)
 ==================  ===========================================================================
@@ -28,7 +30,7 @@ import torch
 
 FORMAT = "sdesim.torch.checkpoint/1"
 KEYS = ("format", "config", "model", "rng", "step", "examples", "log", "pending_losses", "stopped", "time",
-        "optimizer")
+        "optimizer", "batches")
 
 
 def write(path, state: dict) -> Path:

@@ -21,6 +21,7 @@ returns one loss per example, and L_γ is their mean over γ.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import numbers
@@ -31,13 +32,13 @@ import numpy as np
 import torch
 
 from sdesim.methods import svag_weights
-from sdesim.torch import checkpoint
+from sdesim.torch import checkpoint, loading
 from sdesim.torch.adaptive import (ADAPTIVE_METHODS, AdaptiveHyperparameters, AdaptiveState, adaptive_step,
                                    check_hyperparameters)
 from sdesim.torch._checks import (
     LOSSES, check_input_dtype, finite_number, isolated_rng, per_example_loss, resolve_device, strict_positive_int,
 )
-from sdesim.torch.data import SAMPLINGS, BatchSampler, as_data
+from sdesim.torch.data import SAMPLINGS, BatchSampler, DatasetData, as_data
 from sdesim.torch.ngd import ngd_gradient, refuse_coupling, weighted_gradient
 from sdesim.torch.nets import trainable_parameters, weight_norm2
 from sdesim.torch.nsr import NSRMonitor
@@ -229,7 +230,8 @@ class Trainer:
                  monitor_every: int | None = None, sampling: str = "subset", ngd_sample_size: int | None = None,
                  chunk_size: int | None = None, seed: int = 0, device="cpu", progress: bool = False,
                  beta1: float | None = None, beta2: float | None = None, eps: float | None = None,
-                 bias_correction: bool | None = None):
+                 bias_correction: bool | None = None, num_workers: int = 0, pin_memory: bool = False,
+                 prefetch_factor: int | None = None):
         if method not in METHODS:
             raise ValueError(f"unknown method {method!r}; allowed: {', '.join(map(repr, METHODS))}")
         l = strict_positive_int("l", l)
@@ -262,6 +264,9 @@ class Trainer:
         self.loss_fn = per_example_loss(loss)
         self.train_data = as_data(train_data, self.device)
         self.test_data = None if test_data is None else as_data(test_data, self.device)
+        self.loader = loading.check_loader_settings(
+            num_workers, pin_memory, prefetch_factor, device=self.device,
+            reads_a_dataset=isinstance(self.train_data, DatasetData) or isinstance(self.test_data, DatasetData))
         n = len(self.train_data)
         if n < 2 * batch_size:
             raise ValueError(f"the training set has {n} examples, fewer than two batches of batch_size={batch_size}; "
@@ -287,6 +292,8 @@ class Trainer:
         if self.hyper is not None:
             self.config.update({"beta1": self.hyper.beta1, "beta2": self.hyper.beta2, "eps": self.hyper.eps,
                                 "bias_correction": self.hyper.bias_correction})
+        self.config.update({"num_workers": self.loader.num_workers, "pin_memory": pin_memory,
+                            "prefetch_factor": self.loader.prefetch_factor})
         if method == "ngd":
             from sdesim.torch.ngd import noise_scale
             noise_scale(n, batch_size, self._covariance_factor(), ngd_sample_size)  # raises if M is too small
@@ -314,6 +321,8 @@ class Trainer:
         self.log: list[dict] = []
         self.stopped: dict | None = None
         self._pending: list[torch.Tensor] = []   # per-small-step losses since the last log entry (on device)
+        self.batches = 0                         # training batches read from a Dataset so far (the next one's number)
+        self._feed: loading.TrainingFeed | None = None   # a Dataset's training batches, read ahead during run()
 
     # -- pieces ----------------------------------------------------------------------------------
 
@@ -362,7 +371,7 @@ class Trainer:
 
     def _batch_loss(self, weight: float):
         """Draw a batch, add weight·∇L_γ to .grad (its own forward and backward pass); return L_γ."""
-        inputs, targets = self.train_data.batch(self.sampler.draw())
+        inputs, targets = self._next_batch()
         loss = self.loss_fn(self.model(inputs), targets).mean()
         (loss if weight == 1.0 else weight * loss).backward()
         return loss.detach()
@@ -378,10 +387,64 @@ class Trainer:
                 return first
             return (first + self._batch_loss(self.c2)) / 2
         if method == "gd":
-            return weighted_gradient(self.model, self.loss_fn, self.train_data, chunk_size=self.config["chunk_size"])
+            return weighted_gradient(self.model, self.loss_fn, self.train_data, chunk_size=self.config["chunk_size"],
+                                     read=self._chunk_reader())
         return ngd_gradient(self.model, self.loss_fn, self.train_data, self.config["batch_size"], self.rng.noise,
                             covariance_factor=self._covariance_factor(), sample_size=self.config["ngd_sample_size"],
-                            chunk_size=self.config["chunk_size"])
+                            chunk_size=self.config["chunk_size"], read=self._chunk_reader())
+
+    # -- reading a Dataset (sdesim.torch.loading) ----------------------------------------------------
+
+    def _next_batch(self):
+        """(inputs, targets) of the next training batch: indexed tensors, or a Dataset's batch number
+        `batches`, read through the run's feed (outside run(): read here, without workers)."""
+        if not isinstance(self.train_data, DatasetData):
+            return self.train_data.batch(self.sampler.draw())
+        if self._feed is not None:
+            batch = self._feed.next()
+        else:
+            feed = self._open_feed(loading.LoaderSettings())
+            try:
+                batch = feed.next()
+            finally:
+                feed.close()
+        self.batches += 1
+        return batch
+
+    def _open_feed(self, settings: loading.LoaderSettings) -> loading.TrainingFeed:
+        return loading.TrainingFeed(self.train_data, self.sampler, seed=self.config["seed"],
+                                    first_number=self.batches, settings=settings)
+
+    def _chunk_reader(self):
+        """For 'gd' and 'ngd' on a Dataset: a function chunks -> (inputs, targets) per chunk, numbered on from
+        `batches`; None for tensors (``weighted_gradient`` then indexes them)."""
+        if not isinstance(self.train_data, DatasetData):
+            return None
+
+        def read(chunks):
+            first, self.batches = self.batches, self.batches + len(chunks)
+            return loading.read_chunks(self.train_data, chunks, seed=self.config["seed"], stream=loading.TRAINING,
+                                       first_number=first, settings=self.loader)
+        return read
+
+    @contextlib.contextmanager
+    def _training_feed(self):
+        """During run(): a Dataset's training batches read ahead (workers, prefetch) for 'sgd', 'svag' and the
+        adaptive methods; on exit, however run() ends, the workers stop and the sampler is rewound to the
+        batches actually used."""
+        if not isinstance(self.train_data, DatasetData) or self.config["method"] in ("gd", "ngd"):
+            yield
+            return
+        self._feed = self._open_feed(self.loader)
+        try:
+            yield
+        finally:
+            self._feed.close()
+            self._feed = None
+
+    def _sampler_state(self) -> torch.Tensor:
+        """The sampler generator's state after the batches used so far (not those a feed drew ahead)."""
+        return self.rng.sampler.get_state() if self._feed is None else self._feed.consumed_state
 
     def _examples_per_small_step(self) -> int:
         method, b = self.config["method"], self.config["batch_size"]
@@ -434,10 +497,16 @@ class Trainer:
         chunk = self.config["chunk_size"] or len(data)
         loss_sum, correct = 0.0, 0
         classify = None
+        chunks = [torch.arange(start, min(start + chunk, len(data)), device=data.device)
+                  for start in range(0, len(data), chunk)]
+        if isinstance(data, DatasetData):
+            reads = loading.read_chunks(data, chunks, seed=self.config["seed"], stream=loading.EVALUATION,
+                                        prefix=(self.step,), first_number=0, settings=self.loader)
+        else:
+            reads = (data.batch(indices) for indices in chunks)
         try:
-            with isolated_rng(self.device):
-                for start in range(0, len(data), chunk):
-                    inputs, targets = data.batch(torch.arange(start, min(start + chunk, len(data)), device=data.device))
+            with isolated_rng(self.device), contextlib.closing(reads):
+                for start, (inputs, targets) in enumerate(reads):
                     if start == 0:
                         check_input_dtype(self.model, inputs, "the evaluated inputs")
                     outputs = self.model(inputs)
@@ -506,7 +575,7 @@ class Trainer:
 
         cuda = self.device.type == "cuda"
         l = self.config["l"]
-        with isolated_rng(self.device):
+        with isolated_rng(self.device), self._training_feed():
             torch.set_rng_state(self.rng.torch_cpu)
             if cuda:
                 torch.cuda.set_rng_state(self.rng.torch_cuda, self.device)
@@ -560,18 +629,20 @@ class Trainer:
         """Write a checkpoint (see ``sdesim.torch.checkpoint``) from which `load` resumes identically."""
         return checkpoint.write(path, {
             "format": checkpoint.FORMAT, "config": dict(self.config), "model": self.model.state_dict(),
-            "rng": {"sampler": self.rng.sampler.get_state(), "noise": self.rng.noise.get_state(),
+            "rng": {"sampler": self._sampler_state(), "noise": self.rng.noise.get_state(),
                     "torch_cpu": self.rng.torch_cpu, "torch_cuda": self.rng.torch_cuda},
             "step": self.step, "examples": self.examples, "log": list(self.log), "time": self.time,
             "optimizer": None if self.hyper is None else self.optimizer.state_dict(),
             "pending_losses": torch.stack(self._pending).cpu() if self._pending else torch.empty(0),
-            "stopped": self.stopped})
+            "stopped": self.stopped, "batches": self.batches})
 
     @classmethod
     def load(cls, path, model, train_data, *, test_data=None, loss="cross_entropy", schedule=None, monitor=None,
-             device=None, progress: bool = False) -> "Trainer":
+             device=None, progress: bool = False, num_workers: int | None = None, pin_memory: bool | None = None,
+             prefetch_factor: int | None = None) -> "Trainer":
         """Resume the run saved at ``path`` with ``model`` (same architecture; its weights are replaced),
-        the same data, loss and (if it was a function) schedule."""
+        the same data, loss and (if it was a function) schedule.  ``num_workers``, ``pin_memory`` and
+        ``prefetch_factor`` default to the saved run's and may differ from them: the numbers do not depend on them."""
         state = checkpoint.read(path)
         config = state["config"]
         if device is not None and resolve_device(device).type != torch.device(config["device"]).type:
@@ -600,7 +671,8 @@ class Trainer:
                       sampling=config["sampling"], ngd_sample_size=config["ngd_sample_size"],
                       chunk_size=config["chunk_size"], seed=config["seed"],
                       device=config["device"] if device is None else device, progress=progress,
-                      **saved_hyperparameters(config))
+                      **saved_hyperparameters(config),
+                      **saved_loader_settings(config, num_workers, pin_memory, prefetch_factor))
         if len(trainer.train_data) != config["n_train"]:
             raise ValueError(f"the saved run trained on {config['n_train']} examples, this data set has "
                              f"{len(trainer.train_data)}")
@@ -619,6 +691,7 @@ class Trainer:
         trainer.log = list(state["log"])
         trainer.stopped = state["stopped"]
         trainer._pending = [value.to(trainer.device) for value in state["pending_losses"]]
+        trainer.batches = int(state.get("batches", 0))
         return trainer
 
 
@@ -628,6 +701,16 @@ def saved_hyperparameters(config: dict) -> dict:
         return {}
     return AdaptiveHyperparameters(config["method"], config["beta1"], config["beta2"], config["eps"],
                                    config["bias_correction"]).settings()
+
+
+def saved_loader_settings(config: dict, num_workers, pin_memory, prefetch_factor) -> dict:
+    """The loader keyword arguments of a resumed run: those given, else the saved run's (none before they existed);
+    prefetch_factor is the saved one only when the number of workers is too."""
+    if prefetch_factor is None and (num_workers is None or num_workers == config.get("num_workers", 0)):
+        prefetch_factor = config.get("prefetch_factor")
+    return {"num_workers": config.get("num_workers", 0) if num_workers is None else num_workers,
+            "pin_memory": config.get("pin_memory", False) if pin_memory is None else pin_memory,
+            "prefetch_factor": prefetch_factor}
 
 
 def train(model, train_data, *, steps: int, **settings) -> TrainResult:
