@@ -222,6 +222,10 @@ class Trainer:
       measure the loss the run trains on.  Both cadences are multiples of ``log_every``.
     - ``seed``: one integer for the sampler, the NGD noise and torch's generators (dropout);
       ``device``: ``"cpu"`` (default), ``"cuda"``, ``"cuda:N"``; the model is moved there.
+    - For a torch ``Dataset`` (``sdesim.torch.loading``): ``num_workers`` (0: read in the main process),
+      ``pin_memory`` (a GPU run only; warns and does nothing on the CPU), ``prefetch_factor`` (batches read
+      ahead per worker; needs workers).  Batch k's random augmentation is seeded from (seed, k): the
+      numbers do not depend on these three, and a resumed run may change them.
     """
 
     def __init__(self, model, train_data, *, method: str = "sgd", lr: float = 0.1, l: int = 1,
