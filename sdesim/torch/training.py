@@ -490,8 +490,10 @@ class Trainer:
         """Mean loss and (for class logits with integer targets) accuracy over ``data``, in eval mode.
 
         ``data``: anything the trainer takes as data (a data set, a pair (inputs, targets), a torch
-        ``Dataset``).  Torch's random state is saved and restored around it, as around a monitor, so a data
-        set that draws random augmentation cannot change the training trajectory.
+        ``Dataset``).  Torch's random state is saved and restored around it, as around a monitor, and a torch
+        ``Dataset``'s chunks are read with augmentation seeds of their own (the step and the chunk's number,
+        ``sdesim.torch.loading``), so a data set that draws random augmentation cannot change the training
+        trajectory.
         """
         data = as_data(data, self.device)
         if len(data) == 0:
@@ -510,8 +512,8 @@ class Trainer:
             reads = (data.batch(indices) for indices in chunks)
         try:
             with isolated_rng(self.device), contextlib.closing(reads):
-                for start, (inputs, targets) in enumerate(reads):
-                    if start == 0:
+                for number, (inputs, targets) in enumerate(reads):
+                    if number == 0:
                         check_input_dtype(self.model, inputs, "the evaluated inputs")
                     outputs = self.model(inputs)
                     loss_sum += float(self.loss_fn(outputs, targets).sum())
