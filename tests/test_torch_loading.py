@@ -168,14 +168,15 @@ class Explodes(torch.nn.Module):
 
 
 def test_no_worker_process_outlives_run():
+    others = set(multiprocessing.active_children())       # children of other tests in this process, if any
     trainer = Trainer(small_cnn(), CropFlipImages(), method="svag", l=2, lr=0.1, batch_size=4, seed=5, num_workers=2,
                       test_data=CropFlipImages(8), log_every=1)
     trainer.run(2)
-    assert multiprocessing.active_children() == []
+    assert set(multiprocessing.active_children()) <= others
     exploding = Trainer(Explodes(), CropFlipImages(), lr=0.1, batch_size=4, seed=5, num_workers=2)
     with pytest.raises(RuntimeError, match="boom"):
         exploding.run(10)
-    assert multiprocessing.active_children() == []
+    assert set(multiprocessing.active_children()) <= others
     assert exploding.batches == 5           # the batch of the failing pass was taken; those read ahead were not
 
 
