@@ -12,6 +12,8 @@ One ``torch.save`` dict, read back with ``weights_only=True`` (no pickled code):
 ``stopped``         None, or {"step", "reason"} of a run that diverged
 ``time``            the SDE time of the effective steps done: Σ η_k (SGD, SVAG, GD, NGD; config
                     ``time_scale`` ``"lr"``) or Σ η_k² (the adaptive methods, ``"lr^2"``)
+``batches``         training batches read from a torch Dataset so far: the number of the next one, which seeds
+                    its augmentation (``sdesim.torch.loading``); checkpoints without it read as 0
 ``optimizer``       None for SGD, SVAG, GD and NGD; for RMSprop and Adam per parameter m (None for
                     RMSprop), v and the number of updates k (``sdesim.torch.adaptive.AdaptiveState``)
 ==================  ===========================================================================
@@ -40,7 +42,7 @@ from sdesim.torch._checks import strict_positive_int
 
 FORMAT = "sdesim.torch.checkpoint/1"
 KEYS = ("format", "config", "model", "rng", "step", "examples", "log", "pending_losses", "stopped", "time",
-        "optimizer")
+        "optimizer", "batches")
 
 
 def write(path, state: dict) -> Path:

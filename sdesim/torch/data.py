@@ -92,10 +92,16 @@ class DatasetData:
         return torch.device("cpu")  # indices are drawn on the CPU; batches then move to the device
 
     def batch(self, indices: torch.Tensor):
+        """(inputs, targets) of the examples at ``indices``, read here (augmentation from the global generators);
+        the trainer reads through ``sdesim.torch.loading`` instead (workers, per-batch seeds)."""
         from torch.utils.data import default_collate
 
         inputs, targets = default_collate([self.dataset[int(i)] for i in indices.tolist()])
-        return inputs.to(self._device, non_blocking=True), targets.to(self._device, non_blocking=True)
+        return self.to_device(inputs), self.to_device(targets)
+
+    def to_device(self, tensor: torch.Tensor) -> torch.Tensor:
+        """A collated tensor moved to the training device (asynchronously from pinned memory)."""
+        return tensor.to(self._device, non_blocking=True)
 
     def to(self, device) -> "DatasetData":
         return DatasetData(self.dataset, device)

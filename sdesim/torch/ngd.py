@@ -20,6 +20,7 @@ training mode couples them and is refused.
 
 from __future__ import annotations
 
+import contextlib
 import math
 
 import torch
@@ -81,35 +82,39 @@ def ngd_weights(n: int, batch_size: int, generator: torch.Generator, *, covarian
 
 
 def weighted_gradient(model, loss_fn, data, weights=None, indices=None, *, chunk_size: int | None = None,
-                      forward=None):
+                      forward=None, read=None):
     """Add ∇ (1/M) Σᵢ wᵢ ℓᵢ over the examples ``indices`` (all when None) to the parameters' ``.grad``.
 
     ``loss_fn(outputs, targets)`` returns per-example losses.  One forward and backward pass per chunk
     of ``chunk_size`` examples (all at once when None), through ``forward`` (default ``model``; e.g. the
     trainer's compiled or autocast pass).  Returns the plain mean loss (1/M) Σᵢ ℓᵢ, detached.
+    ``read``: None (``data.batch`` of each chunk) or a function [index tensor per chunk] -> a generator of
+    (inputs, targets) per chunk (the trainer's Dataset reader, ``sdesim.torch.loading``).
     """
     forward = model if forward is None else forward
     m = len(data) if indices is None else len(indices)
     chunk = m if chunk_size is None else chunk_size
+    starts = range(0, m, chunk)
+    chunks = [torch.arange(start, min(start + chunk, m), device=data.device) if indices is None
+              else indices[start:start + chunk] for start in starts]
+    reads = (data.batch(where) for where in chunks) if read is None else read(chunks)
     total = None
-    for start in range(0, m, chunk):
-        stop = min(start + chunk, m)
-        where = (torch.arange(start, stop, device=data.device) if indices is None else indices[start:stop])
-        inputs, targets = data.batch(where)
-        losses = loss_fn(forward(inputs), targets)
-        objective = losses if weights is None else losses * weights[start:stop].to(losses.device)
-        (objective.sum() / m).backward()
-        part = losses.detach().sum()
-        total = part if total is None else total + part
+    with contextlib.closing(reads):
+        for start, (inputs, targets) in zip(starts, reads):
+            losses = loss_fn(forward(inputs), targets)
+            objective = losses if weights is None else losses * weights[start:start + chunk].to(losses.device)
+            (objective.sum() / m).backward()
+            part = losses.detach().sum()
+            total = part if total is None else total + part
     return total / m
 
 
 def ngd_gradient(model, loss_fn, data, batch_size: int, generator: torch.Generator, *,
                  covariance_factor: float = 1.0, sample_size: int | None = None, chunk_size: int | None = None,
-                 forward=None):
+                 forward=None, read=None):
     """Add one NGD gradient, ∇L(x) + noise with covariance f·Σ₁/B (eq. (3)), to ``.grad``; return the mean loss
-    (``forward``: as for `weighted_gradient`)."""
+    (``forward``, ``read``: as for `weighted_gradient`)."""
     dtype = next(p.dtype for p in model.parameters() if p.requires_grad)
     indices, weights = ngd_weights(len(data), batch_size, generator, covariance_factor=covariance_factor,
                                    sample_size=sample_size, dtype=dtype)
-    return weighted_gradient(model, loss_fn, data, weights, indices, chunk_size=chunk_size, forward=forward)
+    return weighted_gradient(model, loss_fn, data, weights, indices, chunk_size=chunk_size, forward=forward, read=read)

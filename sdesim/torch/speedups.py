@@ -118,12 +118,13 @@ def training_forward(model: torch.nn.Module, device: torch.device, autocast_dtyp
     return forward
 
 
-def fused_svag_gradient(forward, loss_fn, data, first: torch.Tensor, second: torch.Tensor, c1: float, c2: float):
+def fused_svag_gradient(forward, loss_fn, first, second, c1: float, c2: float):
     """Add c₁∇L_γ₁ + c₂∇L_γ₂ to ``.grad`` by one pass over γ₁ ∪ γ₂ with weights c₁/B, c₂/B (module
-    docstring); return (L_γ₁ + L_γ₂)/2, detached."""
-    inputs, targets = data.batch(torch.cat([first, second]))
+    docstring), ``first`` and ``second`` the batches (inputs, targets) of γ₁ and γ₂; return (L_γ₁ + L_γ₂)/2, detached."""
+    inputs, targets = torch.cat([first[0], second[0]]), torch.cat([first[1], second[1]])
+    b1, b2 = len(first[0]), len(second[0])
     losses = loss_fn(forward(inputs), targets)
-    weights = torch.cat([torch.full((len(first),), c1 / len(first), dtype=losses.dtype, device=losses.device),
-                         torch.full((len(second),), c2 / len(second), dtype=losses.dtype, device=losses.device)])
+    weights = torch.cat([torch.full((b1,), c1 / b1, dtype=losses.dtype, device=losses.device),
+                         torch.full((b2,), c2 / b2, dtype=losses.dtype, device=losses.device)])
     (losses * weights).sum().backward()
     return losses.detach().mean()

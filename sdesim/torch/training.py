@@ -24,6 +24,7 @@ returns one loss per example, and L_γ is their mean over γ.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import numbers
@@ -34,13 +35,13 @@ import numpy as np
 import torch
 
 from sdesim.methods import svag_weights
-from sdesim.torch import checkpoint
+from sdesim.torch import checkpoint, loading
 from sdesim.torch.adaptive import (ADAPTIVE_METHODS, AdaptiveHyperparameters, AdaptiveState, adaptive_step,
                                    check_hyperparameters)
 from sdesim.torch._checks import (
     LOSSES, check_input_dtype, finite_number, isolated_rng, per_example_loss, resolve_device, strict_positive_int,
 )
-from sdesim.torch.data import SAMPLINGS, BatchSampler, as_data
+from sdesim.torch.data import SAMPLINGS, BatchSampler, DatasetData, as_data
 from sdesim.torch.loggers import Logger, check_loggers
 from sdesim.torch.ngd import ngd_gradient, refuse_coupling, weighted_gradient
 from sdesim.torch.nets import trainable_parameters, weight_norm2
@@ -50,6 +51,7 @@ from sdesim.torch.speedups import (check_compile, check_precision, fused_svag_gr
 
 METHODS = ("sgd", "svag", "gd", "ngd") + ADAPTIVE_METHODS
 TAKES_L = ("svag",) + ADAPTIVE_METHODS
+LOADER_SETTINGS = ("num_workers", "pin_memory", "prefetch_factor")   # how a Dataset is read, not what: may change on resume
 AUGMENTATION_PROBE = 16    # examples read twice to detect a random augmentation (a coin flip each: missed with 2⁻¹⁶)
 
 
@@ -227,6 +229,10 @@ class Trainer:
       measure the loss the run trains on.  Both cadences are multiples of ``log_every``.
     - ``seed``: one integer for the sampler, the NGD noise and torch's generators (dropout);
       ``device``: ``"cpu"`` (default), ``"cuda"``, ``"cuda:N"``; the model is moved there.
+    - For a torch ``Dataset`` (``sdesim.torch.loading``): ``num_workers`` (0: read in the main process),
+      ``pin_memory`` (a GPU run only; warns and does nothing on the CPU), ``prefetch_factor`` (batches read
+      ahead per worker; needs workers).  Batch k's random augmentation is seeded from (seed, k): the
+      numbers do not depend on these three, and a resumed run may change them.
     - ``loggers``: a `Logger` (``sdesim.torch.loggers``: CSV, TensorBoard) or a list of them; each receives
       every log row as it is appended (any object with a ``log(row)`` method works; a `Logger` is also told,
       by ``start(log)``, the rows a resumed run already holds).
@@ -247,7 +253,8 @@ class Trainer:
                  beta1: float | None = None, beta2: float | None = None, eps: float | None = None,
                  bias_correction: bool | None = None, loggers=None, checkpoint_dir=None,
                  checkpoint_every: int | None = None, keep_checkpoints: int = 3, precision: str = "float32",
-                 compile=False, fused: bool = False):
+                 compile=False, fused: bool = False, num_workers: int = 0,
+                 pin_memory: bool = False, prefetch_factor: int | None = None):
         if method not in METHODS:
             raise ValueError(f"unknown method {method!r}; allowed: {', '.join(map(repr, METHODS))}")
         l = strict_positive_int("l", l)
@@ -284,6 +291,9 @@ class Trainer:
         self.loss_fn = per_example_loss(loss)
         self.train_data = as_data(train_data, self.device)
         self.test_data = None if test_data is None else as_data(test_data, self.device)
+        self.loader = loading.check_loader_settings(
+            num_workers, pin_memory, prefetch_factor, device=self.device,
+            reads_a_dataset=isinstance(self.train_data, DatasetData) or isinstance(self.test_data, DatasetData))
         n = len(self.train_data)
         if n < 2 * batch_size:
             raise ValueError(f"the training set has {n} examples, fewer than two batches of batch_size={batch_size}; "
@@ -320,6 +330,8 @@ class Trainer:
         if self.hyper is not None:
             self.config.update({"beta1": self.hyper.beta1, "beta2": self.hyper.beta2, "eps": self.hyper.eps,
                                 "bias_correction": self.hyper.bias_correction})
+        self.config.update({"num_workers": self.loader.num_workers, "pin_memory": pin_memory,
+                            "prefetch_factor": self.loader.prefetch_factor})
         if method == "ngd":
             from sdesim.torch.ngd import noise_scale
             noise_scale(n, batch_size, self._covariance_factor(), ngd_sample_size)  # raises if M is too small
@@ -349,6 +361,8 @@ class Trainer:
         self.log: list[dict] = []
         self.stopped: dict | None = None
         self._pending: list[torch.Tensor] = []   # per-small-step losses since the last log entry (on device)
+        self.batches = 0                         # training batches read from a Dataset so far (the next one's number)
+        self._feed: loading.TrainingFeed | None = None   # a Dataset's training batches, read ahead during run()
 
     # -- pieces ----------------------------------------------------------------------------------
 
@@ -397,7 +411,7 @@ class Trainer:
 
     def _batch_loss(self, weight: float):
         """Draw a batch, add weight·∇L_γ to .grad (its own forward and backward pass); return L_γ."""
-        inputs, targets = self.train_data.batch(self.sampler.draw())
+        inputs, targets = self._next_batch()
         loss = self.loss_fn(self._forward(inputs), targets).mean()
         (loss if weight == 1.0 else weight * loss).backward()
         return loss.detach()
@@ -409,18 +423,71 @@ class Trainer:
         method = self.config["method"]
         if method in ("sgd",) + TAKES_L:
             if self.config["l"] > 1 and self.config["fused"]:
-                return fused_svag_gradient(self._forward, self.loss_fn, self.train_data, self.sampler.draw(),
-                                           self.sampler.draw(), self.c1, self.c2)
+                return fused_svag_gradient(self._forward, self.loss_fn, self._next_batch(), self._next_batch(),
+                                           self.c1, self.c2)
             first = self._batch_loss(self.c1)
             if self.config["l"] == 1:
                 return first
             return (first + self._batch_loss(self.c2)) / 2
         if method == "gd":
             return weighted_gradient(self.model, self.loss_fn, self.train_data, chunk_size=self.config["chunk_size"],
-                                     forward=self._forward)
+                                     forward=self._forward, read=self._chunk_reader())
         return ngd_gradient(self.model, self.loss_fn, self.train_data, self.config["batch_size"], self.rng.noise,
                             covariance_factor=self._covariance_factor(), sample_size=self.config["ngd_sample_size"],
-                            chunk_size=self.config["chunk_size"], forward=self._forward)
+                            chunk_size=self.config["chunk_size"], forward=self._forward, read=self._chunk_reader())
+
+    # -- reading a Dataset (sdesim.torch.loading) ----------------------------------------------------
+
+    def _next_batch(self):
+        """(inputs, targets) of the next training batch: indexed tensors, or a Dataset's batch number
+        `batches`, read through the run's feed (outside run(): read here, without workers)."""
+        if not isinstance(self.train_data, DatasetData):
+            return self.train_data.batch(self.sampler.draw())
+        if self._feed is not None:
+            batch = self._feed.next()
+        else:
+            feed = self._open_feed(loading.LoaderSettings())
+            try:
+                batch = feed.next()
+            finally:
+                feed.close()
+        self.batches += 1
+        return batch
+
+    def _open_feed(self, settings: loading.LoaderSettings) -> loading.TrainingFeed:
+        return loading.TrainingFeed(self.train_data, self.sampler, seed=self.config["seed"],
+                                    first_number=self.batches, settings=settings)
+
+    def _chunk_reader(self):
+        """For 'gd' and 'ngd' on a Dataset: a function chunks -> (inputs, targets) per chunk, numbered on from
+        `batches`; None for tensors (``weighted_gradient`` then indexes them)."""
+        if not isinstance(self.train_data, DatasetData):
+            return None
+
+        def read(chunks):
+            first, self.batches = self.batches, self.batches + len(chunks)
+            return loading.read_chunks(self.train_data, chunks, seed=self.config["seed"], stream=loading.TRAINING,
+                                       first_number=first, settings=self.loader)
+        return read
+
+    @contextlib.contextmanager
+    def _training_feed(self):
+        """During run(): a Dataset's training batches read ahead (workers, prefetch) for 'sgd', 'svag' and the
+        adaptive methods; on exit, however run() ends, the workers stop and the sampler is rewound to the
+        batches actually used."""
+        if not isinstance(self.train_data, DatasetData) or self.config["method"] in ("gd", "ngd"):
+            yield
+            return
+        self._feed = self._open_feed(self.loader)
+        try:
+            yield
+        finally:
+            self._feed.close()
+            self._feed = None
+
+    def _sampler_state(self) -> torch.Tensor:
+        """The sampler generator's state after the batches used so far (not those a feed drew ahead)."""
+        return self.rng.sampler.get_state() if self._feed is None else self._feed.consumed_state
 
     def _examples_per_small_step(self) -> int:
         method, b = self.config["method"], self.config["batch_size"]
@@ -462,8 +529,10 @@ class Trainer:
         """Mean loss and (for class logits with integer targets) accuracy over ``data``, in eval mode.
 
         ``data``: anything the trainer takes as data (a data set, a pair (inputs, targets), a torch
-        ``Dataset``).  Torch's random state is saved and restored around it, as around a monitor, so a data
-        set that draws random augmentation cannot change the training trajectory.
+        ``Dataset``).  Torch's random state is saved and restored around it, as around a monitor, and a torch
+        ``Dataset``'s chunks are read with augmentation seeds of their own (the step and the chunk's number,
+        ``sdesim.torch.loading``), so a data set that draws random augmentation cannot change the training
+        trajectory.
         """
         data = as_data(data, self.device)
         if len(data) == 0:
@@ -473,11 +542,17 @@ class Trainer:
         chunk = self.config["chunk_size"] or len(data)
         loss_sum, correct = 0.0, 0
         classify = None
+        chunks = [torch.arange(start, min(start + chunk, len(data)), device=data.device)
+                  for start in range(0, len(data), chunk)]
+        if isinstance(data, DatasetData):
+            reads = loading.read_chunks(data, chunks, seed=self.config["seed"], stream=loading.EVALUATION,
+                                        prefix=(self.step,), first_number=0, settings=self.loader)
+        else:
+            reads = (data.batch(indices) for indices in chunks)
         try:
-            with isolated_rng(self.device):
-                for start in range(0, len(data), chunk):
-                    inputs, targets = data.batch(torch.arange(start, min(start + chunk, len(data)), device=data.device))
-                    if start == 0:
+            with isolated_rng(self.device), contextlib.closing(reads):
+                for number, (inputs, targets) in enumerate(reads):
+                    if number == 0:
                         check_input_dtype(self.model, inputs, "the evaluated inputs")
                     outputs = self.model(inputs)
                     loss_sum += float(self.loss_fn(outputs, targets).sum())
@@ -544,7 +619,7 @@ class Trainer:
 
         cuda = self.device.type == "cuda"
         l = self.config["l"]
-        with isolated_rng(self.device):
+        with isolated_rng(self.device), self._training_feed():
             torch.set_rng_state(self.rng.torch_cpu)
             if cuda:
                 torch.cuda.set_rng_state(self.rng.torch_cuda, self.device)
@@ -623,21 +698,23 @@ class Trainer:
     def _state(self) -> dict:
         return {
             "format": checkpoint.FORMAT, "config": dict(self.config), "model": self.model.state_dict(),
-            "rng": {"sampler": self.rng.sampler.get_state(), "noise": self.rng.noise.get_state(),
+            "rng": {"sampler": self._sampler_state(), "noise": self.rng.noise.get_state(),
                     "torch_cpu": self.rng.torch_cpu, "torch_cuda": self.rng.torch_cuda},
             "step": self.step, "examples": self.examples, "log": list(self.log), "time": self.time,
             "optimizer": None if self.hyper is None else self.optimizer.state_dict(),
             "pending_losses": torch.stack(self._pending).cpu() if self._pending else torch.empty(0),
-            "stopped": self.stopped}
+            "stopped": self.stopped, "batches": self.batches}
 
     @classmethod
     def load(cls, path, model, train_data, *, test_data=None, loss="cross_entropy", schedule=None, monitor=None,
              device=None, progress: bool = False, loggers=None, checkpoint_dir=None, checkpoint_every=None,
-             keep_checkpoints: int = 3) -> "Trainer":
+             keep_checkpoints: int = 3, num_workers: int | None = None, pin_memory: bool | None = None,
+             prefetch_factor: int | None = None) -> "Trainer":
         """Resume the run saved at ``path`` with ``model`` (same architecture; its weights are replaced),
         the same data, loss and (if it was a function) schedule.  ``loggers`` and periodic checkpoints as in
         `Trainer`; ``checkpoint_dir`` may hold this run's checkpoints (those after the resumed step are removed
-        when the first new one is written)."""
+        when the first new one is written).  ``num_workers``, ``pin_memory`` and ``prefetch_factor`` default to
+        the saved run's and may differ from them: the numbers do not depend on them."""
         periodic = checkpoint.Periodic.check(checkpoint_dir, checkpoint_every, keep_checkpoints)
         state = checkpoint.read(path)
         config = state["config"]
@@ -669,7 +746,8 @@ class Trainer:
                       device=config["device"] if device is None else device, progress=progress,
                       **saved_hyperparameters(config), loggers=loggers,
                       precision=config.get("precision", "float32"), compile=config.get("compile", False),
-                      fused=config.get("fused", False))
+                      fused=config.get("fused", False),
+                      **saved_loader_settings(config, num_workers, pin_memory, prefetch_factor))
         if len(trainer.train_data) != config["n_train"]:
             raise ValueError(f"the saved run trained on {config['n_train']} examples, this data set has "
                              f"{len(trainer.train_data)}")
@@ -694,7 +772,8 @@ class Trainer:
         if found is not None:
             path, state = found
             saved, asked = state["config"], trainer.config
-            differ = [name for name in saved if name in asked and saved[name] != asked[name]]
+            differ = [name for name in saved if name in asked and name not in LOADER_SETTINGS
+                      and saved[name] != asked[name]]
             if differ:
                 raise ValueError(
                     f"checkpoint_dir {str(periodic.directory)!r} holds a run with "
@@ -726,6 +805,7 @@ class Trainer:
         self.log = list(state["log"])
         self.stopped = state["stopped"]
         self._pending = [value.to(self.device) for value in state["pending_losses"]]
+        self.batches = int(state.get("batches", 0))
 
 
 def saved_hyperparameters(config: dict) -> dict:
@@ -734,6 +814,16 @@ def saved_hyperparameters(config: dict) -> dict:
         return {}
     return AdaptiveHyperparameters(config["method"], config["beta1"], config["beta2"], config["eps"],
                                    config["bias_correction"]).settings()
+
+
+def saved_loader_settings(config: dict, num_workers, pin_memory, prefetch_factor) -> dict:
+    """The loader keyword arguments of a resumed run: those given, else the saved run's (none before they existed);
+    prefetch_factor is the saved one only when the number of workers is too."""
+    if prefetch_factor is None and (num_workers is None or num_workers == config.get("num_workers", 0)):
+        prefetch_factor = config.get("prefetch_factor")
+    return {"num_workers": config.get("num_workers", 0) if num_workers is None else num_workers,
+            "pin_memory": config.get("pin_memory", False) if pin_memory is None else pin_memory,
+            "prefetch_factor": prefetch_factor}
 
 
 def train(model, train_data, *, steps: int, resume=None, **settings) -> TrainResult:
