@@ -84,6 +84,12 @@ def test_figure_adaptive_svag_runs(tmp_path, monkeypatch):
     assert "| 2 |" in table and "test_loss l=2 vs l=1" in table
 
 
+def test_figure_svag_momentum_runs(tmp_path, monkeypatch):
+    table = runs_and_refuses_one_seed("figure_svag_momentum", "# SVAG with momentum (unvalidated) against l = 1",
+                                      tmp_path, monkeypatch, hidden=(16,), steps=6, log_every=3, ls=(1, 2))
+    assert "| 2 |" in table and "test_acc l=2 vs l=1" in table
+
+
 def test_figure_square_root_rule_runs(tmp_path, monkeypatch):
     table = runs_and_refuses_one_seed("figure_square_root_rule", "# The square-root scaling rule for Adam", tmp_path,
                                       monkeypatch, hidden=(16,), steps=16, log_every=8, kappas=(2, 4))
