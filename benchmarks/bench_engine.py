@@ -10,7 +10,8 @@ round by round, best of ``--repeats``, so that they share the machine's noise):
    normal-draw rates of NumPy, numba's ``np.random`` and ``sdesim.rng.normal``; and
    (1c) sdesim against the bare kernel with 1 and with 2 numba threads;
 2. the 10-D linear SDE (``quadratic(10)``, Euler) vs torchsde with a general
-   (d x d) noise, float32 and float64;
+   (d x d) noise, float32 and float64: sdesim with the diagonal structure the problem
+   declares and with the dense path forced on it, and bare diagonal-step kernels;
 3. SVAG vs SGD on ``linear_regression(batch_size=8)``, in ns per gradient
    evaluation (SVAG with l > 1 evaluates two minibatch gradients per small step), for
    dim=10, n=256 and (3b, ``--lr-more``) dim=2, n=64;
