@@ -10,7 +10,8 @@ round by round, best of ``--repeats``, so that they share the machine's noise):
    normal-draw rates of NumPy, numba's ``np.random`` and ``sdesim.rng.normal``; and
    (1c) sdesim against the bare kernel with 1 and with 2 numba threads;
 2. the 10-D linear SDE (``quadratic(10)``, Euler) vs torchsde with a general
-   (d x d) noise, float32 and float64;
+   (d x d) noise, float32 and float64: sdesim with the diagonal structure the problem
+   declares and with the dense path forced on it, and bare diagonal-step kernels;
 3. SVAG vs SGD on ``linear_regression(batch_size=8)``, in ns per gradient
    evaluation (SVAG with l > 1 evaluates two minibatch gradients per small step), for
    dim=10, n=256 and (3b, ``--lr-more``) dim=2, n=64;
@@ -33,6 +34,7 @@ Run from the repository root:
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import datetime
 import json
 import math
@@ -59,6 +61,7 @@ from numba import prange  # noqa: E402
 import sdesim  # noqa: E402
 from sdesim._jit import parallel_jit  # noqa: E402
 from sdesim.problems import linear_regression, quadratic  # noqa: E402
+from sdesim.problems.quadratic import FUNCTIONS as DENSE_QUADRATIC_FUNCTIONS  # noqa: E402
 from sdesim.rng import normal, seed_path, stream_key  # noqa: E402
 
 import bench_rng  # noqa: E402  (the bare kernel and the draw loops)
@@ -83,6 +86,28 @@ def bare_ou_shifted(key, x0, mu, sigma, dt, steps, out):
         for _ in range(steps):
             x += -(x - mu) * dt + s * normal(state)
         out[p] = x
+
+
+@parallel_jit
+def bare_linear_diagonal(key, a_diag, x_star, s, dt, steps, draws_only, out):
+    """Euler-Maruyama for dX = -A(X - x*) dt + s dW with a diagonal A, d normals per path-step.
+
+    x_j += -A_jj (x_j - x*_j) dt + s z_j; with ``draws_only`` x_j += s z_j (the draws alone,
+    a random walk).  One sdesim stream per path; out[p] = x_0 at the end.
+    """
+    d = a_diag.shape[0]
+    for p in prange(out.size):
+        state = np.empty(4, np.uint64)
+        seed_path(key, p, state)
+        x = np.zeros(d)
+        for _ in range(steps):
+            if draws_only:
+                for j in range(d):
+                    x[j] += s * normal(state)
+            else:
+                for j in range(d):
+                    x[j] += -a_diag[j] * (x[j] - x_star[j]) * dt + s * normal(state)
+        out[p] = x[0]
 
 
 # --- tables ----------------------------------------------------------------------------------
@@ -408,14 +433,27 @@ def section_linear(args, torch, torchsde):
     d, eta, l = args.dim, args.lr, args.l
     dt = eta / l
     paths = args.paths_nd
-    problem = quadratic(d)
+    problem = quadratic(d)   # A and S diagonal: it declares them so (the diagonal functions and noise product)
+    dense = dataclasses.replace(problem, functions=DENSE_QUADRATIC_FUNCTIONS, diagonal_noise=False)
     a, x_star, _, d_mat = problem.data[0], problem.data[1], problem.data[2], problem.data[3]
     x0 = np.zeros(d)
+    key = stream_key(args.seed)
+    out = np.empty(paths)
 
-    def sdesim_run(n_small):
-        r = sdesim.simulate(problem, "sde", lr=eta, l=l, steps=n_small // l, paths=paths,
-                            observables=["x"], seed=args.seed)
-        return float(r.mean("x")[-1, 0]), float(r.stderr("x")[-1, 0]), np.full(n_small, dt)
+    def sdesim_case(which):
+        def run(n_small):
+            r = sdesim.simulate(which, "sde", lr=eta, l=l, steps=n_small // l, paths=paths,
+                                observables=["x"], seed=args.seed)
+            return float(r.mean("x")[-1, 0]), float(r.stderr("x")[-1, 0]), np.full(n_small, dt)
+        return run
+
+    def bare_case(draws_only):
+        def run(n):
+            bare_linear_diagonal(key, np.diag(a).copy(), x_star, math.sqrt(eta * dt) * d_mat[0, 0], dt, n,
+                                 draws_only, out)
+            exact = 0.0 if draws_only else None   # the random walk's mean is its start
+            return float(out.mean()), float(out.std() / math.sqrt(paths)), np.full(n, dt), exact
+        return run
 
     def torch_case(dtype):
         sde = make_torch_linear(torch, a, x_star, d_mat, eta, dtype)
@@ -427,9 +465,12 @@ def section_linear(args, torch, torchsde):
         return run
 
     runs = {
-        "sdesim simulate (float64)": (sdesim_run, l, 10 * l),
+        "sdesim simulate, declared diagonal (float64)": (sdesim_case(problem), l, 10 * l),
+        "sdesim simulate, dense path forced (float64)": (sdesim_case(dense), l, 10 * l),
         "torchsde euler general float32": (torch_case(torch.float32), 1, 10),
         "torchsde euler general float64": (torch_case(torch.float64), 1, 10),
+        f"bare numba kernel, diagonal Euler step ({d} normals per path-step)": (bare_case(False), 1, 10),
+        f"bare numba kernel, {d} normals per path-step only": (bare_case(True), 1, 10),
     }
     if args.torch_1thread and args.threads != 1:
         runs["torchsde euler general float32, 1 torch thread"] = (
@@ -445,13 +486,21 @@ def section_linear(args, torch, torchsde):
               ["method", "steps", "best s", "median s", "M path-steps/s", "ns/path-step",
                "mean X_T[0]", "z vs Euler mean"],
               notes=["torchsde: noise_type='general', g(t, y) = sqrt(eta) I expanded to "
-                     f"(batch, {d}, {d}); f(t, y) = -(y - x*) A^T"])
+                     f"(batch, {d}, {d}); f(t, y) = -(y - x*) A^T",
+                     "declared diagonal: quadratic()'s own choice for a diagonal A and S (diagonal functions "
+                     "and noise product); dense path forced: the same problem with the dense functions and "
+                     "no diagonal_noise (dataclasses.replace), the engine's path before the structure was "
+                     "declared; both give the same numbers bit for bit",
+                     "bare kernels: x_j += -A_jj (x_j - x*_j) dt + sqrt(eta dt) z_j, one sdesim stream per "
+                     "path, no statistics; 'normals only': x_j += sqrt(eta dt) z_j"])
     rates = {}
-    for name, (best, med, (mean, se, hs)) in res.items():
+    for name, (best, med, info) in res.items():
+        mean, se, hs = info[:3]
+        exact = info[3] if len(info) > 3 and info[3] is not None else euler_mean(a[0, 0], 0.0, 1.0, hs)
         rate = paths * len(hs) / best
         rates[name] = rate
         t.add(name, len(hs), f"{best:.3f}", f"{med:.3f}", mps(rate), f"{1e9 / rate:.1f}",
-              f"{mean:.4f} +- {se:.4f}", zscore(mean, se, euler_mean(a[0, 0], 0.0, 1.0, hs)))
+              f"{mean:.4f} +- {se:.4f}", zscore(mean, se, exact))
     note = thread_note(rates, "torchsde euler general float32", "torchsde euler general float32, 1 torch thread")
     if note:
         t.notes.append(note)
@@ -711,7 +760,12 @@ def main(argv=None):
         section_draws(args)
     if "linear" not in skip:
         r = section_linear(args, torch, torchsde)
-        s = r["sdesim simulate (float64)"]
+        s = r["sdesim simulate, declared diagonal (float64)"]
+        aim(f"{args.dim}-D: sdesim declared diagonal, path-steps/s", s, ">= 3e7", s >= 3e7, fmt="{:.3g}")
+        aim(f"{args.dim}-D: declared diagonal / dense path forced (info)",
+            s / r["sdesim simulate, dense path forced (float64)"], "-", None)
+        aim(f"{args.dim}-D: declared diagonal / bare diagonal kernel (info)",
+            s / r[f"bare numba kernel, diagonal Euler step ({args.dim} normals per path-step)"], "-", None)
         aim(f"{args.dim}-D: sdesim / torchsde float32", s / r["torchsde euler general float32"], ">= 10x",
             s / r["torchsde euler general float32"] >= 10)
         aim(f"{args.dim}-D: sdesim / torchsde float64 (info)", s / r["torchsde euler general float64"], "-", None)

@@ -100,6 +100,7 @@ StepParams = namedtuple("StepParams", [
     "half",                      # 0.5 as a run-time value: torch takes √b₂ as b₂**0.5, C's pow, which differs
                                  # from a correctly rounded √ in about 0.5% of cases; a literal 0.5 compiles to √
     "settled",                   # adaptive: the step count from which both bias corrections are exactly 1
+    "diagonal_noise",            # gaussian: D is square and diagonal (`Problem.diagonal_noise`), D z = (D_jj z_j)
 ])
 MAX_CORRECTIONS = 1 << 20        # rows of the bias-correction table at most (16 MB); later steps compute their own
 
@@ -164,8 +165,8 @@ class StepPlan:
                              f"of steps of size {self.h:g}; choose dt so that {unit}/dt is an integer")
         return rounded.astype(np.int64)
 
-    def step_params(self, weight_decay: float) -> StepParams:
-        """The kernel's view of this plan (see `StepParams`)."""
+    def step_params(self, weight_decay: float, diagonal_noise: bool = False) -> StepParams:
+        """The kernel's view of this plan for a problem with this weight decay and noise structure (see `StepParams`)."""
         beta1, beta2, eps = self.small or (0.0, 0.0, 0.0)
         rate1, rate2, sigma0, eps0 = self.rates or (0.0, 0.0, 0.0, 0.0)
         hyper = self.adaptive
@@ -174,7 +175,7 @@ class StepPlan:
                           bool(hyper is not None and hyper.bias_correction),
                           float(beta1), 1.0 - float(beta1), float(beta2), 1.0 - float(beta2), float(eps),
                           float(rate1), float(rate2), float(sigma0), float(eps0), float(self.u_scale), 0.5,
-                          float(self.settled))
+                          float(self.settled), bool(diagonal_noise))
 
     def correction(self, k: int) -> tuple[float, float]:
         """(b₁, √b₂) at step k ≥ 1 as the kernel computes them: 1 − β₁ᵏ and (1 − β₂ᵏ)**0.5 for the discrete

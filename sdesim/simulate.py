@@ -276,7 +276,7 @@ class Run:
         f_mat, c_vec, k_mat = self.transition
         self.module.run_paths(
             self.problem.data, self.x0, self.opt0, self.key, path_offset, paths, self.block_size,
-            self.plan.step_params(self.problem.weight_decay), f_mat, c_vec, k_mat, self.corrections, self.small, self.layout.want, self.problem.noise_rank, self.problem.state_size, self.keep_every,
+            self.plan.step_params(self.problem.weight_decay, self.problem.diagonal_noise), f_mat, c_vec, k_mat, self.corrections, self.small, self.layout.want, self.problem.noise_rank, self.problem.state_size, self.keep_every,
             self.problem.constant_noise,
             stats.counts, stats.means, stats.m2s, stats.comoments, self.kept, stats.bad_counts, stats.first_bad,
         )

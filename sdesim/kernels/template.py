@@ -80,11 +80,15 @@ def gaussian_step(x, data, rng, pstate, opt, p, f_mat, c_vec, k_mat, corrections
     """NGD eq. (3) / Euler–Maruyama on eq. (2): x ← x − h (∇L(x) + λx) + √(hη) D(x) z."""
     gaussian_draw(x, data, rng, g1, noise, z, constant_noise)
     m = noise.shape[1]
-    for j in range(x.shape[0]):
-        w = 0.0
-        for k in range(m):
-            w += noise[j, k] * z[k]
-        x[j] += p.noise_scale * w - p.h * (g1[j] + p.weight_decay * x[j])
+    if p.diagonal_noise:   # (D z)_j = 0.0 + D_jj z_j: the dense sum's value, whose other terms are ±0
+        for j in range(x.shape[0]):
+            x[j] += p.noise_scale * (0.0 + noise[j, j] * z[j]) - p.h * (g1[j] + p.weight_decay * x[j])
+    else:
+        for j in range(x.shape[0]):
+            w = 0.0
+            for k in range(m):
+                w += noise[j, k] * z[k]
+            x[j] += p.noise_scale * w - p.h * (g1[j] + p.weight_decay * x[j])
 
 
 @jit

@@ -101,6 +101,14 @@ class Problem:
     origin_excluded: bool = False
     constant_noise: bool = False       # Σ(x) does not depend on x: D is computed once per path
     linear_quadratic_builder: Callable[[], LinearQuadraticForm] | None = field(default=None, repr=False)
+    # D(x) is square (m = d) and diagonal for every x: the Gaussian steps multiply z by its diagonal
+    # alone, which is faster and gives the dense product's numbers bit for bit (its other terms are ±0)
+    diagonal_noise: bool = False
+
+    def __post_init__(self):
+        if self.diagonal_noise and self.noise_rank != self.dim:
+            raise ValueError(f"diagonal_noise needs a square noise factor, but problem {self.name!r} has "
+                             f"noise_rank {self.noise_rank} and dim {self.dim}")
 
     @property
     def has_exact_sde(self) -> bool:
