@@ -133,7 +133,8 @@ def quadratic(dim: int = 2, *, hessian=None, minimizer=None, noise_cov=None, noi
     data = (a, x_star, f, d, NOISE_LAWS.index(noise), batch_size)
     # declared structure (d > 1; in one dimension there is none): diagonal A and F take the diagonal
     # functions, a diagonal D the kernel's diagonal noise product; the numbers are the dense ones bit for bit
-    diagonal = dim > 1 and is_diagonal(a) and is_diagonal(f)
+    diagonal_noise = dim > 1 and is_diagonal(f)          # D = F/√B has F's zeros
+    diagonal = diagonal_noise and is_diagonal(a)
     m = a + weight_decay * np.eye(dim)
     sde = OrnsteinUhlenbeck(m, a @ x_star, s / batch_size, a, x_star)
     params = dict(dim=dim, hessian=a, minimizer=x_star, noise_cov=s, noise=noise,
@@ -141,7 +142,7 @@ def quadratic(dim: int = 2, *, hessian=None, minimizer=None, noise_cov=None, noi
     return Problem(
         name="quadratic", dim=dim, data=data, functions=DIAGONAL_FUNCTIONS if diagonal else FUNCTIONS,
         params=params, noise_rank=dim, weight_decay=weight_decay, constant_noise=True, exact_sde=sde,
-        diagonal_noise=dim > 1 and is_diagonal(d),
+        diagonal_noise=diagonal_noise,
         third_moment=lambda x: third_moment_tensor(f, noise, batch_size),
         linear_quadratic_builder=partial(
             LinearQuadraticForm, hessian=a, offset=a @ x_star, constant=0.5 * x_star @ a @ x_star,

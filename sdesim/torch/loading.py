@@ -69,9 +69,10 @@ def check_loader_settings(num_workers, pin_memory, prefetch_factor, *, reads_a_d
                           None if prefetch_factor is None else int(prefetch_factor))
 
 
-def batch_seed(seed: int, stream: int, *numbers_of_batch: int) -> int:
-    """The 63-bit seed of one batch: SeedSequence(seed, spawn_key=(stream, *numbers_of_batch))."""
-    words = np.random.SeedSequence(seed, spawn_key=(stream, *numbers_of_batch)).generate_state(1, dtype=np.uint64)
+def batch_seed(seed: int, *key: int) -> int:
+    """The 63-bit seed of one batch: SeedSequence(seed, spawn_key=key), e.g. key (stream, number) for the
+    trainer's reads, (j,) for draw j of ``sdesim.torch.samplers``."""
+    words = np.random.SeedSequence(seed, spawn_key=key).generate_state(1, dtype=np.uint64)
     return int(words[0]) & (2**63 - 1)
 
 

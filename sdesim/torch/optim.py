@@ -32,6 +32,12 @@ from sdesim.torch.data import SAMPLINGS as NGD_SAMPLINGS, covariance_factor
 from sdesim.torch.ngd import ngd_weights, noise_scale
 
 
+def gradient_step(params, lr: float, weight_decay: float) -> None:
+    """x ← x − lr·(g + λx) for each parameter, g its ``.grad`` (torch.optim.SGD's arithmetic)."""
+    for p in params:
+        p.add_(p.grad if weight_decay == 0 else p.grad.add(p, alpha=weight_decay), alpha=-lr)
+
+
 class _WatchedGroup(dict):
     """A param group that counts how often its learning rate is set (``lr_writes``)."""
 
@@ -227,17 +233,17 @@ class SVAG(SVAGFamily):
 
     def _update(self, group: dict, params: list) -> None:
         weight_decay, l = group["weight_decay"], self.l
-        small_lr = group["lr"] / l if not self.momentum else group["lr"] / l / l
+        if not self.momentum:
+            gradient_step(params, group["lr"] / l, weight_decay)
+            return
         for p in params:
             grad = p.grad if weight_decay == 0 else p.grad.add(p, alpha=weight_decay)
-            if self.momentum:
-                state = self.state[p]
-                if "momentum_buffer" not in state:
-                    state["momentum_buffer"] = torch.clone(grad).detach()
-                else:
-                    state["momentum_buffer"].mul_(self.small_momentum).add_(grad)
-                grad = state["momentum_buffer"]
-            p.add_(grad, alpha=-small_lr)
+            state = self.state[p]
+            if "momentum_buffer" not in state:
+                state["momentum_buffer"] = torch.clone(grad).detach()
+            else:
+                state["momentum_buffer"].mul_(self.small_momentum).add_(grad)
+            p.add_(state["momentum_buffer"], alpha=-group["lr"] / l / l)
 
 
 class AdaptiveSVAG(SVAGFamily):
@@ -386,9 +392,7 @@ class NoisyGD(SmallStepOptimizer):
         return loss
 
     def _update(self, group: dict, params: list) -> None:
-        weight_decay = group["weight_decay"]
-        for p in params:
-            p.add_(p.grad if weight_decay == 0 else p.grad.add(p, alpha=weight_decay), alpha=-group["lr"])
+        gradient_step(params, group["lr"], group["weight_decay"])
 
     def state_dict(self) -> dict:
         state = super().state_dict()

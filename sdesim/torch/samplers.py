@@ -13,10 +13,10 @@ from __future__ import annotations
 
 import numbers
 
-import numpy as np
 import torch
 
 from sdesim.torch._checks import strict_positive_int
+from sdesim.torch.loading import batch_seed
 
 SAMPLINGS = ("subset", "replacement", "disjoint_halves")
 
@@ -37,8 +37,7 @@ def _batch_size(n: int, batch_size, batches: int) -> int:
 
 def draw_generator(seed: int, j: int) -> torch.Generator:
     """The generator of draw j: seeded from numpy's SeedSequence(seed, spawn_key=(j,)), independent across j."""
-    state = np.random.SeedSequence(seed, spawn_key=(j,)).generate_state(1, dtype=np.uint64)
-    return torch.Generator().manual_seed(int(state[0]) & (2**63 - 1))
+    return torch.Generator().manual_seed(batch_seed(seed, j))
 
 
 class IndependentBatches:

@@ -648,9 +648,7 @@ class Trainer:
                 self._maybe_checkpoint()
             else:
                 self._stop_if_diverged()
-            self.rng.torch_cpu = torch.get_rng_state()
-            if cuda:
-                self.rng.torch_cuda = torch.cuda.get_rng_state(self.device)
+            self._keep_torch_rng()
         for p in self.params:
             p.grad = None
         return self.result()
@@ -666,10 +664,14 @@ class Trainer:
         where torch's global generators hold the run's state)."""
         if self.checkpoints is None or self.step % self.checkpoints.every:
             return
+        self._keep_torch_rng()
+        self.checkpoints.write(self.step, self._state())
+
+    def _keep_torch_rng(self) -> None:
+        """Inside `run`: store torch's global generators, which hold the run's stream (dropout), in ``self.rng``."""
         self.rng.torch_cpu = torch.get_rng_state()
         if self.device.type == "cuda":
             self.rng.torch_cuda = torch.cuda.get_rng_state(self.device)
-        self.checkpoints.write(self.step, self._state())
 
     def _stop_if_diverged(self) -> bool:
         bad = self._first_nonfinite()
