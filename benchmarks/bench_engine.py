@@ -69,6 +69,7 @@ import bench_rng  # noqa: E402  (the bare kernel and the draw loops)
 fill_normal_streams = bench_rng.fill_normal_streams
 fill_numba_normal = bench_rng.fill_numba_normal
 bench_rng_ou = bench_rng.bare_ou_kernel
+bench_rng_ou_lanes = bench_rng.bare_ou_lanes_kernel
 BENCH_RNG_NOTE = "from benchmarks/bench_rng.py"
 
 
@@ -108,6 +109,22 @@ def bare_linear_diagonal(key, a_diag, x_star, s, dt, steps, draws_only, out):
                 for j in range(d):
                     x[j] += -a_diag[j] * (x[j] - x_star[j]) * dt + s * normal(state)
         out[p] = x[0]
+
+
+def forced_kernel(problem, kernel, eta, l, paths, seed):
+    """``simulate(problem, "sde", ...)`` on the kernel of its module named ``kernel`` (``run_paths_scalar``:
+    two paths at a time; ``run_paths_any``: one path at a time), the engine's paths before the SIMD lanes.
+    The numbers are the same bit for bit (tests/test_engine.py)."""
+    from types import SimpleNamespace
+
+    from sdesim.simulate import Run
+
+    def run(n_small):
+        r = Run(problem, "sde", lr=eta, l=l, steps=n_small // l, seed=seed, observables=["x"])
+        r.module = SimpleNamespace(run_paths=getattr(r.module, kernel))
+        result = r.result(r.blocks(0, paths), paths)
+        return float(result.mean("x")[-1, 0]), float(result.stderr("x")[-1, 0]), np.full(n_small, eta / l)
+    return run
 
 
 # --- tables ----------------------------------------------------------------------------------
@@ -308,8 +325,16 @@ def section_ou(args, torch, torchsde):
             return float(xt.mean()), float(xt.std() / math.sqrt(paths)), hs
         return run
 
+    def rng_lanes_run(n):  # bare_ou_kernel's numbers, 16 paths in SIMD lanes
+        lanes_out = np.empty(paths - paths % 16)
+        bench_rng_ou_lanes(key, (x0 - mu) / math.sqrt(eta), dt, n, lanes_out)
+        xs = mu + math.sqrt(eta) * lanes_out
+        return float(xs.mean()), float(xs.std() / math.sqrt(xs.size)), np.full(n, dt)
+
     runs = {
         "sdesim simulate (float64)": (sdesim_run, l, 10 * l),
+        "sdesim, two-path kernel (before the lanes)": (forced_kernel(problem, "run_paths_scalar", eta, l, paths,
+                                                                     args.seed), l, 10 * l),
         "torchsde euler float64": (torch_case(torch.float64), 1, 10),
         "torchsde euler float32": (torch_case(torch.float32), 1, 10),
     }
@@ -320,6 +345,7 @@ def section_ou(args, torch, torchsde):
             with_threads(torch, 1, torch_case(torch.float32), args.threads), 1, 10)
     runs["bare numba kernel (float64)"] = (bare_run, 1, 100)
     runs["bench_rng.bare_ou_kernel (Y=(X-1)/sqrt(eta))"] = (rng_bare_run, 1, 100)
+    runs["bench_rng.bare_ou_lanes_kernel (the same, 16 SIMD lanes)"] = (rng_lanes_run, 1, 100)
 
     # warm-up (compile or load from cache), then step counts for ~target s per timing
     for fn, unit, _ in runs.values():
@@ -340,7 +366,9 @@ def section_ou(args, torch, torchsde):
                      "torch.set_num_threads(%d), no_grad" % args.threads,
                      "bare kernel: bench_rng.py's loop with this drift: "
                      "x += -(x-1) dt + sqrt(eta dt) z, z = sdesim.rng.normal; "
-                     f"draw loops and bare_ou_kernel {BENCH_RNG_NOTE}"])
+                     f"draw loops and bare_ou_kernel {BENCH_RNG_NOTE}",
+                     "sdesim runs 16 paths in SIMD lanes (run_paths_lanes_scalar); 'two-path kernel': the same "
+                     "simulation on run_paths_scalar, the kernel it ran before, same numbers bit for bit"])
     for name, (best, med, (mean, se, hs)) in res.items():
         rate = paths * len(hs) / best
         rates[name] = rate
@@ -411,10 +439,13 @@ def section_draws(args):
     key = stream_key(args.seed)
     gen = np.random.default_rng(args.seed)
     fill_normal_streams(key, buf[:2, :10])
+    bench_rng.fill_normal_lanes(key, buf[:16, :10])
     fill_numba_normal(buf[:2, :10])
     gen.standard_normal(10)
     cases = {
         "sdesim.rng.normal, prange (%d streams)" % streams: (lambda: fill_normal_streams(key, buf), None),
+        "sdesim.rng.lanes.normal_lanes, the same numbers 16 streams at once":
+            (lambda: bench_rng.fill_normal_lanes(key, buf), None),
         "numba np.random.standard_normal, prange": (lambda: fill_numba_normal(buf), None),
         "numpy default_rng().standard_normal (1 thread)": (lambda: gen.standard_normal(n), None),
     }
@@ -467,6 +498,8 @@ def section_linear(args, torch, torchsde):
     runs = {
         "sdesim simulate, declared diagonal (float64)": (sdesim_case(problem), l, 10 * l),
         "sdesim simulate, dense path forced (float64)": (sdesim_case(dense), l, 10 * l),
+        "sdesim, declared diagonal, one-path kernel (before the lanes)": (
+            forced_kernel(problem, "run_paths_any", eta, l, paths, args.seed), l, 10 * l),
         "torchsde euler general float32": (torch_case(torch.float32), 1, 10),
         "torchsde euler general float64": (torch_case(torch.float64), 1, 10),
         f"bare numba kernel, diagonal Euler step ({d} normals per path-step)": (bare_case(False), 1, 10),
@@ -490,7 +523,8 @@ def section_linear(args, torch, torchsde):
                      "declared diagonal: quadratic()'s own choice for a diagonal A and S (diagonal functions "
                      "and noise product); dense path forced: the same problem with the dense functions and "
                      "no diagonal_noise (dataclasses.replace), the engine's path before the structure was "
-                     "declared; both give the same numbers bit for bit",
+                     "declared; both give the same numbers bit for bit; both run 16 paths in SIMD lanes "
+                     "(run_paths_lanes); 'one-path kernel': run_paths_any, the kernel before the lanes",
                      "bare kernels: x_j += -A_jj (x_j - x*_j) dt + sqrt(eta dt) z_j, one sdesim stream per "
                      "path, no statistics; 'normals only': x_j += sqrt(eta dt) z_j"])
     rates = {}
@@ -736,8 +770,11 @@ def main(argv=None):
     if "ou" not in skip:
         r = section_ou(args, torch, torchsde)
         s = r["sdesim simulate (float64)"]
+        aim("1-D OU: sdesim, path-steps/s", s, ">= 8e8", s >= 8e8, fmt="{:.3g}")
         aim("1-D OU: sdesim / torchsde float64", s / r["torchsde euler float64"], ">= 60x",
             s / r["torchsde euler float64"] >= 60)
+        aim("1-D OU: SIMD lanes / two-path kernel, same run (info)",
+            s / r["sdesim, two-path kernel (before the lanes)"], "-", None)
         aim("1-D OU: sdesim / torchsde float32 (info)", s / r["torchsde euler float32"], "-", None)
         if "torchsde euler float64, 1 torch thread" in r:
             aim("1-D OU: sdesim / torchsde float64 1 thread (info)",
@@ -747,6 +784,11 @@ def main(argv=None):
         key = "bench_rng.bare_ou_kernel (Y=(X-1)/sqrt(eta))"
         if key in r:
             aim("1-D OU: sdesim / bench_rng.bare_ou_kernel", s / r[key], ">= 0.667x", s / r[key] >= 2 / 3)
+        lanes_key = "bench_rng.bare_ou_lanes_kernel (the same, 16 SIMD lanes)"
+        if lanes_key in r:
+            aim("1-D OU: sdesim / bench_rng.bare_ou_lanes_kernel (info)", s / r[lanes_key], "-", None)
+            aim("1-D OU: bare lanes kernel / torchsde float64 (ceiling, info)",
+                r[lanes_key] / r["torchsde euler float64"], "-", None)
         aim("1-D OU: bare kernel / torchsde float64 (ceiling, info)",
             r["bare numba kernel (float64)"] / r["torchsde euler float64"], "-", None)
         if "torchsde euler float64, 1 torch thread" in r:
@@ -762,6 +804,8 @@ def main(argv=None):
         r = section_linear(args, torch, torchsde)
         s = r["sdesim simulate, declared diagonal (float64)"]
         aim(f"{args.dim}-D: sdesim declared diagonal, path-steps/s", s, ">= 3e7", s >= 3e7, fmt="{:.3g}")
+        aim(f"{args.dim}-D: SIMD lanes / one-path kernel, same run (info)",
+            s / r["sdesim, declared diagonal, one-path kernel (before the lanes)"], "-", None)
         aim(f"{args.dim}-D: declared diagonal / dense path forced (info)",
             s / r["sdesim simulate, dense path forced (float64)"], "-", None)
         aim(f"{args.dim}-D: declared diagonal / bare diagonal kernel (info)",

@@ -3,12 +3,14 @@
 Prints draws per second of
 
 * ``sdesim.rng.normal`` in a ``prange`` loop (one stream per index),
+* ``sdesim.rng.lanes.normal_lanes`` in the same loop, 16 streams at once in SIMD lanes (the same numbers),
 * numba's built-in ``np.random.standard_normal`` in the same kind of loop,
 * NumPy's ``np.random.default_rng().standard_normal(N)`` (one thread),
 
 with ratios, and path-steps per second of :func:`bare_ou_kernel`, the
 Euler-Maruyama scheme for dX = -X dt + dW with nothing but the arithmetic and
-the random draws (the floor that the library's kernels are compared with).
+the random draws (the floor that the library's kernels are compared with), and of
+:func:`bare_ou_lanes_kernel`, the same numbers 16 paths at a time.
 
 Run:  PYTHONPATH=. python benchmarks/bench_rng.py
 """
@@ -22,6 +24,7 @@ from numba import prange
 
 from sdesim._jit import parallel_jit
 from sdesim.rng import normal, seed_path, stream_key
+from sdesim.rng.lanes import LANES, normal_lanes, store_lane
 
 N_DRAWS = 20_000_000
 N_STREAMS = 2_000  # streams (prange indices) in the draw benchmarks
@@ -67,6 +70,47 @@ def bare_ou_kernel(key, x0, dt, steps, out):
         out[p] = x
 
 
+@parallel_jit
+def fill_normal_lanes(key, out):
+    """out is (streams, per_stream) as in fill_normal_streams, the same numbers, drawn LANES streams at once."""
+    n_streams, per_stream = out.shape
+    for g in prange(n_streams // LANES):
+        lanes = np.empty((4, LANES), np.uint64)
+        outputs = np.empty(LANES, np.uint64)
+        state = np.empty(4, np.uint64)
+        z = np.empty((1, LANES))
+        for lane in range(LANES):
+            seed_path(key, g * LANES + lane, state)
+            store_lane(lanes, lane, state)
+        for k in range(per_stream):
+            normal_lanes(lanes, outputs, state, z, 0)
+            for lane in range(LANES):
+                out[g * LANES + lane, k] = z[0, lane]
+
+
+@parallel_jit
+def bare_ou_lanes_kernel(key, x0, dt, steps, out):
+    """`bare_ou_kernel` on LANES paths at a time (out.size a multiple of LANES): the same numbers bit for
+    bit, the normals drawn by `normal_lanes` and the step a loop over the lanes."""
+    sqdt = math.sqrt(dt)
+    for g in prange(out.size // LANES):
+        lanes = np.empty((4, LANES), np.uint64)
+        outputs = np.empty(LANES, np.uint64)
+        state = np.empty(4, np.uint64)
+        z = np.empty((1, LANES))
+        x = np.empty(LANES)
+        for lane in range(LANES):
+            seed_path(key, g * LANES + lane, state)
+            store_lane(lanes, lane, state)
+            x[lane] = x0
+        for _ in range(steps):
+            normal_lanes(lanes, outputs, state, z, 0)
+            for lane in range(LANES):
+                x[lane] += -x[lane] * dt + sqdt * z[0, lane]
+        for lane in range(LANES):
+            out[g * LANES + lane] = x[lane]
+
+
 def _best_of(fn, repeats=3):
     best = math.inf
     for _ in range(repeats):
@@ -87,13 +131,17 @@ def main():
     gen = np.random.default_rng(2024)
     gen.standard_normal(10)
 
+    fill_normal_lanes(key, buf[:LANES, :10])
     t_ours = _best_of(lambda: fill_normal_streams(key, buf))
+    t_lanes = _best_of(lambda: fill_normal_lanes(key, buf))
     t_numba = _best_of(lambda: fill_numba_normal(buf))
     t_numpy = _best_of(lambda: gen.standard_normal(N_DRAWS))
 
     rate = lambda t: N_DRAWS / t  # noqa: E731
     print(f"threads: {numba.get_num_threads()}, draws: {N_DRAWS:.0e}")
     print(f"sdesim normal (prange)            : {rate(t_ours) / 1e6:8.1f} M draws/s")
+    print(f"sdesim normal_lanes ({LANES} lanes)    : {rate(t_lanes) / 1e6:8.1f} M draws/s"
+          f"   (lanes / normal = {t_ours / t_lanes:.2f}x)")
     print(f"numba np.random.standard_normal  : {rate(t_numba) / 1e6:8.1f} M draws/s"
           f"   (sdesim / numba = {t_numba / t_ours:.2f}x)")
     print(f"numpy default_rng standard_normal: {rate(t_numpy) / 1e6:8.1f} M draws/s"
@@ -104,6 +152,13 @@ def main():
     t_ou = _best_of(lambda: bare_ou_kernel(key, 1.0, OU_DT, OU_STEPS, out))
     print(f"bare OU Euler-Maruyama ({OU_PATHS} paths x {OU_STEPS} steps): "
           f"{OU_PATHS * OU_STEPS / t_ou / 1e6:8.1f} M path-steps/s ({t_ou * 1e3:.1f} ms)")
+    lanes_out = np.empty(OU_PATHS)
+    bare_ou_lanes_kernel(key, 1.0, OU_DT, 2, lanes_out[:LANES])  # warm-up
+    t_lanes_ou = _best_of(lambda: bare_ou_lanes_kernel(key, 1.0, OU_DT, OU_STEPS, lanes_out))
+    same = np.array_equal(out, lanes_out)
+    print(f"the same, {LANES} paths in SIMD lanes           : "
+          f"{OU_PATHS * OU_STEPS / t_lanes_ou / 1e6:8.1f} M path-steps/s ({t_lanes_ou * 1e3:.1f} ms, "
+          f"{t_ou / t_lanes_ou:.2f}x; same numbers: {same})")
 
 
 if __name__ == "__main__":

@@ -228,7 +228,8 @@ class Run:
         check_memory(8 * math.prod(kept_shape), f"keeping {self.keep_paths} paths at {kept_shape[1]} points each",
                      "Keep fewer paths (keep_paths) or fewer points (a larger keep_every)")
         self.kept = np.full(kept_shape, np.nan)
-        self.module = kernel_module(problem.functions, self.plan.kind, self.layout.user_functions, self.layout.user_sizes)
+        self.module = kernel_module(problem.functions, self.plan.kind, self.layout.user_functions, self.layout.user_sizes,
+                                    constant_noise=problem.constant_noise)
 
     def _optimizer_start(self) -> np.ndarray:
         """The optimizer state every path starts from: m = 0, v = v₀/u_scale (so u = v₀ at every l), k = 0.

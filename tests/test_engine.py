@@ -10,6 +10,7 @@ from seeds import seed
 from sdesim.kernels.stats import BlockStats
 from sdesim.methods import svag_weights
 from sdesim.problems import double_well, linear_regression, quadratic, scale_invariant
+from sdesim.rng.lanes import LANES
 from sdesim.simulate import simulate
 from sdesim.testing import assert_identical_results, assert_matches_exact, assert_within_stderr, strategies
 
@@ -142,27 +143,64 @@ def test_blown_up_paths_are_counted_and_reported():
     assert np.all(np.isfinite(calm.mean("loss")))
 
 
-def test_paired_kernel_of_one_dimensional_problems_gives_the_one_path_numbers():
-    """d = 1 with one noise column runs two paths at a time (``run_paths_scalar``): bit for bit
-    the statistics of the one-path kernel, with paths blowing up, kept paths and odd blocks."""
+def kernels_agree(run, paths, kernels):
+    """Run the same paths with each kernel of ``kernels`` (names in run.module): the same statistics and
+    kept paths, bit for bit; return the statistics."""
     from types import SimpleNamespace
 
+    module = run.module
+    out = []
+    try:
+        for name in kernels:
+            run.module = SimpleNamespace(run_paths=getattr(module, name))
+            out.append((run.blocks(0, paths), run.kept.copy()))
+    finally:
+        run.module = module
+    (first, kept_first), *others = out
+    for name, (stats, kept) in zip(kernels[1:], others):
+        for field in BlockStats.FIELDS:
+            np.testing.assert_array_equal(getattr(stats, field), getattr(first, field), err_msg=f"{name}: {field}")
+        np.testing.assert_array_equal(kept, kept_first, err_msg=name)
+    return first
+
+
+def test_paired_kernel_of_one_dimensional_problems_gives_the_one_path_numbers():
+    """d = 1 with one noise column runs SGD two paths at a time (``run_paths_scalar``): bit for bit
+    the statistics of the one-path kernel, with paths blowing up, kept paths and odd blocks."""
     from sdesim.simulate import Run
 
     # seed fixed: an exact comparison, on a seed known to blow up some paths and not all
-    run = Run(double_well(1, noise_scale=2.0), "sde", lr=0.3, steps=120, seed=3, checkpoints=[0, 1, 5, 50],
+    run = Run(double_well(1, barrier=1.0), "sgd", lr=0.3, steps=30, seed=0, x0=[1.5], checkpoints=[0, 1, 5, 20],
               keep_paths=5, keep_every=7, covariance=True, block_size=64)
-    module = run.module
     for paths in (999, 1000):  # 999: the last block has an odd number of paths
-        out = []
-        for kernel in (module.run_paths_scalar, module.run_paths_any):
-            run.module = SimpleNamespace(run_paths=kernel)
-            out.append((run.blocks(0, paths), run.kept.copy()))
-        (paired, kept_paired), (single, kept_single) = out
-        assert 0 < paired.diverged < paths
-        for field in BlockStats.FIELDS:
-            np.testing.assert_array_equal(getattr(paired, field), getattr(single, field), err_msg=field)
-        np.testing.assert_array_equal(kept_paired, kept_single)
+        stats = kernels_agree(run, paths, ["run_paths_scalar", "run_paths_any"])
+        assert 0 < stats.diverged < paths
+
+
+def test_lane_kernels_give_the_one_path_numbers():
+    """The Euler, NGD and exact steps run 16 paths in SIMD lanes (``run_paths_lanes``, and
+    ``run_paths_lanes_scalar`` for d = 1): bit for bit the one-path kernel's statistics and kept
+    paths, lane by lane (double well) and all lanes at once (a dense quadratic, the exact OU step), with
+    paths blowing up, kept paths and blocks that end inside a group of lanes."""
+    from sdesim.simulate import Run
+
+    assert LANES == 16
+    # seed fixed: an exact comparison, on a seed known to blow up some paths and not all
+    run = Run(double_well(1, noise_scale=2.0), "sde", lr=0.3, steps=120, seed=3, checkpoints=[0, 1, 5, 50],
+              keep_paths=5, keep_every=7, covariance=True, block_size=40)
+    for paths in (999, 1000):   # blocks of 40 paths: groups of 16, 16 and 8 lanes
+        stats = kernels_agree(run, paths, ["run_paths_lanes_scalar", "run_paths_any"])
+        assert 0 < stats.diverged < paths
+    dense = quadratic(3, hessian=[[2.0, 0.3, 0.1], [0.3, 1.5, -0.2], [0.1, -0.2, 1.0]],
+                      noise_cov=[[1.0, 0.2, 0.0], [0.2, 0.5, 0.1], [0.0, 0.1, 0.7]], weight_decay=0.1)
+    assert not dense.diagonal_noise
+    diagonal = quadratic(3, weight_decay=0.1)
+    # quadratic(3)'s own diagonal Euler step is held to the dense one in test_structure.py
+    for problem, method, scheme in ((dense, "ngd", "euler"), (diagonal, "sde", "exact")):
+        run = Run(problem, method, scheme=scheme, lr=0.3, steps=50, seed=3, checkpoints=[0, 1, 5, 50],
+                  keep_paths=20, keep_every=3, covariance=True, block_size=40)
+        assert "lanes_together" in run.module.move_lanes.__name__ or scheme == "exact"
+        kernels_agree(run, 1001, ["run_paths_lanes", "run_paths_any"])
 
 
 def test_checkpoints_align_methods_on_the_time_axis():

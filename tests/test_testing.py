@@ -293,12 +293,13 @@ def test_drawn_problems_of_one_kind_share_one_compiled_kernel():
         simulate(case.problem, "ngd", lr=case.lr, steps=3, paths=32, seed=0, x0=case.x0)
 
     run()
-    assert 1 in dims and len(dims) > 1   # both the one-path-pair kernel (d = 1) and the general one ran
+    assert 1 in dims and len(dims) > 1   # both the kernels for d = 1 and the general ones ran
     functions = quadratic(1).functions
-    for kind in (STOCHASTIC, GAUSSIAN):
-        module = kernel_module(functions, kind)
-        assert len(module.run_paths_scalar.signatures) == 1, module.run_paths_scalar.signatures
-        assert len(module.run_paths_any.signatures) == 1, module.run_paths_any.signatures
+    stochastic = kernel_module(functions, STOCHASTIC)
+    gaussian = kernel_module(functions, GAUSSIAN, constant_noise=True)
+    for kernel in (stochastic.run_paths_scalar, stochastic.run_paths_any,
+                   gaussian.run_paths_lanes_scalar, gaussian.run_paths_lanes):
+        assert len(kernel.signatures) == 1, (kernel, kernel.signatures)
 
 
 def test_strategy_arguments_are_checked():

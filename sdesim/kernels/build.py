@@ -43,7 +43,7 @@ _counter = itertools.count()
 _WARNED: list = []      # the folder already warned about (one warning per process)
 _CLEANED: list = []     # whether stale uncached kernels were looked for in this process
 
-PROBLEM_ROLES = ("sample_grad", "mean_grad", "noise_factor", "loss", "init_state")
+PROBLEM_ROLES = ("sample_grad", "mean_grad", "noise_factor", "loss", "init_state", "lanes_mean_grad")
 
 
 def cache_dir() -> Path:
@@ -80,14 +80,21 @@ def _user_observables_source(sizes: list[int]) -> str:
 
 
 STEP_FUNCTIONS = ("stochastic_step", "gaussian_step", "linear_step", "adaptive_step", "adaptive_sde_step")
+# The steps whose only random numbers are standard normals, drawn before the step: whether one step
+# draws one normal per noise column (else one per coordinate), the template's function that moves
+# the lanes for any problem, and the one for a problem with constant noise and a ``lanes_mean_grad``.
+# Their kernels run paths in SIMD lanes (``run_paths_lanes``).
+LANE_MOVES = {"gaussian_step": (True, "gaussian_lanes_each", "gaussian_lanes_together"),
+              "linear_step": (False, "linear_lanes_together", "linear_lanes_together")}
 
-
-def kernel_module(functions, kind: str, user_functions=(), user_sizes=()):
+def kernel_module(functions, kind: str, user_functions=(), user_sizes=(), constant_noise: bool = False):
     """The module holding ``run_paths`` for these problem functions, step kind and user observables.
 
     ``functions`` is a `ProblemFunctions`; ``kind`` the `StepPlan` kind, the name of a step function
     of the template (one of ``STEP_FUNCTIONS``);
-    ``user_functions`` compiled maps x ↦ value with ``user_sizes`` their sizes (0 for a scalar).
+    ``user_functions`` compiled maps x ↦ value with ``user_sizes`` their sizes (0 for a scalar);
+    ``constant_noise``: the problem's noise factor does not depend on x (with a ``lanes_mean_grad``,
+    its Gaussian steps then move all lanes at once).
     Where the cache folder cannot be written (read-only, or not a folder), the kernel is
     compiled in memory instead, with a one-line warning.
     """
@@ -95,13 +102,14 @@ def kernel_module(functions, kind: str, user_functions=(), user_sizes=()):
         raise ValueError(f"unknown step kind {kind!r}; the kernel template has {', '.join(STEP_FUNCTIONS)}")
     bound = dict(functions.items())
     bound.update({f"user_{i}": fn for i, fn in enumerate(user_functions)})
-    memo_key = (tuple(id(fn) for fn in bound.values()), kind, tuple(user_sizes))
+    together = kind in LANE_MOVES and constant_noise and functions.lanes_mean_grad is not None
+    memo_key = (tuple(id(fn) for fn in bound.values()), kind, tuple(user_sizes), together)
     if memo_key in _LOADED:
         return _LOADED[memo_key]
     paths = {name: function_path(fn) for name, fn in bound.items()}
     cached = all(paths.values())
     body = (_user_observables_source(list(user_sizes)) + TEMPLATE.read_text()
-            + f"\n\ntake_step = {kind}\n")
+            + f"\n\ntake_step = {kind}\n" + _lane_lines(kind, together))
     module = None
     if cached:
         source = _header(bound, paths, persistent=True) + body
@@ -116,6 +124,14 @@ def kernel_module(functions, kind: str, user_functions=(), user_sizes=()):
         module = _load_in_memory(_header(bound, paths, persistent=False) + body)
     _LOADED[memo_key] = module
     return module
+
+
+def _lane_lines(kind: str, together: bool) -> str:
+    """``move_lanes`` and ``normals_per_noise_column`` for the lane kernel (``move_lanes = None``: none for this kind)."""
+    if kind not in LANE_MOVES:
+        return "move_lanes = None\nnormals_per_noise_column = False\n"
+    per_column, each, all_at_once = LANE_MOVES[kind]
+    return f"move_lanes = {all_at_once if together else each}\nnormals_per_noise_column = {per_column}\n"
 
 
 def _header(bound: dict, paths: dict, *, persistent: bool) -> str:

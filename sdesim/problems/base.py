@@ -9,7 +9,11 @@ A problem supplies five ``@jit`` functions, each taking the problem's ``data`` t
 - ``noise_factor(x, data, out)``: write a d×m matrix D with Σ(x) = D Dᵀ, where
   Σ(x) is the covariance of ∇L_γ(x);
 - ``loss(x, data)``: return L(x);
-- ``init_state(data, rng, pstate)``: prepare ``pstate`` at the start of a path.
+- ``init_state(data, rng, pstate)``: prepare ``pstate`` at the start of a path;
+- optionally ``lanes_mean_grad(xs, data, out)``: ∇L at every column of xs (d × lanes) into
+  the columns of ``out``, with ``mean_grad``'s arithmetic on each column, in loops over the
+  lanes that the compiler vectorizes.  With constant noise, the Euler and NGD kernels then
+  move all their SIMD lanes at once.
 
 Weight decay λ is applied by the kernels (∇ of L + λ/2 |x|², eq. (7)), never by
 the problem functions, so every problem has it.
@@ -43,15 +47,17 @@ class ProblemFunctions:
     noise_factor: Callable
     loss: Callable
     init_state: Callable = no_state
+    lanes_mean_grad: Callable | None = None
 
     def items(self):
-        return (
+        roles = (
             ("sample_grad", self.sample_grad),
             ("mean_grad", self.mean_grad),
             ("noise_factor", self.noise_factor),
             ("loss", self.loss),
             ("init_state", self.init_state),
         )
+        return roles + ((("lanes_mean_grad", self.lanes_mean_grad),) if self.lanes_mean_grad is not None else ())
 
 
 @dataclass(frozen=True, eq=False)

@@ -70,7 +70,21 @@ def loss(x, data):
     return 0.5 * total
 
 
-FUNCTIONS = ProblemFunctions(sample_grad, mean_grad, noise_factor, loss)
+@jit
+def lanes_mean_grad(xs, data, out):
+    """∇L at every column of xs (d × lanes): mean_grad's sums, term by term, over all lanes at once."""
+    a, x_star = data[0], data[1]
+    d, n = xs.shape[0], xs.shape[1]
+    for i in range(d):
+        for lane in range(n):
+            out[i, lane] = 0.0 + a[0, i] * (xs[0, lane] - x_star[0])
+    for j in range(1, d):
+        for i in range(d):
+            for lane in range(n):
+                out[i, lane] += a[j, i] * (xs[j, lane] - x_star[j])
+
+
+FUNCTIONS = ProblemFunctions(sample_grad, mean_grad, noise_factor, loss, lanes_mean_grad=lanes_mean_grad)
 
 
 # The same functions for a diagonal A and a diagonal F (exact zeros off the diagonal), bit for bit:
@@ -104,7 +118,17 @@ def diagonal_loss(x, data):
     return 0.5 * total
 
 
-DIAGONAL_FUNCTIONS = ProblemFunctions(diagonal_sample_grad, diagonal_mean_grad, noise_factor, diagonal_loss)
+@jit
+def diagonal_lanes_mean_grad(xs, data, out):
+    """∇L at every column of xs (d × lanes) for a diagonal A: out_il = A_ii (x_il − x*_i)."""
+    a, x_star = data[0], data[1]
+    for i in range(xs.shape[0]):
+        for lane in range(xs.shape[1]):
+            out[i, lane] = 0.0 + a[i, i] * (xs[i, lane] - x_star[i])
+
+
+DIAGONAL_FUNCTIONS = ProblemFunctions(diagonal_sample_grad, diagonal_mean_grad, noise_factor, diagonal_loss,
+                                      lanes_mean_grad=diagonal_lanes_mean_grad)
 
 
 def is_diagonal(matrix: np.ndarray) -> bool:

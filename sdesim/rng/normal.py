@@ -29,7 +29,7 @@ import math
 
 import numpy as np
 
-from sdesim._jit import jit_leaf
+from sdesim._jit import jit, jit_leaf
 from sdesim.rng.xoshiro import next_u64, uniform
 
 N_LAYERS = 256
@@ -76,20 +76,9 @@ _SH11 = np.uint64(11)
 _INV_R = 1.0 / ZIGGURAT_R
 
 
-@jit_leaf
-def normal(state):
-    """Standard normal float64 from the stream ``state`` (ziggurat, 256 layers).
-
-    The whole method lives in this one function on purpose: it calls only
-    ``next_u64`` and ``uniform``, which LLVM inlines.  A call to another
-    compiled function that stays a call (a separate slow-path function, say)
-    can raise as far as numba knows, and that keeps numba's atomic reference
-    counting of ``state`` around every draw, which costs several times the
-    draw itself.  For the same reason callers should make the state view once
-    per path and pass that same array to every call (``normal(states[t])``
-    inside the step loop would build, and reference-count, a view per draw).
-    """
-    u = next_u64(state)
+@jit
+def ziggurat_from(state, u):
+    """The ziggurat draw whose first 64-bit output is ``u``; later outputs come from ``state``."""
     while True:
         k = np.int64(u & _MASK_LAYER_SIGN)  # layer index and sign bit
         i = np.int64(u & _MASK_LAYER)  # layer index
@@ -115,3 +104,29 @@ def normal(state):
         if f_lo + uniform(state) * (_ZF[i + 1] - f_lo) < np.exp(-0.5 * z * z):
             return z
         u = next_u64(state)
+
+
+@jit_leaf
+def normal(state):
+    """Standard normal float64 from the stream ``state`` (ziggurat, 256 layers).
+
+    The whole method is compiled into this one function on purpose (`ziggurat_from` is
+    inlined at numba's IR level): it calls only ``next_u64`` and ``uniform``, which LLVM
+    inlines.  A call to another compiled function that stays a call (a separate slow-path
+    function, say) can raise as far as numba knows, and that keeps numba's atomic reference
+    counting of ``state`` around every draw, which costs several times the draw itself.  For
+    the same reason callers should make the state view once per path and pass that same
+    array to every call (``normal(states[t])`` inside the step loop would build, and
+    reference-count, a view per draw).
+    """
+    return ziggurat_from(state, next_u64(state))
+
+
+@jit_leaf
+def normal_continued(state, u):
+    """The normal that `normal` returns when its first draw from ``state`` was ``u``.
+
+    For samplers that make the first draw themselves (`sdesim.rng.lanes`, several streams at
+    once) and finish the rare draws the fast path rejects here, with the same bits.
+    """
+    return ziggurat_from(state, u)

@@ -25,7 +25,7 @@ import operator
 
 import numpy as np
 
-from sdesim._jit import jit_leaf
+from sdesim._jit import jit, jit_leaf
 
 # --- constants (all np.uint64 so numba keeps the arithmetic in uint64) -------
 
@@ -95,13 +95,10 @@ def seed_path(key, path_index, state):
 # --- xoshiro256++ --------------------------------------------------------------
 
 
-@jit_leaf
-def next_u64(state):
-    """Return the next 64-bit output of xoshiro256++ and advance ``state`` in place."""
-    s0 = state[0]
-    s1 = state[1]
-    s2 = state[2]
-    s3 = state[3]
+@jit
+def xoshiro_step(s0, s1, s2, s3):
+    """One xoshiro256++ output from the state words (s0, s1, s2, s3), and the next state:
+    ``(output, s0, s1, s2, s3)``."""
     a = s0 + s3
     result = ((a << _ROT23) | (a >> _ROT23C)) + s0
     t = s1 << _SH17
@@ -111,10 +108,13 @@ def next_u64(state):
     s0 ^= s3
     s2 ^= t
     s3 = (s3 << _ROT45) | (s3 >> _ROT45C)
-    state[0] = s0
-    state[1] = s1
-    state[2] = s2
-    state[3] = s3
+    return result, s0, s1, s2, s3
+
+
+@jit_leaf
+def next_u64(state):
+    """Return the next 64-bit output of xoshiro256++ and advance ``state`` in place."""
+    result, state[0], state[1], state[2], state[3] = xoshiro_step(state[0], state[1], state[2], state[3])
     return result
 
 

@@ -1,0 +1,57 @@
+"""Normal draws for LANES paths at once, each from its own stream: bit for bit `normal`'s draws.
+
+A kernel that runs LANES paths in lockstep keeps their xoshiro256++ states as one
+``uint64`` array of shape (4, LANES), word-major (struct of arrays).  Then one loop over
+the lanes advances every stream and computes the ziggurat's fast-path value,
+
+    u = next_u64(lane),   z = j · (±x[i] / 2⁵³)   with i, the sign and j the bits of u,
+
+with no branch in it, so the compiler turns it into SIMD instructions (shifts,
+rotations, table gathers, int → float conversion).  A second loop finishes, lane by
+lane, the draws the fast path rejects (j ≥ ⌈2⁵³ x[i+1]/x[i]⌉, about 1.5% of them) with
+`normal_continued`, which runs the same ziggurat code as `normal` from the same u.  So
+every lane draws exactly the numbers `normal` would draw from its stream, in the same
+order: a lane kernel gives the one-path kernel's results bit for bit, and the stream
+version does not change.
+"""
+
+import numpy as np
+
+from sdesim._jit import jit
+from sdesim.rng.normal import _MASK_LAYER, _MASK_LAYER_SIGN, _ZK, _ZW, normal_continued
+from sdesim.rng.xoshiro import _SH11, xoshiro_step
+
+LANES = 16
+"""Paths per lane group: 16 float64 draws fill two AVX-512 (four AVX2) registers per word."""
+
+
+@jit
+def store_lane(lanes, lane, state):
+    """Put the stream ``state`` (uint64[4]) in column ``lane`` of ``lanes`` (uint64[4, LANES])."""
+    for w in range(4):
+        lanes[w, lane] = state[w]
+
+
+@jit
+def normal_lanes(lanes, outputs, scratch, z, row):
+    """One standard normal per lane into ``z[row, lane]``: what `normal` draws from that lane's stream.
+
+    ``lanes`` (uint64[4, n]) holds the streams and advances in place; ``outputs`` (uint64[n])
+    and ``scratch`` (uint64[4]) are work space.  The first loop is xoshiro256++ and the
+    ziggurat's fast path for every lane (see `sdesim.rng.xoshiro.next_u64` and
+    `sdesim.rng.normal`); the second finishes the rejected draws one lane at a time.
+    """
+    n = lanes.shape[1]
+    for lane in range(n):
+        u, lanes[0, lane], lanes[1, lane], lanes[2, lane], lanes[3, lane] = xoshiro_step(
+            lanes[0, lane], lanes[1, lane], lanes[2, lane], lanes[3, lane])
+        z[row, lane] = np.float64(np.int64(u >> _SH11)) * _ZW[np.int64(u & _MASK_LAYER_SIGN)]
+        outputs[lane] = u
+    for lane in range(n):
+        u = outputs[lane]
+        if np.int64(u >> _SH11) >= _ZK[np.int64(u & _MASK_LAYER)]:
+            for w in range(4):
+                scratch[w] = lanes[w, lane]
+            z[row, lane] = normal_continued(scratch, u)
+            for w in range(4):
+                lanes[w, lane] = scratch[w]
