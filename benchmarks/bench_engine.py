@@ -302,10 +302,15 @@ def section_ou(args, torch, torchsde):
     key = stream_key(args.seed)
     out = np.empty(paths)
 
-    def sdesim_run(n_small):
-        r = sdesim.simulate(problem, "sde", lr=eta, l=l, steps=n_small // l, paths=paths,
-                            observables=["x"], seed=args.seed)
-        return float(r.mean("x")[-1, 0]), float(r.stderr("x")[-1, 0]), np.full(n_small, dt)
+    def sdesim_case(which):
+        def run(n_small):
+            r = sdesim.simulate(which, "sde", lr=eta, l=l, steps=n_small // l, paths=paths,
+                                observables=["x"], seed=args.seed)
+            return float(r.mean("x")[-1, 0]), float(r.stderr("x")[-1, 0]), np.full(n_small, dt)
+        return run
+
+    sdesim_run = sdesim_case(problem)
+    one_by_one = dataclasses.replace(problem, functions=dataclasses.replace(problem.functions, lanes_mean_grad=None))
 
     def bare_run(n):
         bare_ou_shifted(key, x0, mu, math.sqrt(eta), dt, n, out)
@@ -335,6 +340,7 @@ def section_ou(args, torch, torchsde):
         "sdesim simulate (float64)": (sdesim_run, l, 10 * l),
         "sdesim, two-path kernel (before the lanes)": (forced_kernel(problem, "run_paths_scalar", eta, l, paths,
                                                                      args.seed), l, 10 * l),
+        "sdesim, lanes moved one by one (no lanes_mean_grad)": (sdesim_case(one_by_one), l, 10 * l),
         "torchsde euler float64": (torch_case(torch.float64), 1, 10),
         "torchsde euler float32": (torch_case(torch.float32), 1, 10),
     }
@@ -367,8 +373,11 @@ def section_ou(args, torch, torchsde):
                      "bare kernel: bench_rng.py's loop with this drift: "
                      "x += -(x-1) dt + sqrt(eta dt) z, z = sdesim.rng.normal; "
                      f"draw loops and bare_ou_kernel {BENCH_RNG_NOTE}",
-                     "sdesim runs 16 paths in SIMD lanes (run_paths_lanes_scalar); 'two-path kernel': the same "
-                     "simulation on run_paths_scalar, the kernel it ran before, same numbers bit for bit"])
+                     "sdesim runs 16 paths in SIMD lanes (run_paths_lanes_scalar), drawing their normals and moving "
+                     "them together (the quadratic's lanes_mean_grad); 'one by one': the same problem without "
+                     "lanes_mean_grad, normals drawn together, paths moved one after the other (what a custom "
+                     "problem without one runs); 'two-path kernel': run_paths_scalar, the kernel before the lanes; "
+                     "all give the same numbers bit for bit"])
     for name, (best, med, (mean, se, hs)) in res.items():
         rate = paths * len(hs) / best
         rates[name] = rate
@@ -775,6 +784,8 @@ def main(argv=None):
             s / r["torchsde euler float64"] >= 60)
         aim("1-D OU: SIMD lanes / two-path kernel, same run (info)",
             s / r["sdesim, two-path kernel (before the lanes)"], "-", None)
+        aim("1-D OU: lanes moved together / one by one, same run (info)",
+            s / r["sdesim, lanes moved one by one (no lanes_mean_grad)"], "-", None)
         aim("1-D OU: sdesim / torchsde float32 (info)", s / r["torchsde euler float32"], "-", None)
         if "torchsde euler float64, 1 torch thread" in r:
             aim("1-D OU: sdesim / torchsde float64 1 thread (info)",

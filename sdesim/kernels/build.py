@@ -127,11 +127,14 @@ def kernel_module(functions, kind: str, user_functions=(), user_sizes=(), consta
 
 
 def _lane_lines(kind: str, together: bool) -> str:
-    """``move_lanes`` and ``normals_per_noise_column`` for the lane kernel (``move_lanes = None``: none for this kind)."""
+    """``move_lanes``, ``normals_per_noise_column`` and ``moves_lanes_together`` for the lane kernels
+    (``move_lanes = None``: none for this kind)."""
     if kind not in LANE_MOVES:
-        return "move_lanes = None\nnormals_per_noise_column = False\n"
+        return "move_lanes = None\nnormals_per_noise_column = False\nmoves_lanes_together = False\n"
     per_column, each, all_at_once = LANE_MOVES[kind]
-    return f"move_lanes = {all_at_once if together else each}\nnormals_per_noise_column = {per_column}\n"
+    move = all_at_once if together else each
+    return (f"move_lanes = {move}\nnormals_per_noise_column = {per_column}\n"
+            f"moves_lanes_together = {move == all_at_once}\n")
 
 
 def _header(bound: dict, paths: dict, *, persistent: bool) -> str:

@@ -698,9 +698,13 @@ def run_paths(data, x0, opt0, key, path_offset, n_paths, block_size, params, f_m
     ``params`` is a `sdesim.methods.StepParams`; ``opt0`` the optimizer state every
     path starts from (empty for methods without one).
     """
+    # d > 1 without lanes moved together runs one path at a time: lanes moved one by one gained 1.4x in
+    # 10-D but compiled in 20 s instead of 13 (benchmarks/RESULTS.md §1)
     scalar = x0.shape[0] == 1 and noise_rank == 1 and opt0.shape[0] == 0
-    if move_lanes is not None and opt0.shape[0] == 0:
-        kernel = run_paths_lanes_scalar if scalar else run_paths_lanes
+    if move_lanes is not None and scalar:
+        kernel = run_paths_lanes_scalar
+    elif moves_lanes_together and opt0.shape[0] == 0:
+        kernel = run_paths_lanes
     elif scalar:
         kernel = run_paths_scalar
     else:
