@@ -12,6 +12,7 @@ from seeds import seed
 from sdesim import Result, simulate
 from sdesim.cli import main
 from sdesim.problems import custom, from_record, linear_regression, quadratic
+from sdesim.testing import assert_identical_results
 
 QUAD = quadratic(2)
 
@@ -162,6 +163,24 @@ def test_custom_problem_from_an_importable_module_matches_its_own_formulas():
     rebuilt = from_record({"name": problem.name, "params": problem.params})
     again = simulate(rebuilt, "sgd", lr=0.1, steps=1, paths=20_000, seed=seed(1), observables=["x"])
     np.testing.assert_array_equal(again.mean("x"), r.mean("x"))
+
+
+def test_custom_problem_with_lanes_mean_grad_moves_its_lanes_together_with_the_same_numbers():
+    functions = dict(sample_grad=user_problem.sample_grad, mean_grad=user_problem.mean_grad,
+                     noise_factor=user_problem.noise_factor, loss=user_problem.loss, data=(0.5,),
+                     x0=[0.4, -0.2, 0.3], constant_noise=True)
+    problem = custom("quartic", 3, lanes_mean_grad=user_problem.lanes_mean_grad, **functions)
+    assert problem.params["functions"]["lanes_mean_grad"] == "user_problem:lanes_mean_grad"
+    kw = dict(lr=0.1, l=2, steps=20, paths=100, seed=3, observables=["x", "loss"])
+    together = simulate(problem, "sde", **kw)
+    assert together.diverged == 0
+    assert_identical_results(together, simulate(custom("quartic", 3, **functions), "sde", **kw))
+    assert_identical_results(together, simulate(from_record({"name": problem.name, "params": problem.params}),
+                                                "sde", **kw))
+    with pytest.raises(ValueError, match=r"must give mean_grad's numbers bit for bit .* column 0"):
+        custom("quartic", 3, lanes_mean_grad=user_problem.off_by_rounding, **functions)
+    with pytest.raises(ValueError, match="lanes_mean_grad is used only with constant_noise=True"):
+        custom("quartic", 3, lanes_mean_grad=user_problem.lanes_mean_grad, **{**functions, "constant_noise": False})
 
 
 def test_custom_problem_defined_in_a_function_runs_uncached():

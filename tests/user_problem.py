@@ -22,6 +22,32 @@ def mean_grad(x, data, out):
 
 
 @numba.njit
+def lanes_mean_grad(xs, data, out):
+    """mean_grad of every column of xs (d × lanes): the same sum |x|², term by term, for all lanes at once."""
+    d, n = xs.shape
+    for lane in range(n):
+        out[0, lane] = 0.0
+    for k in range(d):
+        for lane in range(n):
+            out[0, lane] += xs[k, lane] * xs[k, lane]
+    for k in range(d - 1, -1, -1):   # row 0 holds |x|² until it is written last
+        for lane in range(n):
+            out[k, lane] = out[0, lane] * xs[k, lane]
+
+
+@numba.njit
+def off_by_rounding(xs, data, out):
+    """lanes_mean_grad with |x|² summed in the other order: right up to rounding, not bit for bit."""
+    d, n = xs.shape
+    for lane in range(n):
+        r2 = 0.0
+        for k in range(d - 1, -1, -1):
+            r2 += xs[k, lane] * xs[k, lane]
+        for k in range(d):
+            out[k, lane] = r2 * xs[k, lane]
+
+
+@numba.njit
 def noise_factor(x, data, out):
     out[:, :] = 0.0
     for k in range(x.shape[0]):

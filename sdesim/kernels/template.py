@@ -1,6 +1,7 @@
 # Template of the path kernel.  Not imported directly: sdesim.kernels.build
 # prepends a header that binds the problem's compiled functions
 #   sample_grad, mean_grad, noise_factor, loss, init_state, user_observables
+#   (and lanes_mean_grad where the problem has one)
 # and the decorators jit and parallel_jit, then imports the result as a module
 # so numba can cache the compiled kernel on disk.
 #
@@ -14,13 +15,19 @@
 # Every step reads its scalars from one `sdesim.methods.StepParams` named tuple ``p`` and
 # an adaptive method's per-path state (m, v, step count) from ``opt``.
 #
-# The module holds two compiled kernels with one signature, and ``run_paths`` picks one
+# The module holds four compiled kernels with one signature, and ``run_paths`` picks one
 # per call (numba compiles, or loads from its cache, only the one that runs):
-#   run_paths_scalar  problems with d = 1 and one noise column: paths two at a time, on
-#                     buffers of constant size one (the compiler unrolls every loop over x)
+#   run_paths_lanes   the steps whose only random numbers are standard normals (gaussian_step,
+#                     linear_step; ``move_lanes``, bound by the builder): 16 paths in SIMD
+#                     lanes, their normals drawn together (sdesim.rng.lanes), their moves
+#                     together where the problem has a ``lanes_mean_grad`` and constant noise
+#   run_paths_lanes_scalar  the same for d = 1 and one normal per step, on buffers of constant size
+#   run_paths_scalar  other steps with d = 1, one noise column and no optimizer state: paths
+#                     two at a time, on buffers of constant size one (the compiler unrolls
+#                     every loop over x)
 #   run_paths_any     every other problem: one path at a time, on buffers of size d
-# Both give the same numbers: every path draws from its own stream, and statistics are
-# accumulated in path order.
+# All give the same numbers: every path draws from its own stream, in the same order, and
+# statistics are accumulated in path order.
 #
 # Everything called per step is inlined (see sdesim._jit), so all of it is compiled into
 # one function, the body of the prange loop; numba's passes over that body cost time

@@ -50,4 +50,6 @@ def from_record(record: dict) -> Problem:
                   mean_grad=import_function(functions["mean_grad"]),
                   noise_factor=import_function(functions["noise_factor"]),
                   loss=import_function(functions["loss"]),
-                  init_state=import_function(functions["init_state"]), data=data, **params)
+                  init_state=import_function(functions["init_state"]),
+                  lanes_mean_grad=(import_function(functions["lanes_mean_grad"]) if "lanes_mean_grad" in functions
+                                   else None), data=data, **params)

@@ -16,6 +16,7 @@ from sdesim import rng
 from sdesim._checks import finite_array, positive_float, positive_int, user_call
 from sdesim._importable import function_path
 from sdesim.problems.base import Problem, ProblemFunctions, no_state
+from sdesim.rng.lanes import LANES
 
 
 def _check_compiled(role: str, fn) -> None:
@@ -25,17 +26,23 @@ def _check_compiled(role: str, fn) -> None:
 
 def custom(name: str, dim: int, *, sample_grad, mean_grad, noise_factor, loss, data: tuple = (),
            noise_rank: int | None = None, init_state=no_state, state_size: int = 0,
-           weight_decay: float = 0.0, x0=None, constant_noise: bool = False) -> Problem:
+           weight_decay: float = 0.0, x0=None, constant_noise: bool = False, lanes_mean_grad=None) -> Problem:
     """A problem from user-supplied compiled functions; checked once at ``x0`` (default 0).
 
     Declare ``constant_noise=True`` when Σ(x) does not depend on x, so that Euler
-    steps compute the noise factor once per path.
+    steps compute the noise factor once per path.  With it, an optional
+    ``lanes_mean_grad(xs, data, out)`` (∇L of every column of xs, mean_grad's numbers
+    bit for bit) lets ``ngd`` and ``sde`` move 16 paths at once.
     """
     dim = positive_int("dim", dim)
     noise_rank = dim if noise_rank is None else positive_int("noise_rank", noise_rank)
     state_size = positive_int("state_size", state_size, allow_zero=True)
     weight_decay = positive_float("weight_decay", weight_decay, allow_zero=True)
-    functions = ProblemFunctions(sample_grad, mean_grad, noise_factor, loss, init_state)
+    if lanes_mean_grad is not None and not constant_noise:
+        raise ValueError("lanes_mean_grad is used only with constant_noise=True (the paths moved together share "
+                         "one noise factor); declare constant_noise=True if Σ(x) does not depend on x, "
+                         "else leave lanes_mean_grad out")
+    functions = ProblemFunctions(sample_grad, mean_grad, noise_factor, loss, init_state, lanes_mean_grad)
     for role, fn in functions.items():
         _check_compiled(role, fn)
     if not isinstance(data, tuple):
@@ -57,6 +64,7 @@ SIGNATURES = {
     "noise_factor": "noise_factor(x, data, out)",
     "loss": "loss(x, data)",
     "init_state": "init_state(data, rng, pstate)",
+    "lanes_mean_grad": "lanes_mean_grad(xs, data, out)",
 }
 
 
@@ -97,3 +105,18 @@ def _smoke_test(problem: Problem) -> None:
                 f"every entry of out, shape {value.shape}, zeros included)" if np.isnan(entry) else "")
         raise ValueError(f"{role} of problem {name!r} returned a non-finite value at x0 = {x}: "
                          f"out[{', '.join(map(str, index))}] = {entry}{hint}")
+    if f.lanes_mean_grad is not None:
+        _check_lanes_mean_grad(call, f.lanes_mean_grad, x, data, mean_grad, name)
+
+
+def _check_lanes_mean_grad(call, lanes_mean_grad, x, data, mean_grad, name) -> None:
+    """``lanes_mean_grad`` on LANES copies of x0 (d × LANES, out filled with NaN first) must give
+    ``mean_grad``'s numbers in every column, bit for bit: the kernels use one for the other."""
+    xs = np.ascontiguousarray(np.repeat(x[:, None], LANES, axis=1))
+    out = np.full_like(xs, np.nan)
+    call("lanes_mean_grad", lanes_mean_grad, xs, data, out)
+    for lane in range(LANES):
+        if not np.array_equal(out[:, lane], mean_grad):
+            raise ValueError(f"lanes_mean_grad of problem {name!r} must give mean_grad's numbers bit for bit in "
+                             f"every column of out (d × {LANES}); at x0 = {x} column {lane} is "
+                             f"{out[:, lane].tolist()}, mean_grad gives {mean_grad.tolist()}")
