@@ -18,10 +18,12 @@
 # The module holds four compiled kernels with one signature, and ``run_paths`` picks one
 # per call (numba compiles, or loads from its cache, only the one that runs):
 #   run_paths_lanes   the steps whose only random numbers are standard normals (gaussian_step,
-#                     linear_step; ``move_lanes``, bound by the builder): 16 paths in SIMD
-#                     lanes, their normals drawn together (sdesim.rng.lanes), their moves
-#                     together where the problem has a ``lanes_mean_grad`` and constant noise
-#   run_paths_lanes_scalar  the same for d = 1 and one normal per step, on buffers of constant size
+#                     linear_step; ``move_lanes``, bound by the builder) where the lanes move
+#                     together (the exact step; Euler/NGD on a problem with a ``lanes_mean_grad``
+#                     and constant noise): 16 paths in SIMD lanes, their normals drawn together
+#                     (sdesim.rng.lanes) and their moves made in loops over the lanes
+#   run_paths_lanes_scalar  these steps for d = 1 and one normal per step, on buffers of constant
+#                     size; the lanes move together or, for other problems, one by one
 #   run_paths_scalar  other steps with d = 1, one noise column and no optimizer state: paths
 #                     two at a time, on buffers of constant size one (the compiler unrolls
 #                     every loop over x)
