@@ -63,6 +63,7 @@ from sdesim._jit import parallel_jit  # noqa: E402
 from sdesim.problems import linear_regression, quadratic  # noqa: E402
 from sdesim.problems.quadratic import FUNCTIONS as DENSE_QUADRATIC_FUNCTIONS  # noqa: E402
 from sdesim.rng import normal, seed_path, stream_key  # noqa: E402
+from sdesim.rng.lanes import LANES  # noqa: E402
 
 import bench_rng  # noqa: E402  (the bare kernel and the draw loops)
 
@@ -111,18 +112,25 @@ def bare_linear_diagonal(key, a_diag, x_star, s, dt, steps, draws_only, out):
         out[p] = x[0]
 
 
-def forced_kernel(problem, kernel, eta, l, paths, seed):
-    """``simulate(problem, "sde", ...)`` on the kernel of its module named ``kernel`` (``run_paths_scalar``:
-    two paths at a time; ``run_paths_any``: one path at a time), the engine's paths before the SIMD lanes.
-    The numbers are the same bit for bit (tests/test_engine.py)."""
+def sdesim_case(problem, eta, l, paths, seed, kernel=None):
+    """A timing of ``simulate(problem, "sde", ...)`` over n small steps: (mean, stderr of x_0 at the end, steps).
+
+    With ``kernel``, the kernel of the run's module by that name is forced on the same `Run`
+    (``run_paths_scalar``: two paths at a time; ``run_paths_any``: one path at a time), the engine's
+    paths before the SIMD lanes; the numbers are the same bit for bit (tests/test_engine.py).
+    """
     from types import SimpleNamespace
 
     from sdesim.simulate import Run
 
     def run(n_small):
-        r = Run(problem, "sde", lr=eta, l=l, steps=n_small // l, seed=seed, observables=["x"])
-        r.module = SimpleNamespace(run_paths=getattr(r.module, kernel))
-        result = r.result(r.blocks(0, paths), paths)
+        if kernel is None:
+            result = sdesim.simulate(problem, "sde", lr=eta, l=l, steps=n_small // l, paths=paths,
+                                     observables=["x"], seed=seed)
+        else:
+            r = Run(problem, "sde", lr=eta, l=l, steps=n_small // l, seed=seed, observables=["x"])
+            r.module = SimpleNamespace(run_paths=getattr(r.module, kernel))
+            result = r.result(r.blocks(0, paths), paths)
         return float(result.mean("x")[-1, 0]), float(result.stderr("x")[-1, 0]), np.full(n_small, eta / l)
     return run
 
@@ -302,14 +310,7 @@ def section_ou(args, torch, torchsde):
     key = stream_key(args.seed)
     out = np.empty(paths)
 
-    def sdesim_case(which):
-        def run(n_small):
-            r = sdesim.simulate(which, "sde", lr=eta, l=l, steps=n_small // l, paths=paths,
-                                observables=["x"], seed=args.seed)
-            return float(r.mean("x")[-1, 0]), float(r.stderr("x")[-1, 0]), np.full(n_small, dt)
-        return run
-
-    sdesim_run = sdesim_case(problem)
+    sdesim_run = sdesim_case(problem, eta, l, paths, args.seed)
     one_by_one = dataclasses.replace(problem, functions=dataclasses.replace(problem.functions, lanes_mean_grad=None))
 
     def bare_run(n):
@@ -331,16 +332,17 @@ def section_ou(args, torch, torchsde):
         return run
 
     def rng_lanes_run(n):  # bare_ou_kernel's numbers, 16 paths in SIMD lanes
-        lanes_out = np.empty(paths - paths % 16)
+        lanes_out = np.empty(paths - paths % LANES)
         bench_rng_ou_lanes(key, (x0 - mu) / math.sqrt(eta), dt, n, lanes_out)
         xs = mu + math.sqrt(eta) * lanes_out
         return float(xs.mean()), float(xs.std() / math.sqrt(xs.size)), np.full(n, dt)
 
     runs = {
         "sdesim simulate (float64)": (sdesim_run, l, 10 * l),
-        "sdesim, two-path kernel (before the lanes)": (forced_kernel(problem, "run_paths_scalar", eta, l, paths,
-                                                                     args.seed), l, 10 * l),
-        "sdesim, lanes moved one by one (no lanes_mean_grad)": (sdesim_case(one_by_one), l, 10 * l),
+        "sdesim, two-path kernel (before the lanes)": (
+            sdesim_case(problem, eta, l, paths, args.seed, kernel="run_paths_scalar"), l, 10 * l),
+        "sdesim, lanes moved one by one (no lanes_mean_grad)": (
+            sdesim_case(one_by_one, eta, l, paths, args.seed), l, 10 * l),
         "torchsde euler float64": (torch_case(torch.float64), 1, 10),
         "torchsde euler float32": (torch_case(torch.float32), 1, 10),
     }
@@ -476,16 +478,8 @@ def section_linear(args, torch, torchsde):
     problem = quadratic(d)   # A and S diagonal: it declares them so (the diagonal functions and noise product)
     dense = dataclasses.replace(problem, functions=DENSE_QUADRATIC_FUNCTIONS, diagonal_noise=False)
     a, x_star, _, d_mat = problem.data[0], problem.data[1], problem.data[2], problem.data[3]
-    x0 = np.zeros(d)
     key = stream_key(args.seed)
     out = np.empty(paths)
-
-    def sdesim_case(which):
-        def run(n_small):
-            r = sdesim.simulate(which, "sde", lr=eta, l=l, steps=n_small // l, paths=paths,
-                                observables=["x"], seed=args.seed)
-            return float(r.mean("x")[-1, 0]), float(r.stderr("x")[-1, 0]), np.full(n_small, dt)
-        return run
 
     def bare_case(draws_only):
         def run(n):
@@ -505,10 +499,10 @@ def section_linear(args, torch, torchsde):
         return run
 
     runs = {
-        "sdesim simulate, declared diagonal (float64)": (sdesim_case(problem), l, 10 * l),
-        "sdesim simulate, dense path forced (float64)": (sdesim_case(dense), l, 10 * l),
+        "sdesim simulate, declared diagonal (float64)": (sdesim_case(problem, eta, l, paths, args.seed), l, 10 * l),
+        "sdesim simulate, dense path forced (float64)": (sdesim_case(dense, eta, l, paths, args.seed), l, 10 * l),
         "sdesim, declared diagonal, one-path kernel (before the lanes)": (
-            forced_kernel(problem, "run_paths_any", eta, l, paths, args.seed), l, 10 * l),
+            sdesim_case(problem, eta, l, paths, args.seed, kernel="run_paths_any"), l, 10 * l),
         "torchsde euler general float32": (torch_case(torch.float32), 1, 10),
         "torchsde euler general float64": (torch_case(torch.float64), 1, 10),
         f"bare numba kernel, diagonal Euler step ({d} normals per path-step)": (bare_case(False), 1, 10),

@@ -43,8 +43,6 @@ _counter = itertools.count()
 _WARNED: list = []      # the folder already warned about (one warning per process)
 _CLEANED: list = []     # whether stale uncached kernels were looked for in this process
 
-PROBLEM_ROLES = ("sample_grad", "mean_grad", "noise_factor", "loss", "init_state", "lanes_mean_grad")
-
 
 def cache_dir() -> Path:
     """Where generated kernel modules live: $SDESIM_CACHE_DIR, else ~/.cache/sdesim."""
@@ -87,6 +85,7 @@ STEP_FUNCTIONS = ("stochastic_step", "gaussian_step", "linear_step", "adaptive_s
 LANE_MOVES = {"gaussian_step": (True, "gaussian_lanes_each", "gaussian_lanes_together"),
               "linear_step": (False, "linear_lanes_together", "linear_lanes_together")}
 
+
 def kernel_module(functions, kind: str, user_functions=(), user_sizes=(), constant_noise: bool = False):
     """The module holding ``run_paths`` for these problem functions, step kind and user observables.
 
@@ -102,14 +101,14 @@ def kernel_module(functions, kind: str, user_functions=(), user_sizes=(), consta
         raise ValueError(f"unknown step kind {kind!r}; the kernel template has {', '.join(STEP_FUNCTIONS)}")
     bound = dict(functions.items())
     bound.update({f"user_{i}": fn for i, fn in enumerate(user_functions)})
-    together = kind in LANE_MOVES and constant_noise and functions.lanes_mean_grad is not None
-    memo_key = (tuple(id(fn) for fn in bound.values()), kind, tuple(user_sizes), together)
+    lane_lines = _lane_lines(kind, constant_noise and functions.lanes_mean_grad is not None)
+    memo_key = (tuple(id(fn) for fn in bound.values()), kind, tuple(user_sizes), lane_lines)
     if memo_key in _LOADED:
         return _LOADED[memo_key]
     paths = {name: function_path(fn) for name, fn in bound.items()}
     cached = all(paths.values())
     body = (_user_observables_source(list(user_sizes)) + TEMPLATE.read_text()
-            + f"\n\ntake_step = {kind}\n" + _lane_lines(kind, together))
+            + f"\n\ntake_step = {kind}\n" + lane_lines)
     module = None
     if cached:
         source = _header(bound, paths, persistent=True) + body

@@ -117,9 +117,10 @@ def gaussian_step(x, data, rng, pstate, opt, p, f_mat, c_vec, k_mat, corrections
 
 
 @jit
-def linear_move(x, data, g1, noise, z, p, f_mat, c_vec, k_mat, constant_noise):
-    """The exact OU transition given its d normals z: x ← F x + c + K z."""
+def linear_step(x, data, rng, pstate, opt, p, f_mat, c_vec, k_mat, corrections, g1, g2, noise, z, constant_noise):
+    """The exact OU transition: x ← F x + c + K z."""
     d = x.shape[0]
+    draw_normals(rng, z, d)
     for j in range(d):
         acc = c_vec[j]
         for k in range(d):
@@ -127,13 +128,6 @@ def linear_move(x, data, g1, noise, z, p, f_mat, c_vec, k_mat, constant_noise):
         g1[j] = acc
     for j in range(d):
         x[j] = g1[j]
-
-
-@jit
-def linear_step(x, data, rng, pstate, opt, p, f_mat, c_vec, k_mat, corrections, g1, g2, noise, z, constant_noise):
-    """The exact OU transition: x ← F x + c + K z."""
-    draw_normals(rng, z, x.shape[0])
-    linear_move(x, data, g1, noise, z, p, f_mat, c_vec, k_mat, constant_noise)
 
 
 @jit
@@ -175,7 +169,7 @@ def gaussian_lanes_together(xs, zs, gs, ws, live, x, z, g1, data, noise, p, f_ma
 
 @jit
 def linear_lanes_together(xs, zs, gs, ws, live, x, z, g1, data, noise, p, f_mat, c_vec, k_mat, constant_noise):
-    """The exact OU transition of all lanes at once: ``linear_move``'s arithmetic in loops over the lanes."""
+    """The exact OU transition of all lanes at once: ``linear_step``'s arithmetic in loops over the lanes."""
     d, n = xs.shape[0], xs.shape[1]
     for j in range(d):
         for lane in range(n):
@@ -546,6 +540,9 @@ def run_paths_scalar(data, x0, opt0, key, path_offset, n_paths, block_size, para
                     ci += 1
 
 
+EXPONENT_BITS = np.uint64(0x7FF0000000000000)
+
+
 @jit
 def lanes_finite(bits, first, last):
     """Whether lanes first … last − 1 (columns of ``bits``, float64 numbers seen as uint64) are all
@@ -555,9 +552,6 @@ def lanes_finite(bits, first, last):
         for lane in range(first, last):
             bad |= np.uint64((bits[j, lane] & EXPONENT_BITS) == EXPONENT_BITS)
     return bad == 0
-
-
-EXPONENT_BITS = np.uint64(0x7FF0000000000000)
 
 
 @jit
