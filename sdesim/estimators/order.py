@@ -1,47 +1,60 @@
-"""The weak order p of e(l) ≈ C₁ l^{−p} + C₂ l^{−p−1}, its interval, and a three-way verdict.
+"""The weak order p of e(l) ≈ C₁ l^{−p} + C₂ l^{−p−1} + C₃ l^{−p−2}, its interval, and a three-way verdict.
 
 The model.  The weak error of an order-p scheme expands as e(l) = C₁ l^{−p} + C₂ l^{−p−1} + …
-(Talay–Tubaro), so a pure power law fitted to resolved errors is biased by the second term,
-and its interval does not cover.  `fit_order` fits both terms to the *signed* errors (no
-logarithms, so points near the noise floor and sign changes are handled), over the l values
+(Talay–Tubaro), with every power present.  `fit_order` fits the *signed* errors (no
+logarithms, so points near the noise floor and sign changes are handled) over the l values
 it is given: the fit range is fixed before the data are seen, never trimmed by them.
 
 Monte Carlo errors (a standard error per point, or their full covariance V when they are
 correlated, e.g. through a shared Monte Carlo reference): generalized least squares.  For a
-fixed p the model is linear in (C₁, C₂), so χ²(p) = min over C₁, C₂ of rᵀV⁻¹r is exact, and
+fixed p the model is linear in the constants, so χ²(p) = min over C of rᵀV⁻¹r is exact, and
 p is found by minimizing this profile.  Without a constraint the model would not identify p
-(C₁ = 0 turns C₂ l^{−p−1} into a leading term of order p + 1), so |C₂/C₁| ≤ 2·l_min: at
-the smallest l fitted, the second term is at most twice the first.  The interval is the
+(C₁ = 0 turns C₂ l^{−p−1} into a leading term of order p + 1), so |C_j/C₁| ≤ (2·l_min)^{j−1}:
+at the smallest l fitted, each term is at most twice the one before.  The interval is the
 profile-likelihood one,
 
     { p : χ²(p) − χ²(p̂) ≤ q },   q = χ²₁ quantile at the confidence level.
 
-The variances are known (standard errors from many paths), so scatter beyond them is not
-absorbed into V: the χ² goodness-of-fit test judges it, and a model that does not fit makes
-the verdict inconclusive.  The interval's coverage and the verdicts' power are measured in
-the test suite (tests/test_order_fit.py) and recorded in benchmarks/RESULTS.md.
+Two models, one rule.  The two-term fit is the precise one, but it drops C₃ l^{−p−2}, whose
+pull on p̂ is fixed while the interval shrinks like 1/√paths: on real schemes (Euler on
+geometric Brownian motion, an Ornstein–Uhlenbeck process, a nonlinear SDE) it moves p̂ by
+0.002–0.04, which a 16M–256M-path study resolves.  So every fit with five points or more
+also fits three terms (an interval about 2.5 times wider whose own truncation is a power of
+l smaller), and
+
+- ``rejected``: both intervals exclude ``expected`` — or the errors level off: fitted with
+  p fixed at ``expected`` and a floor, e(l) = e∞ + a₁l^{−p} + a₂l^{−p−1} + a₃l^{−p−2}, the floor
+  e∞ is more than 3 standard errors from 0 (a biased reference, or an order below
+  ``expected``);
+- ``confirmed``: the three-term interval contains ``expected`` and is at most ``precision``
+  wide either side; or the two-term interval is, and the three-term interval contains
+  ``expected`` too;
+- ``inconclusive``: anything else, with the reason: intervals wider than the precision, the two
+  models disagreeing at a precision the three-term one does not yet reach, fewer than three
+  resolved points (|e| > 3 standard errors), a model that does not fit (χ² p-value of the
+  largest model below 0.001, or below 1 − confidence if that is smaller), paths that
+  diverged, errors that are not finite.
+
+The rule's false-alarm rate (a correct scheme rejected) and its power are measured on the
+exact Euler error sequences of real schemes plus Monte Carlo noise at 1M–256M paths
+(tests/test_order_fit.py, benchmarks/bench_order_rule.py; the table is in
+benchmarks/RESULTS.md): at most 3.5% rejected, where a single 95% interval would reject
+5% at best and up to 88% at 256M.  The variances are known (standard errors from many
+paths), so scatter beyond them is not absorbed into V: the χ² test judges it.
 
 Exact errors (standard errors all 0, from the exact moment engine): there is no noise, so
 the interval is a truncation-error estimate, not a confidence interval.  The two-term model
 solved exactly through each three consecutive points gives a sequence of estimates p_j
 whose error falls like l⁻²; the order is the last of them and the interval is that value
 ± (the change from the one before + 10⁻⁶, for rounding).
-
-The verdict (one rule for every study, assertion and validation claim):
-
-- ``confirmed``: the interval contains ``expected`` and its half-width is at most ``precision``;
-- ``rejected``: the interval excludes ``expected``;
-- ``inconclusive``: anything else, with the reason: an interval wider than the precision, fewer
-  than three resolved points (|e| > 3 standard errors), a model that does not fit (χ² p-value
-  below 0.001, or below 1 − confidence if that is smaller), paths that diverged, errors that
-  are not finite.
 """
 
 from __future__ import annotations
 
+import itertools
 import math
 import numbers
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from scipy import optimize, special
@@ -51,10 +64,12 @@ MIN_POINTS = 3            # the two-term model has three parameters
 MISFIT_PVALUE = 1e-3      # below this χ² p-value (or 1 − confidence, if smaller) the model does not fit
 P_RANGE = (-2.0, 6.0)     # where p is searched for
 EXACT_FLOOR = 1e-6        # exact errors: the interval is at least this wide either side (rounding)
-SECOND_TERM = 2.0         # |C₂/C₁| ≤ 2·l_min: at the smallest l fitted, the second term is at most twice the first
+SECOND_TERM = 2.0         # |C_j/C₁| ≤ (2·l_min)^{j−1}: at the smallest l fitted, each term is at most twice the one before
+THREE_TERM_POINTS = 5     # the three-term model (four parameters) is fitted from five points on
+FLOOR_Z = 3.0             # a floor e∞ this many standard errors from 0 rejects (0.27% false alarms when there is none)
 _GRID = np.linspace(*P_RANGE, 801)
 _ZOOM = 17                # points per zoom
-MODEL = "e(l) = C₁ l^−p + C₂ l^−p−1"
+MODEL = "e(l) = C₁ l^−p + C₂ l^−p−1 (+ C₃ l^−p−2)"
 
 
 @dataclass(frozen=True)
@@ -77,6 +92,9 @@ class OrderFit:
     pvalue: float = math.nan    # χ² goodness of fit of the two-term model
     interval_kind: str = "profile likelihood"
     diverged: tuple = ()        # paths that blew up, per point
+    third: float = 0.0          # C₃ (0 where the two-term model is reported)
+    models: dict = field(default_factory=dict)   # "two", "three": (p̂, (low, high)) of each model fitted
+    floor: tuple = (math.nan, math.nan)          # e∞ and its standard error, p fixed at expected
 
     @property
     def confirmed(self) -> bool:
@@ -101,14 +119,17 @@ class OrderFit:
     def curve(self, l) -> np.ndarray:
         """The fitted C₁ l^{−p} + C₂ l^{−p−1} at ``l``."""
         l = np.asarray(l, float)
-        return self.constant * l ** -self.order + self.second * l ** (-self.order - 1.0)
+        return (self.constant * l ** -self.order + self.second * l ** (-self.order - 1.0)
+                + self.third * l ** (-self.order - 2.0))
 
     def to_dict(self) -> dict:
         return {"order": self.order, "order_ci": list(self.ci), "kind": self.kind, "verdict": self.verdict,
                 "constant": self.constant, "second": self.second, "l": list(self.l),
                 "expected": self.expected, "precision": self.precision, "confidence": self.confidence,
                 "reduced_chi2": self.reduced_chi2, "pvalue": self.pvalue, "interval": self.interval_kind,
-                "model": MODEL, "local_slopes": self.local_slopes}
+                "third": self.third, "model": MODEL, "local_slopes": self.local_slopes,
+                "models": {k: {"order": v[0], "order_ci": list(v[1])} for k, v in self.models.items()},
+                "floor": self.floor[0], "floor_stderr": self.floor[1]}
 
 
 def local_slopes(l, e) -> np.ndarray:
@@ -196,48 +217,56 @@ def fit_order(l, error, stderr, *, expected: float = 1.0, precision: float = 0.1
 
 
 class _Profile:
-    """χ²(p) minimized over (C₁, C₂) with |C₂| ≤ bound·|C₁|, for errors e with covariance V = L Lᵀ.
+    """χ²(p) minimized over C₁ … C_K with |C_j| ≤ bound^{j−1}·|C₁|, for errors e with covariance V = L Lᵀ.
 
     Without the bound the model would not identify p: C₁ = 0 turns C₂ l^{−p−1} into a
-    leading term of order p + 1.  The minimum lies inside the cone (the plain least-squares
-    solution) or on one of its edges C₂ = ±bound·C₁ (a one-parameter fit).  Every method
-    takes an array of p values at once.  l is scaled by its geometric mean l_ref.
+    leading term of order p + 1.  The feasible set is two convex cones (C₁ ≥ 0, C₁ ≤ 0); the
+    minimum over them is the least-squares solution with some of the bounds held as
+    equalities, C_j = ±bound^{j−1}C₁, so every pattern of free, upper and lower terms is
+    solved and the best feasible one kept.  Every method takes an array of p values at
+    once.  l is scaled by its geometric mean l_ref.
     """
 
-    def __init__(self, l, e, inverse_factor, second_term=SECOND_TERM):
+    def __init__(self, l, e, inverse_factor, terms=2, second_term=SECOND_TERM):
         self.l_ref = math.exp(np.mean(np.log(l)))
         self.log_u = np.log(l / self.l_ref)
         self.whiten = inverse_factor                      # L⁻¹
         self.y = inverse_factor @ e
-        self.bound = second_term * l[0] / self.l_ref     # |C₂/C₁| ≤ 2·l_min, in units of l_ref
+        self.terms = terms
+        self.bounds = (second_term * l[0] / self.l_ref) ** np.arange(terms)   # 1, bound, bound², in units of l_ref
+        self.patterns = list(itertools.product((0.0, 1.0, -1.0), repeat=terms - 1))
 
     def __call__(self, p):
-        """(χ², C₁, C₂) at each p, the constants in units of l_ref."""
-        p = np.atleast_1d(np.asarray(p, float))[:, None]
-        a = np.exp(-p * self.log_u) @ self.whiten.T                 # whitened u^{−p}, (len(p), n)
-        b = np.exp(-(p + 1.0) * self.log_u) @ self.whiten.T         # whitened u^{−p−1}
-        y, bound = self.y, self.bound
-        yy = y @ y
-        aa, ab, bb = (a * a).sum(1), (a * b).sum(1), (b * b).sum(1)
-        ay, by = a @ y, b @ y
-        with np.errstate(divide="ignore", invalid="ignore"):
-            det = aa * bb - ab * ab
-            c1 = (bb * ay - ab * by) / det
-            c2 = (aa * by - ab * ay) / det
-            chi2 = np.where(np.abs(c2) <= bound * np.abs(c1), yy - c1 * ay - c2 * by, np.inf)
-            for k in (bound, -bound):
-                ww, wy = aa + 2 * k * ab + k * k * bb, ay + k * by
-                edge = yy - wy * wy / ww
-                better = edge < chi2
-                c1 = np.where(better, wy / ww, c1)
-                c2 = np.where(better, k * wy / ww, c2)
-                chi2 = np.where(better, edge, chi2)
-        return np.where(np.isfinite(chi2), np.maximum(chi2, 0.0), np.inf), c1, c2
+        """(χ², C) at each p: χ² of shape (len(p),), the constants (len(p), terms) in units of l_ref."""
+        p = np.atleast_1d(np.asarray(p, float))
+        basis = np.stack([np.exp(-(p[:, None] + j) * self.log_u) @ self.whiten.T for j in range(self.terms)],
+                         axis=2)                                               # whitened u^{−p−j}, (len(p), n, K)
+        chi2 = np.full(p.size, np.inf)
+        best = np.full((p.size, self.terms), np.nan)
+        yy = self.y @ self.y
+        for pattern in self.patterns:
+            tied = np.r_[1.0, np.array(pattern) * self.bounds[1:]]             # C_j = tied_j·C₁ where held
+            free = [j for j in range(1, self.terms) if pattern[j - 1] == 0.0]
+            a = np.concatenate([(basis @ tied)[..., None], basis[:, :, free]], axis=2)   # columns of (C₁, free C_j)
+            gram = np.einsum("pni,pnj->pij", a, a)
+            rhs = np.einsum("pni,n->pi", a, self.y)
+            with np.errstate(all="ignore"):
+                det_ok = np.abs(np.linalg.det(gram)) > 1e-300
+                theta = np.linalg.solve(np.where(det_ok[:, None, None], gram, np.eye(gram.shape[1])),
+                                        rhs[..., None])[..., 0]
+                c = theta[:, :1] * tied
+                c[:, free] = theta[:, 1:]
+                value = yy - np.einsum("pi,pi->p", theta, rhs)
+            feasible = det_ok & np.all(np.abs(c) <= self.bounds * np.abs(c[:, :1]) * (1 + 1e-9), axis=1)
+            better = feasible & np.isfinite(value) & (value < chi2)
+            chi2 = np.where(better, value, chi2)
+            best = np.where(better[:, None], c, best)
+        return np.where(np.isfinite(chi2), np.maximum(chi2, 0.0), np.inf), best
 
     def constants(self, p):
-        """(C₁, C₂) in units of l at p."""
-        _, c1, c2 = self(p)
-        return float(c1[0] * self.l_ref**p), float(c2[0] * self.l_ref ** (p + 1.0))
+        """(C₁, …, C_K) in units of l at p."""
+        _, c = self(p)
+        return tuple(float(c[0, j] * self.l_ref ** (p + j)) for j in range(self.terms))
 
     def minimum(self):
         """(p̂, χ²(p̂), χ² on the search grid): the grid's best point, zoomed into between its neighbours."""
@@ -270,7 +299,7 @@ class _Profile:
 
 def _monte_carlo_fit(l, e, cov, rule, inconclusive):
     n = l.size
-    confidence = rule["confidence"]
+    expected, precision, confidence = rule["expected"], rule["precision"], rule["confidence"]
     pct = f"{100 * confidence:g}%"
     span = f"l = {l[0]:g}…{l[-1]:g}"
     if n < MIN_POINTS:
@@ -279,32 +308,90 @@ def _monte_carlo_fit(l, e, cov, rule, inconclusive):
         factor = np.linalg.cholesky(cov)
     except np.linalg.LinAlgError:
         raise ValueError("the covariance matrix of the errors is not positive definite") from None
-    profile = _Profile(l, e, np.linalg.inv(factor))
-    p_hat, chi2_min, chi2_grid = profile.minimum()
-    dof = n - 3
-    reduced = chi2_min / dof if dof > 0 else math.nan
-    pvalue = float(special.chdtrc(dof, chi2_min)) if dof > 0 else math.nan
+    whiten = np.linalg.inv(factor)
     # the variances are known (Monte Carlo standard errors from many paths), so the threshold is χ²₁'s;
     # scatter beyond them is a misfit of the model, judged by the χ² test below, not absorbed into V
     threshold = float(special.chdtri(1, 1.0 - confidence))
-    ci = _interval(profile, p_hat, chi2_min, chi2_grid, threshold)
-    constants = profile.constants(p_hat)
-    extra = dict(reduced_chi2=reduced, pvalue=pvalue)
+    fits = {name: _model_fit(l, e, whiten, terms, threshold)
+            for name, terms in (("two", 2), ("three", 3)) if n >= (MIN_POINTS if terms == 2 else THREE_TERM_POINTS)}
+    models = {name: (f["order"], f["ci"]) for name, f in fits.items()}
+    largest = fits["three"] if "three" in fits else fits["two"]
+    floor = _floor(l, e, whiten, expected) if n >= MIN_POINTS + 1 else (math.nan, math.nan)
+    dof = n - largest["parameters"]
+    reduced = largest["chi2"] / dof if dof > 0 else math.nan
+    pvalue = float(special.chdtrc(dof, largest["chi2"])) if dof > 0 else math.nan
+    hull = (min(f["ci"][0] for f in fits.values()), max(f["ci"][1] for f in fits.values()))
+    extra = dict(reduced_chi2=reduced, pvalue=pvalue, models=models, floor=floor)
+    where = "; ".join(f"{name}-term p = {f['order']:.3f}, {pct} interval [{f['ci'][0]:.3f}, {f['ci'][1]:.3f}]"
+                      for name, f in fits.items()) + f" over {span}"
+    gof = "" if dof <= 0 else f", χ² p-value {pvalue:.2g}"
+
+    def verdict(kind, why, fit, ci):
+        return OrderFit(fit["order"], ci, kind, f"order {expected:g} {kind}: {why}", *fit["constants"][:2],
+                        tuple(l.tolist()), e, cov, **rule, **extra,
+                        third=fit["constants"][2] if fit["terms"] == 3 else 0.0)
+
+    if math.isfinite(floor[0]) and abs(floor[0]) > FLOOR_Z * floor[1]:
+        return verdict("rejected", f"the errors level off at e∞ = {floor[0]:.3g} ± {floor[1]:.2g} "
+                       f"({abs(floor[0]) / floor[1]:.1f} standard errors from 0; fitted with p fixed at {expected:g} "
+                       f"and three terms) instead of vanishing like l^−{expected:g}: a biased reference (off by about "
+                       f"e∞), or an order below {expected:g}; {where}", largest, hull)
     stderr = np.sqrt(np.diag(cov))
     resolved = np.abs(e) > RESOLVED_Z * stderr
-    where = f"p = {p_hat:.3f}, {pct} interval [{ci[0]:.3f}, {ci[1]:.3f}] over {span}"
-    gof = "" if dof <= 0 else f", χ² p-value {pvalue:.2g}"
     if resolved.sum() < MIN_POINTS:
-        floor = ", ".join(f"{v:g}" for v in l[~resolved])
+        noise = ", ".join(f"{v:g}" for v in l[~resolved])
         return inconclusive(f"{where}; only {int(resolved.sum())} of {n} errors are resolved (|e| > "
-                            f"{RESOLVED_Z:g} standard errors): l = {floor} are at the Monte Carlo noise floor; "
-                            "use more paths or smaller l", p_hat, ci, constants, **extra)
+                            f"{RESOLVED_Z:g} standard errors): l = {noise} are at the Monte Carlo noise floor; "
+                            "use more paths or smaller l", largest["order"], hull, largest["constants"][:2], **extra)
     if dof > 0 and pvalue < min(MISFIT_PVALUE, 1.0 - confidence):
-        return inconclusive(f"{where}, but the two-term model does not fit the errors (χ² p-value {pvalue:.2g}, "
-                            f"reduced χ² {reduced:.3g}); the pre-asymptotic range is wider than the model: "
-                            "start the fit at a larger l", p_hat, ci, constants, **extra)
-    return _judge(p_hat, ci, constants, rule, l, e, cov, f"{where}{gof}",
-                  "use more paths or a wider range of l", extra)
+        return inconclusive(f"{where}, but the {largest['terms']}-term model does not fit the errors (χ² p-value "
+                            f"{pvalue:.2g}, reduced χ² {reduced:.3g}); the pre-asymptotic range is wider than the "
+                            "model: start the fit at a larger l", largest["order"], hull, largest["constants"][:2],
+                            **extra)
+    inside = {name: f["ci"][0] <= expected <= f["ci"][1] for name, f in fits.items()}
+    narrow = {name: (f["ci"][1] - f["ci"][0]) / 2.0 <= precision for name, f in fits.items()}
+    alone = "" if "three" in fits else f" (too few points for the three-term check: it needs {THREE_TERM_POINTS})"
+    if not any(inside.values()):
+        return verdict("rejected", f"{where}{gof}; {'both intervals exclude' if len(fits) > 1 else 'the interval excludes'} "
+                       f"{expected:g}{alone}", largest, hull)
+    if "three" in fits and inside["three"] and narrow["three"]:
+        f = fits["three"]
+        return verdict("confirmed", f"{where}{gof}; the three-term interval contains {expected:g} and its half-width "
+                       f"{(f['ci'][1] - f['ci'][0]) / 2:.3g} ≤ precision {precision:g}", f, f["ci"])
+    if all(inside.values()) and narrow["two"]:
+        f = fits["two"]
+        return verdict("confirmed", f"{where}{gof}; {'both intervals contain' if len(fits) > 1 else 'the interval contains'} "
+                       f"{expected:g} and the two-term half-width {(f['ci'][1] - f['ci'][0]) / 2:.3g} ≤ precision "
+                       f"{precision:g}{alone}", f, f["ci"])
+    if not inside["two"]:
+        why = (f"the two-term interval excludes {expected:g} but the three-term one, which allows for the next power "
+               f"of 1/l, contains it and is wider than the precision {precision:g}: the two-term model's truncation "
+               "shows at this precision; more paths narrow the three-term interval")
+    else:
+        why = (f"the interval contains {expected:g} but its half-width {(hull[1] - hull[0]) / 2:.3g} exceeds the "
+               f"precision {precision:g}: use more paths or a wider range of l{alone}")
+    return verdict("inconclusive", f"{where}{gof}; {why}", largest, hull)
+
+
+def _model_fit(l, e, whiten, terms, threshold) -> dict:
+    """p̂, its profile-likelihood interval, χ²(p̂) and the constants of the ``terms``-term model."""
+    profile = _Profile(l, e, whiten, terms)
+    p_hat, chi2_min, chi2_grid = profile.minimum()
+    return dict(order=p_hat, ci=_interval(profile, p_hat, chi2_min, chi2_grid, threshold), chi2=chi2_min,
+                constants=profile.constants(p_hat), terms=terms, parameters=terms + 1)
+
+
+def _floor(l, e, whiten, expected) -> tuple:
+    """(e∞, its standard error) in e(l) = e∞ + a₁l^{−p} + a₂l^{−p−1} + a₃l^{−p−2} with p = ``expected``: GLS."""
+    design = np.column_stack([np.ones_like(l)] + [l ** -(expected + j) for j in range(min(3, l.size - 1))])
+    a = whiten @ design
+    information = a.T @ a
+    try:
+        inverse = np.linalg.inv(information)
+    except np.linalg.LinAlgError:
+        return math.nan, math.nan
+    estimate = inverse @ a.T @ (whiten @ e)
+    return float(estimate[0]), float(math.sqrt(max(inverse[0, 0], 0.0)))
 
 
 def _interval(profile, p_hat, chi2_min, chi2_grid, threshold):
