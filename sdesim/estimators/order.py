@@ -25,7 +25,8 @@ l smaller), and
 - ``rejected``: both intervals exclude ``expected`` — or the errors level off: fitted with
   p fixed at ``expected`` and a floor, e(l) = e∞ + a₁l^{−p} + a₂l^{−p−1} + a₃l^{−p−2}, the floor
   e∞ is more than 3 standard errors from 0 (a biased reference, or an order below
-  ``expected``);
+  ``expected``), and that floor model fits (χ² test) or fits about as well as the
+  three-term one (a kink in the errors, where the step of the maximum moves, is no floor);
 - ``confirmed``: the three-term interval contains ``expected`` and is at most ``precision``
   wide either side; or the two-term interval is, and the three-term interval contains
   ``expected`` too;
@@ -67,7 +68,7 @@ EXACT_FLOOR = 1e-6        # exact errors: the interval is at least this wide eit
 SECOND_TERM = 2.0         # |C_j/C₁| ≤ (2·l_min)^{j−1}: at the smallest l fitted, each term is at most twice the one before
 THREE_TERM_POINTS = 5     # the three-term model (four parameters) is fitted from five points on
 FLOOR_Z = 3.0             # a floor e∞ this many standard errors from 0 rejects (0.27% false alarms when there is none)
-_GRID = np.linspace(*P_RANGE, 801)
+_GRID = np.linspace(*P_RANGE, 201)
 _ZOOM = 17                # points per zoom
 MODEL = "e(l) = C₁ l^−p + C₂ l^−p−1 (+ C₃ l^−p−2)"
 
@@ -241,23 +242,23 @@ class _Profile:
         p = np.atleast_1d(np.asarray(p, float))
         basis = np.stack([np.exp(-(p[:, None] + j) * self.log_u) @ self.whiten.T for j in range(self.terms)],
                          axis=2)                                               # whitened u^{−p−j}, (len(p), n, K)
+        gram = np.einsum("pni,pnj->pij", basis, basis)
+        rhs = basis.transpose(0, 2, 1) @ self.y
+        yy = self.y @ self.y
         chi2 = np.full(p.size, np.inf)
         best = np.full((p.size, self.terms), np.nan)
-        yy = self.y @ self.y
         for pattern in self.patterns:
-            tied = np.r_[1.0, np.array(pattern) * self.bounds[1:]]             # C_j = tied_j·C₁ where held
+            # C = M θ: θ₀ = C₁ with C_j = ±bound^{j−1}C₁ where the pattern holds a bound, the other C_j free
             free = [j for j in range(1, self.terms) if pattern[j - 1] == 0.0]
-            a = np.concatenate([(basis @ tied)[..., None], basis[:, :, free]], axis=2)   # columns of (C₁, free C_j)
-            gram = np.einsum("pni,pnj->pij", a, a)
-            rhs = np.einsum("pni,n->pi", a, self.y)
-            with np.errstate(all="ignore"):
-                det_ok = np.abs(np.linalg.det(gram)) > 1e-300
-                theta = np.linalg.solve(np.where(det_ok[:, None, None], gram, np.eye(gram.shape[1])),
-                                        rhs[..., None])[..., 0]
-                c = theta[:, :1] * tied
-                c[:, free] = theta[:, 1:]
-                value = yy - np.einsum("pi,pi->p", theta, rhs)
-            feasible = det_ok & np.all(np.abs(c) <= self.bounds * np.abs(c[:, :1]) * (1 + 1e-9), axis=1)
+            m = np.zeros((self.terms, 1 + len(free)))
+            m[:, 0] = np.r_[1.0, np.array(pattern) * self.bounds[1:]]
+            for i, j in enumerate(free):
+                m[j, i + 1] = 1.0
+            theta, solved = _solve_small(m.T @ gram @ m, rhs @ m)
+            c = theta @ m.T
+            with np.errstate(invalid="ignore"):
+                value = yy - np.einsum("pi,pi->p", theta, rhs @ m)
+                feasible = solved & np.all(np.abs(c) <= self.bounds * np.abs(c[:, :1]) * (1 + 1e-9), axis=1)
             better = feasible & np.isfinite(value) & (value < chi2)
             chi2 = np.where(better, value, chi2)
             best = np.where(better[:, None], c, best)
@@ -273,7 +274,7 @@ class _Profile:
         chi2 = self(_GRID)[0]
         i = int(np.argmin(chi2))
         lo, hi = _GRID[max(i - 1, 0)], _GRID[min(i + 1, _GRID.size - 1)]
-        for _ in range(3):       # each zoom narrows the bracket 8-fold: 0.02 → 4e-5
+        for _ in range(4):       # each zoom narrows the bracket 8-fold: 0.08 → 2e-5
             zoom = np.linspace(lo, hi, _ZOOM)
             values = self(zoom)[0]
             j = int(np.argmin(values))
@@ -297,6 +298,25 @@ class _Profile:
         return inside + (outside - inside) * step
 
 
+def _solve_small(a, b):
+    """θ with a θ = b for a stack of 1×1, 2×2 or 3×3 systems (Cramer's rule), and where it is solvable."""
+    size = a.shape[-1]
+    with np.errstate(all="ignore"):
+        if size == 1:
+            det = a[:, 0, 0]
+            theta = b / det[:, None]
+        elif size == 2:
+            det = a[:, 0, 0] * a[:, 1, 1] - a[:, 0, 1] * a[:, 1, 0]
+            theta = np.stack([b[:, 0] * a[:, 1, 1] - a[:, 0, 1] * b[:, 1],
+                              a[:, 0, 0] * b[:, 1] - a[:, 1, 0] * b[:, 0]], axis=1) / det[:, None]
+        else:
+            cofactor = np.cross(a[:, 1], a[:, 2])                  # the adjugate's rows, from cross products
+            adjugate = np.stack([cofactor, np.cross(a[:, 2], a[:, 0]), np.cross(a[:, 0], a[:, 1])], axis=2)
+            det = np.einsum("pi,pi->p", a[:, 0], cofactor)
+            theta = np.einsum("pij,pj->pi", adjugate, b) / det[:, None]
+    return theta, np.isfinite(det) & (np.abs(det) > 0) & np.all(np.isfinite(theta), axis=1)
+
+
 def _monte_carlo_fit(l, e, cov, rule, inconclusive):
     n = l.size
     expected, precision, confidence = rule["expected"], rule["precision"], rule["confidence"]
@@ -316,12 +336,19 @@ def _monte_carlo_fit(l, e, cov, rule, inconclusive):
             for name, terms in (("two", 2), ("three", 3)) if n >= (MIN_POINTS if terms == 2 else THREE_TERM_POINTS)}
     models = {name: (f["order"], f["ci"]) for name, f in fits.items()}
     largest = fits["three"] if "three" in fits else fits["two"]
-    floor = _floor(l, e, whiten, expected) if n >= MIN_POINTS + 1 else (math.nan, math.nan)
+    floor, floor_se, floor_chi2, floor_parameters = (_floor(l, e, whiten, expected) if n >= MIN_POINTS + 1
+                                                     else (math.nan, math.nan, math.nan, 0))
+    # a floor is named only where the floor model describes the errors: it fits, or fits them about as well
+    # as the free-order model (its χ² above that model's by less than the 95% quantile on the residual degrees
+    # of freedom); a kink, where the step of the maximum moves, is no floor
+    residual_dof = n - floor_parameters
+    floor_fits = (residual_dof == 0 or special.chdtrc(residual_dof, floor_chi2) >= MISFIT_PVALUE
+                  or floor_chi2 <= largest["chi2"] + special.chdtri(residual_dof, 0.05))
     dof = n - largest["parameters"]
     reduced = largest["chi2"] / dof if dof > 0 else math.nan
     pvalue = float(special.chdtrc(dof, largest["chi2"])) if dof > 0 else math.nan
     hull = (min(f["ci"][0] for f in fits.values()), max(f["ci"][1] for f in fits.values()))
-    extra = dict(reduced_chi2=reduced, pvalue=pvalue, models=models, floor=floor)
+    extra = dict(reduced_chi2=reduced, pvalue=pvalue, models=models, floor=(floor, floor_se))
     where = "; ".join(f"{name}-term p = {f['order']:.3f}, {pct} interval [{f['ci'][0]:.3f}, {f['ci'][1]:.3f}]"
                       for name, f in fits.items()) + f" over {span}"
     gof = "" if dof <= 0 else f", χ² p-value {pvalue:.2g}"
@@ -331,9 +358,9 @@ def _monte_carlo_fit(l, e, cov, rule, inconclusive):
                         tuple(l.tolist()), e, cov, **rule, **extra,
                         third=fit["constants"][2] if fit["terms"] == 3 else 0.0)
 
-    if math.isfinite(floor[0]) and abs(floor[0]) > FLOOR_Z * floor[1]:
-        return verdict("rejected", f"the errors level off at e∞ = {floor[0]:.3g} ± {floor[1]:.2g} "
-                       f"({abs(floor[0]) / floor[1]:.1f} standard errors from 0; fitted with p fixed at {expected:g} "
+    if math.isfinite(floor) and abs(floor) > FLOOR_Z * floor_se and floor_fits:
+        return verdict("rejected", f"the errors level off at e∞ = {floor:.3g} ± {floor_se:.2g} "
+                       f"({abs(floor) / floor_se:.1f} standard errors from 0; fitted with p fixed at {expected:g} "
                        f"and three terms) instead of vanishing like l^−{expected:g}: a biased reference (off by about "
                        f"e∞), or an order below {expected:g}; {where}", largest, hull)
     stderr = np.sqrt(np.diag(cov))
@@ -382,7 +409,7 @@ def _model_fit(l, e, whiten, terms, threshold) -> dict:
 
 
 def _floor(l, e, whiten, expected) -> tuple:
-    """(e∞, its standard error) in e(l) = e∞ + a₁l^{−p} + a₂l^{−p−1} + a₃l^{−p−2} with p = ``expected``: GLS."""
+    """(e∞, its standard error, the model's χ², its parameters) in e(l) = e∞ + a₁l^{−p} + a₂l^{−p−1} + a₃l^{−p−2} with p = ``expected``: GLS."""
     design = np.column_stack([np.ones_like(l)] + [l ** -(expected + j) for j in range(min(3, l.size - 1))])
     a = whiten @ design
     information = a.T @ a
@@ -390,8 +417,10 @@ def _floor(l, e, whiten, expected) -> tuple:
         inverse = np.linalg.inv(information)
     except np.linalg.LinAlgError:
         return math.nan, math.nan
-    estimate = inverse @ a.T @ (whiten @ e)
-    return float(estimate[0]), float(math.sqrt(max(inverse[0, 0], 0.0)))
+    y = whiten @ e
+    estimate = inverse @ a.T @ y
+    residual = y - a @ estimate
+    return float(estimate[0]), float(math.sqrt(max(inverse[0, 0], 0.0))), float(residual @ residual), design.shape[1]
 
 
 def _interval(profile, p_hat, chi2_min, chi2_grid, threshold):
