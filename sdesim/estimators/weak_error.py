@@ -9,7 +9,7 @@ maximum without biasing it upward:
 - Monte Carlo: the step is chosen on paths independent of those that estimate it.  Level
   l's step k and sign s are those of the largest |P(k)|, its gap profile predicted from the
   two coarser levels alone, P = α·c₁d_{c₁} + (1 − α)·c₂d_{c₂} with α/c₁ + (1 − α)/c₂ = 1/l
-  (first order in 1/l; one coarser level when there is only one), and
+  (right to first order in 1/l), and
 
       ê(l) = s · (ĝ_l(k) − E g(X_{kη}))   on all of level l's paths.
 
@@ -17,8 +17,11 @@ maximum without biasing it upward:
   raise it.  The coarser levels' gaps are larger at the same noise, so the choice stays
   right where level l's own gaps are at the noise floor; choosing on the level's own paths
   (or half of them) would there pick a step at random, bias the finest levels down and
-  tilt the fitted order up.  The coarsest level has no coarser one: each half of its paths
-  chooses the step for the other half, and the two are averaged.  A Monte Carlo reference
+  tilt the fitted order up.  The two coarsest levels have fewer than two coarser ones: each
+  half of their paths chooses the step for the other half, and the two are averaged.  (One
+  coarser level c alone predicts C₁ + C₂/c, not level l's C₁ + C₂/l: where C₂ changes from
+  step to step it picked the wrong step, 2.5% below the maximum of OU's x[0] at l = 2, 7
+  standard errors; their own gaps are the largest of the sweep, so their halves choose well.)  A Monte Carlo reference
   (extrapolation, Euler) is cut into halves the same way.
 
 ``error="at_time"`` takes the signed gap at t = T instead.
@@ -503,14 +506,9 @@ def _predicted_gaps(l, coarser, reference):
     """Level l's gaps l·d_l(k) predicted from coarser levels' paths alone, to first order in 1/l.
 
     With d_c(k) = C₁(k)/c + C₂(k)/c² + …, the combination α·c₁d_{c₁} + (1 − α)·c₂d_{c₂} with
-    α/c₁ + (1 − α)/c₂ = 1/l is C₁ + C₂/l + …, level l's own profile; one coarser level alone
-    gives C₁ + C₂/c₁.  ``coarser``: [(c, its estimates at every step)], the nearest last.
+    α/c₁ + (1 − α)/c₂ = 1/l is C₁ + C₂/l + …, level l's own profile.  ``coarser``: the two
+    nearest coarser levels [(c, its estimates at every step)], the nearest last.
     """
-    if not coarser:
-        return None
-    if len(coarser) == 1:
-        (c, mean), = coarser
-        return c * (mean - reference)
     (c2, mean2), (c1, mean1) = coarser
     alpha = (1 / l - 1 / c2) / (1 / c1 - 1 / c2)
     return alpha * c1 * (mean1 - reference) + (1 - alpha) * c2 * (mean2 - reference)
@@ -521,8 +519,8 @@ def _row(l, name, level, coarser, ref_mean, ref_se, times, kind):
 
     Exact values give the maximum itself.  Otherwise the step k and sign s of the largest
     gap are chosen on paths independent of those that estimate it: level l's gap profile
-    predicted from the two coarser levels (`_predicted_gaps`), or, for the coarsest level,
-    one half of its own paths for the other.  A Monte Carlo reference is cut in halves A and
+    predicted from the two coarser levels (`_predicted_gaps`), or, for the two coarsest
+    levels, one half of its own paths for the other.  A Monte Carlo reference is cut in halves A and
     B as well: the step chosen against half A is estimated against half B and the other way
     round, and the two averaged, so the reference's noise cannot select itself either.
     """
@@ -544,10 +542,10 @@ def _row(l, name, level, coarser, ref_mean, ref_se, times, kind):
                    error=float(error), stderr=math.sqrt(est.stderr[0, k] ** 2 + ref_se[0, k] ** 2),
                    time=float(times[k]), raw_estimate=float(est.raw_mean[0, k]),
                    raw_stderr=float(est.raw_stderr[0, k])), None
-    if coarser:
+    if len(coarser) == 2:
         picks = [_pick(_predicted_gaps(l, coarser, ref_mean[half])) for half in (1, 2)]
         own = [0, 0]                     # the estimate uses all of the level's paths
-    else:                                # the coarsest level: each half of its paths chooses for the other
+    else:                                # the two coarsest levels: each half of their paths chooses for the other
         picks = [_pick(est.mean[half] - ref_mean[half]) for half in (1, 2)]
         own = [2, 1]
     if None in picks:
