@@ -46,8 +46,8 @@ import numpy as np
 import sdesim
 from sdesim._checks import check_memory, choice, positive_float, positive_int
 from sdesim.estimators.exact_moments import ExactMoments
-from sdesim.estimators.levels import (CV_ALARM, PARTS, QUADRATIC_TESTS, estimate_levels, halves_block_size,
-                                      scalar_tests)
+from sdesim.estimators.levels import (CV_ALARM, PARTS, QUADRATIC_TESTS, control_count, estimate_levels,
+                                      halves_block_size, scalar_tests)
 from sdesim.estimators.order import MODEL, OrderFit, check_confidence, check_precision, fit_order
 from sdesim.estimators.references import check_reference, plan_references
 from sdesim.estimators.test_functions import EXTRA_TESTS, check_tests, describe
@@ -199,12 +199,19 @@ class Study:
             lines.append("interrupted: the table holds the levels that finished")
         lines += [f"warning: {w}" for w in self.warnings]
         return "\n".join(lines)
+    def _control_header(self) -> str:
+        """The control z column says over how many it is the largest: the controls, at every recorded step."""
+        steps = len(self.recorded_times)
+        return (f"control z (max of {control_count(len(self.x0))} controls"
+                + (f" × {steps} steps)" if steps > 1 else ")"))
+
 
     def _test_table(self, test: str) -> str:
         rows = self.rows_for(test)
         note = self.reference_notes.get(test, "")
         sources = {r.source for r in rows}
-        head = (f"test function {test} = {describe(test)}: reference {self.references[test]}"
+        head = (f"test function {test}" + (f" = {describe(test)}" if describe(test) != test else "")
+                + f": reference {self.references[test]}"
                 + (f" ({note})" if note else "")
                 + ("; E g(x) exact: in the span of the control variates (plain Monte Carlo shown beside it)"
                    if sources == {"exact_in_span"} else ""))
@@ -212,7 +219,7 @@ class Study:
         header = ["l", *(["h"] if sde else []), "estimate", "reference", "error e(l)", "95% interval", "t of max"]
         plain = self.engine != "exact"
         if plain:
-            header += ["plain Monte Carlo", *(["control z"] if self.control_variates else [])]
+            header += ["plain Monte Carlo", *([self._control_header()] if self.control_variates else [])]
         body = []
         for r in rows:
             if r.diverged:
