@@ -37,18 +37,16 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import platform
 from dataclasses import dataclass, field
 
-import numba
 import numpy as np
 
-import sdesim
 from sdesim._checks import check_memory, choice, positive_float, positive_int
 from sdesim.estimators.exact_moments import ExactMoments
 from sdesim.estimators.levels import (CV_ALARM, PARTS, QUADRATIC_TESTS, control_count, estimate_levels,
                                       halves_block_size, scalar_tests)
 from sdesim.estimators.order import MODEL, OrderFit, check_confidence, check_precision, fit_order
+from sdesim.estimators.record import git_commit, user_functions, versions
 from sdesim.estimators.references import check_reference, plan_references
 from sdesim.estimators.test_functions import EXTRA_TESTS, check_tests, describe
 from sdesim.kernels.stats import BlockStats
@@ -122,6 +120,8 @@ class Study:
     block_size: int = 1024
     time_scale: str = "lr"       # "lr": effective step k is t = kη; "lr^2" (adaptive methods): t = kη²
     hyperparameters: dict = field(default_factory=dict)
+    user_functions: dict = field(default_factory=dict)   # role → {name, sha256} (`sdesim.estimators.record`)
+    command: list | None = None  # the argv, when run from the command line
 
     @property
     def unit(self) -> float:
@@ -177,8 +177,7 @@ class Study:
                       "raw_stderr": r.raw_stderr, "cv_residual_z": r.cv_residual_z, "diverged": r.diverged}
                      for r in self.rows],
             "interrupted": self.interrupted, "warnings": self.warnings,
-            "versions": {"sdesim": sdesim.__version__, "numpy": np.__version__, "numba": numba.__version__,
-                         "python": platform.python_version()},
+            "command": self.command, "user_functions": self.user_functions, "versions": versions(), "git": git_commit(),
         })
 
     def table(self) -> str:
@@ -199,12 +198,12 @@ class Study:
             lines.append("interrupted: the table holds the levels that finished")
         lines += [f"warning: {w}" for w in self.warnings]
         return "\n".join(lines)
+
     def _control_header(self) -> str:
         """The control z column says over how many it is the largest: the controls, at every recorded step."""
         steps = len(self.recorded_times)
         return (f"control z (max of {control_count(len(self.x0))} controls"
                 + (f" × {steps} steps)" if steps > 1 else ")"))
-
 
     def _test_table(self, test: str) -> str:
         rows = self.rows_for(test)
@@ -361,7 +360,7 @@ def weak_error_study(problem: Problem, *, lr: float = 0.1, time: float = 1.0, te
     common = dict(problem={"name": problem.name, "params": to_jsonable(problem.params)}, method=method, lr=lr,
                   time=time, l_values=l_values, reference=_describe_reference(reference), seed=seed, x0=x0,
                   recorded_times=times, error_kind=kind, time_scale="lr^2" if spec.adaptive else "lr",
-                  hyperparameters=hyperparameters)
+                  hyperparameters=hyperparameters, user_functions=user_functions(problem, user_tests, reference))
 
     if spec.adaptive and not level_one.adaptive.bias_correction \
             and not np.any(hyperparameters.get("v0", 0.0)):
