@@ -68,9 +68,12 @@ def rerun(path, out=None) -> int:
         now = versions().get(name)
         if now != then:
             print(f"note: the study ran with {name} {then}, this run has {now}")
-    if (record.get("git") or {}).get("commit") != (git_commit() or {}).get("commit"):
-        print(f"note: the study ran at sdesim commit {(record.get('git') or {}).get('commit')}, this run is at "
-              f"{(git_commit() or {}).get('commit')}")
+    then, now = record.get("git") or {}, git_commit() or {}
+    if then.get("commit") != now.get("commit"):
+        print(f"note: the study ran at sdesim commit {then.get('commit')}, this run is at {now.get('commit')}")
+    if then.get("dirty"):
+        print("note: the study ran from a checkout with uncommitted changes in sdesim/: the commit does not pin "
+              "its code")
     with tempfile.TemporaryDirectory() as scratch:
         args.json, args.plot, args.argv = out or str(Path(scratch) / "rerun.json"), "none", record["command"][1:]
         printed = io.StringIO()
