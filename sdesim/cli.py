@@ -1,5 +1,6 @@
-"""The ``sdesim`` command line: ``simulate``, ``converge`` (the main job), ``moments``, ``decompose`` and
-``validate``, ``demo`` (see docs/reference/cli.md)."""
+"""The ``sdesim`` command line: ``simulate``, ``converge`` (the main job), ``moments``, ``decompose``,
+``rerun`` (`sdesim.rerun`), ``validate``, ``demo`` (see docs/reference/cli.md).  The commands that judge exit
+by their verdict (`sdesim.estimators.exit_status`)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,8 @@ from pathlib import Path
 import numpy as np
 
 from sdesim._importable import import_named
+from sdesim.estimators.exit_status import PASSED_KIND, exit_status
+from sdesim.estimators.record import user_functions
 from sdesim.estimators.references import REFERENCES
 from sdesim.estimators.test_functions import TESTS
 from sdesim.estimators.weak_error import DEFAULT_ADAPTIVE_L, DEFAULT_L, ERROR_KINDS, SWEEP_METHODS
@@ -228,6 +231,8 @@ def _converge_command(args) -> int:
         fit_from=args.fit_from, control_variates=not args.no_control_variates, euler_factor=args.euler_factor,
         client=connect(args.scheduler, args.scheduler_timeout), progress=_progress(args),
         hyperparameters=adaptive_from_args(args))
+    study.command = ["sdesim", *args.argv] if hasattr(args, "argv") else None
+    study.user_functions = {**problem_factory(args), **study.user_functions}
     print(study.table())
     _write_json(args.json, study.to_dict())   # the record first: a failing picture never loses it
     if picture is not None:
@@ -238,9 +243,14 @@ def _converge_command(args) -> int:
         except Exception as error:   # the record above is kept; say what went wrong with the picture
             print(f"sdesim converge: error: the picture could not be written: {type(error).__name__}: {error}",
                   file=sys.stderr)
-            return 1
+            return 2
         print(f"wrote {picture}")
-    return _interrupted(args) if study.interrupted else 0
+    return _interrupted(args) if study.interrupted else exit_status(study.fits[t].kind for t in study.test_functions)
+
+
+def problem_factory(args) -> dict:
+    """The record of a ``--problem module:factory`` (its name and source hash); {} for a built-in problem."""
+    return user_functions(factory=import_named(args.problem, "--problem factory")) if ":" in args.problem else {}
 
 
 def _interrupted(args) -> int:
@@ -262,7 +272,8 @@ def _decompose_command(args) -> int:
                        progress=_progress(args))
     print(result.table())
     _write_json(args.json, result.to_dict())
-    return 0
+    return _interrupted(args) if result.interrupted else exit_status(None if f is None else f.kind
+                                                                      for f in result.fits.values())
 
 
 IMAGE_SUFFIXES = (".png", ".pdf", ".svg", ".jpg", ".jpeg", ".eps", ".ps", ".tif", ".tiff", ".webp")
@@ -341,7 +352,7 @@ def _moments_command(args) -> int:
         check = moment_checks(problem, x=x, lr=args.lr, l_values=args.l, paths=args.paths, seed=args.seed)
     print(check.table())
     _write_json(args.json, check.to_dict())
-    return 1 if check.passed is False else 0
+    return exit_status([PASSED_KIND[check.passed]])
 
 
 def _validate_command(args) -> int:
@@ -526,12 +537,27 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--paths", type=int, help="number of paths (default: the demonstration's own)")
     demo.add_argument("--seed", type=int, default=0, help="random seed")
     demo.set_defaults(run=_demo_command)
+
+    again = sub.add_parser("rerun", help="repeat a converge study from its JSON record and compare the rows bit for bit",
+                           formatter_class=_HelpFormatter,
+                           description="Check the user functions' sources against the record's hashes, run the "
+                                       "recorded command again and say whether every row equals the record's.")
+    again.add_argument("record", metavar="RECORD.json", help="the JSON of `sdesim converge --json`")
+    again.add_argument("--json", metavar="OUT", help="write the repeated study's record to OUT")
+    again.set_defaults(run=_rerun_command)
     return parser
+
+
+def _rerun_command(args) -> int:
+    from sdesim.rerun import rerun
+
+    return rerun(args.record, args.json)
 
 
 def main(argv=None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)   # the command as run, for the record
     try:
         return args.run(args)
     except (ValueError, TypeError, FileNotFoundError) as err:

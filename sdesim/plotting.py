@@ -11,7 +11,10 @@ from sdesim.methods import METHOD_TABLE
 def plot_weak_error(study, path=None, *, ax=None):
     """e(l) against l on log-log axes: 95% error bars, the fitted C₁l^−p + C₂l^−p−1 over its fit range, the slope of the judged order.
 
-    Points within 3 standard errors of 0 are drawn hollow; exact points carry no bars.
+    Points within 3 standard errors of 0 are drawn hollow; exact points carry no bars.  An error
+    below 0 (``at_time``'s signed gap, or a maximum over steps estimated below 0) is drawn at |e|
+    with a minus sign over it.  The y-limits come from the points and their bars, never from the
+    fit (a failed fit's constants can be NaN or huge: its curve is drawn only near its data).
     For an Euler–Maruyama sweep (``sde``, or an adaptive ``*_sde``) the top axis reads the step h = η/l
     (adaptive: η²/l²).
     Returns the matplotlib figure; writes it to ``path`` if given.
@@ -24,7 +27,7 @@ def plot_weak_error(study, path=None, *, ax=None):
     else:
         fig = ax.figure
     markers = "osD^v<>"
-    fit_ranges = set()
+    fit_ranges, y_low, y_high, negative = set(), [], [], []
     for i, test in enumerate(study.test_functions):
         rows = [r for r in study.rows_for(test) if np.isfinite(r.error)]
         if not rows:
@@ -42,9 +45,15 @@ def plot_weak_error(study, path=None, *, ax=None):
             ax.errorbar(l, e, yerr=[lower, half], fmt="none", ecolor=color, capsize=3, lw=1)
         ax.plot(l[resolved], e[resolved], marker, color=color, label=label)
         ax.plot(l[~resolved], e[~resolved], marker, color=color, mfc="none")
+        negative += [(r.l, abs(r.error)) for r in rows if r.error < 0]
+        shown = e > 0                       # a zero error has no place on a log axis
+        y_low += list(np.maximum(e - lower, e / 20)[shown])   # a bar reaching 0 is cut at e/20
+        y_high += list((e + half)[shown])
         if np.isfinite(fit.order) and len(fit.l) >= 2:
             grid = np.geomspace(fit.l[0], fit.l[-1], 50)
             curve = np.abs(fit.curve(grid))
+            with np.errstate(invalid="ignore"):   # far off its data (a failed fit's huge or NaN constants): not drawn
+                curve[~((curve >= e.min() / 100) & (curve <= e.max() * 100))] = np.nan
             ax.plot(grid, curve, "-", color=color, alpha=0.6, lw=1.5)
             fit_ranges.add((fit.l[0], fit.l[-1]))
     l_all = np.array(study.l_values, float)
@@ -53,10 +62,14 @@ def plot_weak_error(study, path=None, *, ax=None):
         order = study.fit.expected
         anchor = abs(first[-1].error) * first[-1].l ** order
         ax.plot(l_all, anchor / l_all ** order, "k--", lw=1, label=f"slope −{order:g} (order {order:g}, judged)")
+    if negative:
+        ax.plot(*zip(*negative), "_", color="k", ms=11, mew=1.5, linestyle="none", label="negative error, drawn at |e|")
     for low, high in fit_ranges:
         ax.axvspan(low / 1.15, high * 1.15, color="0.5", alpha=0.08, lw=0)
     ax.set_xscale("log", base=2)
     ax.set_yscale("log")
+    if y_low:
+        ax.set_ylim(min(y_low) / 1.5, max(y_high) * 1.5)
     spec = METHOD_TABLE[study.method]
     per_step = "l²" if spec.adaptive else "l"
     sweep = f"{per_step} {'Euler–Maruyama' if spec.sde else 'SVAG'} steps per effective step"

@@ -439,7 +439,7 @@ def test_cli_converge_on_your_own_sde_with_your_own_reference(tmp_path, monkeypa
     assert main(["converge", "--problem", "arctan_sde:make_problem", "--test", "x,norm2,arctan_sde:sin_x",
                  "--reference", "arctan_sde:exact", "--lr", "0.25", "--time", "1", "--l", "1,2,4,8",
                  "--paths", "20000", "--seed", str(seed(0)), "--method", "sde", "--plot", "none",
-                 "--json", str(out)]) == 0
+                 "--json", str(out)]) == 3    # inconclusive at 20 000 paths: the finest levels are at the noise floor
     data = json.loads(out.read_text())
     assert data["test_functions"] == ["x[0]", "norm2", "sin_x"]
     assert set(data["references"].values()) == {"user"} and data["reference"] == "callable arctan_sde:exact"
@@ -477,7 +477,7 @@ def test_cli_converge_refuses_what_it_cannot_use(argv, message, tmp_path, monkey
 
 def test_cli_moments_json(tmp_path):
     out = tmp_path / "m.json"
-    assert main(["moments", "--l", "1,2", "--paths", "20000", "--x", "1.5", "--json", str(out)]) == 0
+    assert main(["moments", "--l", "1,2", "--paths", "20000", "--x", "1.5", "--json", str(out)]) == 3   # no verdict
     data = json.loads(out.read_text())
     row = data["rows"][2]
     assert {"method", "l", "order", "exact", "estimate", "stderr", "z"} <= set(row)

@@ -39,6 +39,11 @@ IN_SPAN = 1e-12         # residual variance / variance below which a user test i
 QUADRATIC_TESTS = BUILTIN_OBSERVABLES   # quadratic in x on every linear-quadratic problem
 
 
+def control_count(dim: int) -> int:
+    """How many controls h = (x_i, x_i x_j for i ≤ j) a level of a d-dimensional problem has: d + d(d+1)/2."""
+    return dim * (dim + 3) // 2
+
+
 @dataclass(frozen=True, eq=False)
 class Estimate:
     """E g at each recorded step of one scalar test function: rows are PARTS (full sample, halves)."""

@@ -44,10 +44,11 @@ WORDS = {"x": "x", "norm2": "|x|²", "norm4": "|x|⁴", "loss": "L(x)", "grad_no
 
 
 def describe(name: str) -> str:
-    """A test function in words: 'norm4' → '|x|⁴', 'x[1]' → 'x₁', your own 'g' → 'g(x)'."""
+    """A test function in words: 'norm4' → '|x|⁴', your own 'g' → 'g(x)'; a component stays 'x[1]' (x₁ would read
+    as the point at step 1, x₀ as the start point)."""
     base, _, index = name.partition("[")
     if base == "x" and index:
-        return "x" + "".join("₀₁₂₃₄₅₆₇₈₉"[int(c)] for c in index.rstrip("]"))
+        return name
     if base in WORDS:
         return WORDS[base] + (f" component {index.rstrip(']')}" if index else "")
     return f"{base}(x)" + (f" component {index.rstrip(']')}" if index else "")

@@ -40,18 +40,16 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import platform
 from dataclasses import dataclass, field
 
-import numba
 import numpy as np
 
-import sdesim
 from sdesim._checks import check_memory, choice, positive_float, positive_int
 from sdesim.estimators.exact_moments import ExactMoments
-from sdesim.estimators.levels import (CV_ALARM, PARTS, QUADRATIC_TESTS, estimate_levels, halves_block_size,
-                                      scalar_tests)
+from sdesim.estimators.levels import (CV_ALARM, PARTS, QUADRATIC_TESTS, control_count, estimate_levels,
+                                      halves_block_size, scalar_tests)
 from sdesim.estimators.order import MODEL, OrderFit, check_confidence, check_precision, fit_order
+from sdesim.estimators.record import git_commit, user_functions, versions
 from sdesim.estimators.references import check_reference, plan_references
 from sdesim.estimators.test_functions import EXTRA_TESTS, check_tests, describe
 from sdesim.kernels.stats import BlockStats
@@ -125,6 +123,8 @@ class Study:
     block_size: int = 1024
     time_scale: str = "lr"       # "lr": effective step k is t = kη; "lr^2" (adaptive methods): t = kη²
     hyperparameters: dict = field(default_factory=dict)
+    user_functions: dict = field(default_factory=dict)   # role → {name, sha256} (`sdesim.estimators.record`)
+    command: list | None = None  # the argv, when run from the command line
 
     @property
     def unit(self) -> float:
@@ -180,8 +180,7 @@ class Study:
                       "raw_stderr": r.raw_stderr, "cv_residual_z": r.cv_residual_z, "diverged": r.diverged}
                      for r in self.rows],
             "interrupted": self.interrupted, "warnings": self.warnings,
-            "versions": {"sdesim": sdesim.__version__, "numpy": np.__version__, "numba": numba.__version__,
-                         "python": platform.python_version()},
+            "command": self.command, "user_functions": self.user_functions, "versions": versions(), "git": git_commit(),
         })
 
     def table(self) -> str:
@@ -203,11 +202,18 @@ class Study:
         lines += [f"warning: {w}" for w in self.warnings]
         return "\n".join(lines)
 
+    def _control_header(self) -> str:
+        """The control z column says over how many it is the largest: the controls, at every recorded step."""
+        steps = len(self.recorded_times)
+        return (f"control z (max of {control_count(len(self.x0))} controls"
+                + (f" × {steps} steps)" if steps > 1 else ")"))
+
     def _test_table(self, test: str) -> str:
         rows = self.rows_for(test)
         note = self.reference_notes.get(test, "")
         sources = {r.source for r in rows}
-        head = (f"test function {test} = {describe(test)}: reference {self.references[test]}"
+        head = (f"test function {test}" + (f" = {describe(test)}" if describe(test) != test else "")
+                + f": reference {self.references[test]}"
                 + (f" ({note})" if note else "")
                 + ("; E g(x) exact: in the span of the control variates (plain Monte Carlo shown beside it)"
                    if sources == {"exact_in_span"} else ""))
@@ -215,7 +221,7 @@ class Study:
         header = ["l", *(["h"] if sde else []), "estimate", "reference", "error e(l)", "95% interval", "t of max"]
         plain = self.engine != "exact"
         if plain:
-            header += ["plain Monte Carlo", *(["control z"] if self.control_variates else [])]
+            header += ["plain Monte Carlo", *([self._control_header()] if self.control_variates else [])]
         body = []
         for r in rows:
             if r.diverged:
@@ -357,7 +363,7 @@ def weak_error_study(problem: Problem, *, lr: float = 0.1, time: float = 1.0, te
     common = dict(problem={"name": problem.name, "params": to_jsonable(problem.params)}, method=method, lr=lr,
                   time=time, l_values=l_values, reference=_describe_reference(reference), seed=seed, x0=x0,
                   recorded_times=times, error_kind=kind, time_scale="lr^2" if spec.adaptive else "lr",
-                  hyperparameters=hyperparameters)
+                  hyperparameters=hyperparameters, user_functions=user_functions(problem, user_tests, reference))
 
     if spec.adaptive and not level_one.adaptive.bias_correction \
             and not np.any(hyperparameters.get("v0", 0.0)):

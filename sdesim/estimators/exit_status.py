@@ -1,0 +1,29 @@
+"""One exit status for a command that judges (``converge``, ``decompose``, ``moments``), from its verdicts.
+
+    0    every judged verdict is confirmed (moments: pass)
+    1    any is rejected (moments: FAIL)
+    3    otherwise: some inconclusive, or nothing judged (moments: no verdict, too few samples)
+    130  interrupted (Ctrl-C), whatever was judged before
+
+Bad input is an error before any work (exit status 2, `sdesim.cli.main`), never a verdict.
+"""
+
+from __future__ import annotations
+
+CONFIRMED, REJECTED, INCONCLUSIVE, INTERRUPTED = 0, 1, 3, 130
+KINDS = ("confirmed", "rejected", "inconclusive")
+# a moment check's `passed` (True, False, or None below its calibrated sample size) as a verdict kind
+PASSED_KIND = {True: "confirmed", False: "rejected", None: "inconclusive"}
+
+
+def exit_status(kinds, *, interrupted: bool = False) -> int:
+    """The exit status of verdicts ``kinds`` ('confirmed', 'rejected', 'inconclusive'; None: a part not judged)."""
+    if interrupted:
+        return INTERRUPTED
+    judged = [k for k in kinds if k is not None]
+    unknown = sorted(set(judged) - set(KINDS))
+    if unknown:
+        raise ValueError(f"unknown verdict kinds {unknown}; a verdict is one of {', '.join(KINDS)}")
+    if "rejected" in judged:
+        return REJECTED
+    return CONFIRMED if judged and all(k == "confirmed" for k in judged) else INCONCLUSIVE
