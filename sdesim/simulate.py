@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import platform
+import warnings
 from collections.abc import Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -18,6 +19,7 @@ from sdesim.kernels.build import kernel_module
 from sdesim.kernels.stats import BlockStats
 from sdesim.methods import ADAPTIVE_SDE, LINEAR, METHOD_TABLE, StepPlan, plan
 from sdesim.problems.base import Problem
+from sdesim.problems.custom import lr_mismatch
 from sdesim.result import Observable, Result, to_jsonable
 
 BUILTIN_OBSERVABLES = ("x", "norm2", "loss", "grad_norm2", "noise_trace", "u", "m")
@@ -314,6 +316,8 @@ def simulate(problem: Problem, method: str = "sgd", *, lr: float = 0.1, l: int =
     same random stream for the same ``seed``, so two runs with one seed share
     their random numbers, and the numbers do not depend on ``threads``.
 
+    A problem written for another η (`sdesim.problems.custom.lr_mismatch`) gives a UserWarning.
+
     Returns a `Result` (and the per-block statistics if
     ``return_blocks``, for merging partial runs of one study).
     """
@@ -330,6 +334,8 @@ def simulate(problem: Problem, method: str = "sgd", *, lr: float = 0.1, l: int =
     run = Run(problem, method, lr=lr, l=l, steps=steps, seed=seed, x0=x0, checkpoints=checkpoints,
               observables=observables, user_observables=user_observables, dt=dt, scheme=scheme,
               keep_paths=keep_paths, keep_every=keep_every, block_size=block_size, **hyperparameters)
+    if lr_mismatch(problem, lr) is not None:   # a Result has no warnings of its own: Python's
+        warnings.warn(lr_mismatch(problem, lr), UserWarning, stacklevel=2)
     chunks = run.chunks(paths, path_offset)
     with _threads(threads):
         footprint = run.footprint(paths)

@@ -54,9 +54,9 @@ def sin_x(x):
 
 
 def make_problem():
-    """The SDE above as an sdesim problem, for η = LR, started at X0."""
+    """The SDE above as an sdesim problem, for η = LR (declared: another --lr warns), started at X0."""
     return custom("arctan_sde", 1, sample_grad=sample_grad, mean_grad=mean_grad, noise_factor=noise_factor,
-                  loss=loss, data=(A, LR), noise_rank=1, x0=[X0])
+                  loss=loss, data=(A, LR), noise_rank=1, x0=[X0], lr=LR)
 
 
 GAUSS_HERMITE = np.polynomial.hermite.hermgauss(120)   # ∫ e^{−u²} f(u) du ≈ Σ wᵢ f(uᵢ)

@@ -24,11 +24,12 @@ off as Monte Carlo; its plain Monte Carlo estimate is still reported.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from sdesim.estimators.exact_moments import ExactMoments
+from sdesim.estimators.study_warnings import dominant_block
 from sdesim.estimators.test_functions import EXTRA_TESTS, second_moments
 from sdesim.executors import connect, execute, split
 from sdesim.simulate import BUILTIN_OBSERVABLES, Run
@@ -64,6 +65,7 @@ class Level:
     paths: int
     diverged: int
     cv_residual_z: float      # the largest control discrepancy (signed); NaN without control variates
+    tails: dict = field(default_factory=dict)   # scalar test → (share, blocks, step) of its most dominant block
 
 
 def scalar_tests(slices: dict, tests) -> list:
@@ -131,13 +133,14 @@ def _level(problem, run, stats, label, tests, engine, ckpts, x0, paths) -> Level
     names = scalar_tests(slices, tests)
     parts = _parts(stats)
     summaries = [part.summary() for part in parts]
-    raw = {}
+    raw, tails = {}, {}
     for name, test, j in names:
         column = slices[test][0] + (j or 0)
         raw[name] = (np.array([s[1][:, column] for s in summaries]), np.array([s[2][:, column] for s in summaries]))
+        tails[name] = dominant_block(stats, column)
     if engine is None:
         estimates = {name: Estimate(m, s, m, s, "monte_carlo") for name, (m, s) in raw.items()}
-        return Level(label, estimates, paths, stats.diverged, float("nan"))
+        return Level(label, estimates, paths, stats.diverged, float("nan"), tails)
 
     method, l, dt = label
     moments = engine.method_moments(method, l, ckpts, x0, dt=dt)
@@ -172,7 +175,7 @@ def _level(problem, run, stats, label, tests, engine, ckpts, x0, paths) -> Level
             estimates[name] = Estimate(exact, np.zeros_like(exact), raw_mean, raw_se, "exact_in_span")
         else:
             estimates[name] = Estimate(cv_mean, cv_se, raw_mean, raw_se, "control_variates")
-    return Level(label, estimates, paths, stats.diverged, cv_z)
+    return Level(label, estimates, paths, stats.diverged, cv_z, tails)
 
 
 def _control_variates(stats, summary, controls, control_mean, targets):

@@ -49,6 +49,7 @@ from sdesim.estimators.exact_moments import ExactMoments
 from sdesim.estimators.levels import (CV_ALARM, PARTS, QUADRATIC_TESTS, control_count, estimate_levels,
                                       halves_block_size, scalar_tests)
 from sdesim.estimators.order import MODEL, OrderFit, check_confidence, check_precision, fit_order
+from sdesim.estimators import study_warnings
 from sdesim.estimators.record import git_commit, user_functions, versions
 from sdesim.estimators.references import check_reference, plan_references
 from sdesim.estimators.test_functions import EXTRA_TESTS, check_tests, describe
@@ -394,6 +395,7 @@ def weak_error_study(problem: Problem, *, lr: float = 0.1, time: float = 1.0, te
                          f"gap for the other), got {paths}")
     plan = plan_references(problem, "euler" if spec.adaptive and reference == "auto" else reference,
                            {t: sizes[t] for t in all_tests}, times, lr, x0)
+    early = study_warnings.before_run(problem, lr, reference, plan, _describe_reference)
     kinds = {kind_ for kind_, _ in plan.values()}
     if "extrapolation" in kinds and len(l_values) < 3:
         raise ValueError("reference 'extrapolation' uses the two finest l and needs at least three l values")
@@ -460,7 +462,8 @@ def weak_error_study(problem: Problem, *, lr: float = 0.1, time: float = 1.0, te
     return Study(**common, test_functions=tuple(done), references=references, engine="monte_carlo",
                  control_variates=use_cv, paths=paths, rows=rows, fits=fits, fit_from=fit_from,
                  reference_notes=notes, interrupted=interrupted,
-                 warnings=warnings, block_size=block_size)
+                 warnings=[*early, *warnings, *study_warnings.after_run(levels, times, user_tests)],
+                 block_size=block_size)
 
 
 def _check_memory(n_labels, paths, block_size, n_steps, n_obs, covariance):

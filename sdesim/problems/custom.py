@@ -8,6 +8,7 @@ notebook they still run at full speed, but compile again in every process.
 
 from __future__ import annotations
 
+import math
 import numbers
 
 import numpy as np
@@ -26,8 +27,13 @@ def _check_compiled(role: str, fn) -> None:
 
 def custom(name: str, dim: int, *, sample_grad, mean_grad, noise_factor, loss, data: tuple = (),
            noise_rank: int | None = None, init_state=no_state, state_size: int = 0,
-           weight_decay: float = 0.0, x0=None, constant_noise: bool = False, lanes_mean_grad=None) -> Problem:
+           weight_decay: float = 0.0, x0=None, constant_noise: bool = False, lanes_mean_grad=None,
+           lr: float | None = None) -> Problem:
     """A problem from user-supplied compiled functions; checked once at ``x0`` (default 0).
+
+    Declare ``lr``, the learning rate η the functions are written for, when η is baked into
+    them (an SDE dX = b dt + s dW posed as SGD has Σ = s²/η): studies and simulations at
+    another η then warn (`lr_mismatch`) instead of silently solving another SDE.
 
     Declare ``constant_noise=True`` when Σ(x) does not depend on x, so that Euler
     steps compute the noise factor once per path.  With it, an optional
@@ -38,6 +44,7 @@ def custom(name: str, dim: int, *, sample_grad, mean_grad, noise_factor, loss, d
     noise_rank = dim if noise_rank is None else positive_int("noise_rank", noise_rank)
     state_size = positive_int("state_size", state_size, allow_zero=True)
     weight_decay = positive_float("weight_decay", weight_decay, allow_zero=True)
+    lr = None if lr is None else positive_float("lr (the learning rate the problem's functions are written for)", lr)
     if lanes_mean_grad is not None and not constant_noise:
         raise ValueError("lanes_mean_grad is used only with constant_noise=True (the paths moved together share "
                          "one noise factor); declare constant_noise=True if Σ(x) does not depend on x, "
@@ -50,12 +57,25 @@ def custom(name: str, dim: int, *, sample_grad, mean_grad, noise_factor, loss, d
     paths = {role: function_path(fn) for role, fn in functions.items()}
     x0 = None if x0 is None else finite_array("x0", x0, shape=(dim,))
     params = dict(dim=dim, data=list(data), noise_rank=noise_rank, state_size=state_size,
-                  weight_decay=weight_decay, x0=x0, constant_noise=bool(constant_noise), functions=paths)
+                  weight_decay=weight_decay, x0=x0, constant_noise=bool(constant_noise), functions=paths, lr=lr)
     problem = Problem(name=name, dim=dim, data=data, functions=functions, params=params,
                       noise_rank=noise_rank, weight_decay=weight_decay, state_size=state_size, default_x0=x0,
                       constant_noise=bool(constant_noise))
     _smoke_test(problem)
     return problem
+
+
+def lr_mismatch(problem: Problem, lr: float) -> str | None:
+    """Why running ``problem`` at learning rate ``lr`` is not the SDE it was written for, or None.
+
+    Only a problem that declares its η (``custom(lr=...)``) can tell; any other gives None.
+    """
+    declared = problem.params.get("lr") if isinstance(problem.params, dict) else None
+    if declared is None or math.isclose(declared, lr, rel_tol=1e-12):
+        return None
+    return (f"problem {problem.name!r} is written for lr = {declared:g} (custom(lr=...)), and this runs at "
+            f"lr = {lr:g}: where η is baked into its functions (Σ carrying 1/η), another η is another SDE; "
+            f"run at lr = {declared:g} (--lr {declared:g})")
 
 
 SIGNATURES = {
