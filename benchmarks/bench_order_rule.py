@@ -6,7 +6,8 @@ N per level and each reference (exact, or 0.2% off), 1000 draws of the exact err
 Gaussian noise at the standard error sd/√N are judged by `fit_order` (order 1, precision
 0.1, 95%), and the verdicts counted.  "2-term excludes" counts the draws whose two-term
 interval alone excludes 1: what the rule before the three-term check rejected.  Also the
-time of one fit (the cost of the rule per test function of a study).
+cost of the rule per test function of a study: one `fit_order` against the two-term fit alone
+(what the rule before it computed), timed alternately on the same data in one run.
 
     python benchmarks/bench_order_rule.py [--draws 1000] [--fit-from 2]
 """
@@ -24,7 +25,9 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from scheme_errors import L, SCHEMES, errors  # noqa: E402
 
-from sdesim.estimators.order import fit_order  # noqa: E402
+from scipy import special  # noqa: E402
+
+from sdesim.estimators.order import _model_fit, fit_order  # noqa: E402
 
 PATHS = (1e6, 16e6, 256e6)
 
@@ -62,7 +65,28 @@ def main() -> None:
                 print(f"| {name} | {paths:.0e} | {'exact' if offset == 0 else '0.2% off'} | {z:.1f} | "
                       f"{counts['confirmed']} | {counts['rejected']} | {counts['inconclusive']} | {floor} | {two} |",
                       flush=True)
-    print(f"\none fit: median {1e3 * np.median(times):.2f} ms, 95th percentile {1e3 * np.quantile(times, 0.95):.2f} ms")
+    print(f"\none fit during the table: median {1e3 * np.median(times):.2f} ms, 95th percentile "
+          f"{1e3 * np.quantile(times, 0.95):.2f} ms")
+    cost(L[start:].astype(float))
+
+
+def cost(l, rounds=300) -> None:
+    """One fit_order against the two-term fit alone, alternating, on the OU errors at 16M paths."""
+    e, sd = errors("ou_norm2")
+    se = (sd / np.sqrt(16e6))[-l.size:]
+    data = (e[-l.size:] + np.random.default_rng(7).normal(0.0, se, size=(rounds, l.size)))
+    threshold = float(special.chdtri(1, 0.05))
+    full, two = [], []
+    for row in data:
+        t0 = time.perf_counter()
+        fit_order(l, row, se)
+        t1 = time.perf_counter()
+        _model_fit(l, row, np.diag(1 / se), 2, threshold)
+        t2 = time.perf_counter()
+        full.append(t1 - t0)
+        two.append(t2 - t1)
+    print(f"cost per fit (median of {rounds}, alternating): the rule {1e3 * np.median(full):.2f} ms, the two-term "
+          f"fit alone {1e3 * np.median(two):.2f} ms, ratio {np.median(full) / np.median(two):.1f}")
 
 
 if __name__ == "__main__":

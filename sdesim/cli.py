@@ -189,6 +189,7 @@ def _simulate_command(args) -> int:
 # SVAG's non-Gaussian gap shows in |x|⁴ and the SDE (an Ornstein–Uhlenbeck process) is exact.
 CONVERGE_DEFAULTS = {"noise": "exponential"}
 CONVERGE_X0 = 2.0
+CONVERGE_LR = 0.2
 
 
 def _progress(args) -> bool:
@@ -215,6 +216,7 @@ def _reference_from_args(text):
 
 
 def _converge_command(args) -> int:
+    from sdesim.estimators.sde_terms import study_clock
     from sdesim.estimators.weak_error import weak_error_study
 
     _output_file(args.json, "--json")
@@ -223,10 +225,13 @@ def _converge_command(args) -> int:
     if args.x0 is None and problem.default_x0 is None and ":" not in args.problem:
         x0 = np.full(problem.dim, CONVERGE_X0)
     tests, user_tests = _tests_from_args(args.test)
+    method, unit = study_clock(problem, lr=args.lr, dt=args.dt, method=args.method, exact=args.exact,
+                               hyperparameters=adaptive_from_args(args), control_variates=not args.no_control_variates,
+                               default_lr=CONVERGE_LR, cli=True)   # an SDE in its own terms: --dt, no SGD options
     study = weak_error_study(
-        problem, lr=args.lr, time=args.time, tests=tests, user_tests=user_tests,
-        l_values=args.l or (DEFAULT_ADAPTIVE_L if METHOD_TABLE[args.method].adaptive else DEFAULT_L),
-        method=args.method, reference=_reference_from_args(args.reference), exact=args.exact, paths=args.paths,
+        problem, **{"dt" if problem.sde_terms else "lr": unit}, time=args.time, tests=tests, user_tests=user_tests,
+        l_values=args.l or (DEFAULT_ADAPTIVE_L if METHOD_TABLE[method].adaptive else DEFAULT_L),
+        method=method, reference=_reference_from_args(args.reference), exact=args.exact, paths=args.paths,
         seed=args.seed, x0=x0, error=args.error, expected=args.expected, precision=args.precision,
         fit_from=args.fit_from, control_variates=not args.no_control_variates, euler_factor=args.euler_factor,
         client=connect(args.scheduler, args.scheduler_timeout), progress=_progress(args),
@@ -398,7 +403,7 @@ def build_parser() -> argparse.ArgumentParser:
                    "rmsprop, adam, paper_rmsprop (Adam with β₁ = 0) and their SDEs rmsprop_sde, adam_sde, "
                    "paper_rmsprop_sde (time t = kη²)")
     g.add_argument("--l", type=int, default=1, help="SVAG's l (sde: step η/l; adaptive: l² steps of η/l, SDE step η²/l²)")
-    g.add_argument("--lr", type=float, default=0.1, help="learning rate η")
+    g.add_argument("--lr", type=float, help="learning rate η (default: 0.1; an SDE in its own terms takes --dt)")
     g.add_argument("--steps", type=int, default=100, help="effective steps K (time T = Kη, adaptive Kη²)")
     g.add_argument("--dt", type=float, help="SDE methods only: the Euler–Maruyama step (when not given: η/l, "
                    "adaptive η²/l²)")
@@ -428,10 +433,13 @@ def build_parser() -> argparse.ArgumentParser:
                           x0=f"{CONVERGE_X0:g} in every entry, or the problem's own start point where it has one "
                              "(scale_invariant: e₁; a module:factory problem's)")
     g = conv.add_argument_group("study")
-    g.add_argument("--method", default="svag", choices=SWEEP_METHODS, help="what is swept in l (sde: Euler with step "
+    g.add_argument("--method", choices=SWEEP_METHODS, help="what is swept in l (default: svag; sde: Euler with step "
                    "h = η/l; rmsprop, adam, paper_rmsprop: the 2022 paper's SVAG against the adaptive SDE, time kη²; "
-                   "their _sde: Euler with step η²/l²)")
-    g.add_argument("--lr", type=float, default=0.2, help="learning rate η")
+                   "their _sde: Euler with step η²/l²; an SDE in its own terms: sde alone)")
+    g.add_argument("--lr", type=float, help=f"learning rate η (default: {CONVERGE_LR:g}; not for an SDE in its own terms)")
+    g.add_argument("--dt", type=float, metavar="H", help="an SDE in its own terms (sdesim.problems.sde) only, in "
+                   "place of --lr: level l is Euler–Maruyama with step H/l, the maximum over t = kH; --time a "
+                   "multiple of H")
     g.add_argument("--time", type=float, default=1.0, help="horizon T, a whole number of steps η (adaptive: η²)")
     g.add_argument("--test", type=_names, default=["norm4", "norm2"], metavar="NAMES",
                    help=f"comma-separated test functions: built in ({','.join(TESTS)}) or module:function (a "

@@ -148,6 +148,7 @@ class StepPlan:
     rates: tuple = ()        # adaptive SDE: (c₁, c₂, σ₀, ε₀)
     u_scale: float = 1.0
     weak_order: float = 1.0
+    own_terms: bool = False  # Euler–Maruyama on an SDE in its own terms (`own_terms_plan`): x ← x + h b(x) + √h σ(x) z
 
     @property
     def small_dt(self) -> float:
@@ -160,7 +161,7 @@ class StepPlan:
         rounded = np.rint(k)
         if np.any(np.abs(k - rounded) > 1e-9 * np.maximum(1.0, k)):
             bad = np.asarray(effective_steps)[np.abs(k - rounded) > 1e-9 * np.maximum(1.0, k)][0]
-            unit = "η²" if self.time_scale == "lr^2" else "η"
+            unit = {"lr^2": "η²", "dt": "H"}.get(self.time_scale, "η")
             raise ValueError(f"checkpoint at effective step {bad} (time {bad}·{unit}) is not a whole number "
                              f"of steps of size {self.h:g}; choose dt so that {unit}/dt is an integer")
         return rounded.astype(np.int64)
@@ -170,7 +171,9 @@ class StepPlan:
         beta1, beta2, eps = self.small or (0.0, 0.0, 0.0)
         rate1, rate2, sigma0, eps0 = self.rates or (0.0, 0.0, 0.0, 0.0)
         hyper = self.adaptive
-        return StepParams(float(self.c1), float(self.c2), float(self.h), float(self.noise_scale),
+        # an SDE in its own terms binds its drift b where ∇L sits: the step x − (−h)·b = x + h·b (a sign flip is exact)
+        h = -float(self.h) if self.own_terms else float(self.h)
+        return StepParams(float(self.c1), float(self.c2), h, float(self.noise_scale),
                           float(weight_decay), bool(METHOD_TABLE[self.method].momentum),
                           bool(hyper is not None and hyper.bias_correction),
                           float(beta1), 1.0 - float(beta1), float(beta2), 1.0 - float(beta2), float(eps),
@@ -304,3 +307,40 @@ def plan(method: str, lr: float, l: int = 1, *, dt: float | None = None, scheme:
     rates = ((1.0 - hyper.beta1) / unit, (1.0 - hyper.beta2) / unit, lr, hyper.eps * lr)
     return StepPlan(method, ADAPTIVE_SDE, h, unit / h, noise_scale=math.sqrt(h), scheme="euler",
                     time_per_step=unit, time_scale="lr^2", adaptive=hyper, rates=rates)
+
+
+def _refused_for_own_terms(method: str) -> str:
+    """Why ``method`` cannot run on an SDE given by its drift and diffusion."""
+    spec = METHOD_TABLE[method]
+    if spec.adaptive:
+        return ("it is RMSprop/Adam (or their SDE), which precondition a gradient by its running second moment; "
+                "an SDE in its own terms has no gradient and no learning rate")
+    if spec.kind == STOCHASTIC:
+        return "it samples stochastic gradients ∇L_γ, which an SDE given by its drift and diffusion does not have"
+    return "it is SGD with Gaussian noise of covariance ηΣ(x): it needs a learning rate η, which an SDE in its own terms does not have"
+
+
+def own_terms_plan(method: str, unit: float, l: int = 1, *, dt: float | None = None, scheme: str = "euler",
+                   **hyperparameters) -> StepPlan:
+    """Euler–Maruyama on an SDE in its own terms, dX = b(X) dt + σ(X) dW (`sdesim.problems.sde`):
+
+        x ← x + h b(x) + √h σ(x) z,   h = dt (default unit/l),
+
+    an effective step being time ``unit`` (the study's H), l small steps of H/l each; weak order 1 in h.
+    Only method ``sde`` with scheme ``euler`` and no hyperparameters: the others are SGD's.
+    """
+    choice("method", method, METHODS)
+    if method != "sde":
+        raise ValueError(f"method {method!r} does not apply to an SDE in its own terms: {_refused_for_own_terms(method)}; "
+                         "use method 'sde' (Euler–Maruyama with step dt)")
+    if scheme != "euler":
+        raise ValueError(f"scheme {scheme!r} needs a closed-form transition, which an SDE in its own terms does not "
+                         "declare; use scheme 'euler'")
+    if hyperparameters:
+        raise ValueError(f"{', '.join(sorted(hyperparameters))} belong to the adaptive methods (RMSprop, Adam), "
+                         "not to an SDE in its own terms")
+    unit = positive_float("dt (the time of one step)", unit)
+    l = positive_int("l", l)
+    h = unit / l if dt is None else positive_float("dt", dt)
+    return StepPlan("sde", GAUSSIAN, h, unit / h, noise_scale=math.sqrt(h), scheme="euler", time_per_step=unit,
+                    time_scale="dt", own_terms=True)

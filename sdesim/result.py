@@ -63,7 +63,8 @@ class Result:
     kept_paths: np.ndarray | None = None   # (paths kept, points, d), or None
     kept_times: np.ndarray | None = None
     versions: dict = field(default_factory=dict)
-    time_scale: str = "lr"        # "lr": t = kη (SGD, SVAG, NGD, SDE); "lr^2": t = kη² (RMSprop, Adam, their SDEs)
+    time_scale: str = "lr"        # "lr": t = kη (SGD, SVAG, NGD, SDE); "lr^2": t = kη² (RMSprop, Adam, their SDEs);
+                                  # "dt": an SDE in its own terms, t = k·dt (``lr`` holds dt)
     hyperparameters: dict = field(default_factory=dict)   # the adaptive methods' beta1, beta2, eps, ...
 
     def mean(self, name: str) -> np.ndarray:
@@ -150,7 +151,7 @@ class Result:
         lines = ["  ".join(c.rjust(w) for c, w in zip(columns, widths))]
         lines += ["  ".join(v.rjust(w) for v, w in zip(r, widths)) for r in rows]
         head = (f"{self.method}" + (f" (l={self.l})" if self.l != 1 or self.method == "svag" else "")
-                + f" on {self.problem['name']}, lr={self.lr:g}, {self.steps} steps, {self.paths} paths, seed {self.seed}")
+                + f" on {self.problem['name']}, {'dt' if self.time_scale == 'dt' else 'lr'}={self.lr:g}, {self.steps} steps, {self.paths} paths, seed {self.seed}")
         out = [head, *lines]
         if self.diverged:
             out.append(f"warning: {self.diverged} of {self.paths} paths blew up (NaN or inf), the first at "

@@ -17,7 +17,7 @@ from sdesim import rng
 from sdesim._checks import check_memory, format_bytes, positive_int, user_call
 from sdesim.kernels.build import kernel_module
 from sdesim.kernels.stats import BlockStats
-from sdesim.methods import ADAPTIVE_SDE, LINEAR, METHOD_TABLE, StepPlan, plan
+from sdesim.methods import ADAPTIVE_SDE, LINEAR, METHOD_TABLE, StepPlan, own_terms_plan, plan
 from sdesim.problems.base import Problem
 from sdesim.problems.custom import lr_mismatch
 from sdesim.result import Observable, Result, to_jsonable
@@ -116,12 +116,15 @@ def observable_layout(problem: Problem, x0: np.ndarray, observables, user_observ
         raise TypeError("user_observables must be a dict {name: compiled function of x}, "
                         f"got {type(user_observables).__name__}")
     has_state = state_observables(method)
-    names = list([n for n in BUILTIN_OBSERVABLES if n not in STATE_OBSERVABLES or n in has_state]
-                 if observables is None else observables)
+    names = list([n for n in BUILTIN_OBSERVABLES if (n not in STATE_OBSERVABLES or n in has_state)
+                  and not (n == "loss" and problem.sde_terms)] if observables is None else observables)
     for name in names:
         if name not in BUILTIN_OBSERVABLES:
             raise ValueError(f"unknown observable {name!r}; built in: {', '.join(BUILTIN_OBSERVABLES)} "
                              "(pass your own compiled functions as user_observables={name: function})")
+        if name == "loss" and problem.sde_terms:
+            raise ValueError(f"observable 'loss' does not exist for {problem.name!r}, an SDE in its own terms: it has "
+                             "a drift and a diffusion, no loss (grad_norm2 is |b(x)|², noise_trace tr σσᵀ(x))")
         if name in STATE_OBSERVABLES and name not in has_state:
             raise ValueError(f"observable {name!r} is the optimizer state of {STATE_OBSERVABLES[name]}; "
                              f"method {method!r} has none")
@@ -194,18 +197,25 @@ class Run:
     Every argument is checked here, before any path moves.  ``blocks(offset, n)``
     returns the statistics of paths offset … offset + n − 1 (offset a multiple of
     ``block_size``); statistics of disjoint ranges concatenate into exactly those
-    of one run over their union.  See `simulate` for the arguments.
+    of one run over their union.  See `simulate` for the arguments; for an SDE in its own
+    terms ``lr`` may also give the time of one effective step (a study's H, with ``dt`` the
+    Euler step, default H/l), the time ``dt`` gives when ``lr`` is left out.
     """
 
-    def __init__(self, problem: Problem, method: str = "sgd", *, lr: float = 0.1, l: int = 1, steps: int = 100,
+    def __init__(self, problem: Problem, method: str = "sgd", *, lr: float | None = None, l: int = 1, steps: int = 100,
                  seed: int = 0, x0=None, checkpoints=None, observables=None, user_observables=None,
                  dt: float | None = None, scheme: str = "euler", keep_paths: int = 0, keep_every: int | None = None,
                  block_size: int = DEFAULT_BLOCK_SIZE, covariance: bool = False, **hyperparameters):
         if not isinstance(problem, Problem):
             raise TypeError(f"problem must be an sdesim Problem (see sdesim.problems), got {type(problem).__name__}")
-        self.problem, self.lr, self.l, self.covariance = problem, lr, l, covariance
         self.seed = positive_int("seed", seed, allow_zero=True)
-        self.plan = plan(method, lr, l, dt=dt, scheme=scheme, **hyperparameters)
+        if problem.sde_terms:   # the time of one effective step: lr where a study gives its H, else dt
+            lr, dt = (dt, None) if lr is None else (lr, dt)
+            self.plan = own_terms_plan(method, lr, l, dt=dt, scheme=scheme, **hyperparameters)
+        else:
+            lr = 0.1 if lr is None else lr
+            self.plan = plan(method, lr, l, dt=dt, scheme=scheme, **hyperparameters)
+        self.problem, self.lr, self.l, self.covariance = problem, lr, l, covariance
         self.steps = positive_int("steps", steps, allow_zero=True)
         self.block_size = positive_int("block_size", block_size)
         self.keep_paths = positive_int("keep_paths", keep_paths, allow_zero=True)
@@ -299,7 +309,7 @@ class Run:
                            kept_times=np.arange(self.kept.shape[1]) * self.keep_every * self.plan.small_dt)
 
 
-def simulate(problem: Problem, method: str = "sgd", *, lr: float = 0.1, l: int = 1, steps: int = 100,
+def simulate(problem: Problem, method: str = "sgd", *, lr: float | None = None, l: int = 1, steps: int = 100,
              paths: int = 10_000, seed: int = 0, x0=None, checkpoints=None, observables=None,
              user_observables=None, dt: float | None = None, scheme: str = "euler", keep_paths: int = 0,
              keep_every: int | None = None, threads: int | None = None, block_size: int = DEFAULT_BLOCK_SIZE,
@@ -316,11 +326,20 @@ def simulate(problem: Problem, method: str = "sgd", *, lr: float = 0.1, l: int =
     same random stream for the same ``seed``, so two runs with one seed share
     their random numbers, and the numbers do not depend on ``threads``.
 
+    ``lr`` is 0.1 when not given.  An SDE in its own terms (`sdesim.problems.sde`) takes ``dt`` and no
+    ``lr``: method ``sde`` takes ``steps`` Euler–Maruyama steps of dt (l of dt/l each with ``l``),
+    x ← x + h b(x) + √h σ(x) z, to time ``steps``·dt.
     A problem written for another η (`sdesim.problems.custom.lr_mismatch`) gives a UserWarning.
 
     Returns a `Result` (and the per-block statistics if
     ``return_blocks``, for merging partial runs of one study).
     """
+    if isinstance(problem, Problem) and problem.sde_terms:
+        if lr is not None:
+            raise ValueError(f"lr does not apply to {problem.name!r}, an SDE in its own terms: it has no learning "
+                             "rate; give its step dt")
+        if dt is None:
+            raise ValueError(f"{problem.name!r} is an SDE in its own terms: give its step dt (the time of one step)")
     paths = positive_int("paths", paths)
     path_offset = positive_int("path_offset", path_offset, allow_zero=True)
     keep_paths = positive_int("keep_paths", keep_paths, allow_zero=True)
@@ -334,8 +353,9 @@ def simulate(problem: Problem, method: str = "sgd", *, lr: float = 0.1, l: int =
     run = Run(problem, method, lr=lr, l=l, steps=steps, seed=seed, x0=x0, checkpoints=checkpoints,
               observables=observables, user_observables=user_observables, dt=dt, scheme=scheme,
               keep_paths=keep_paths, keep_every=keep_every, block_size=block_size, **hyperparameters)
-    if lr_mismatch(problem, lr) is not None:   # a Result has no warnings of its own: Python's
-        warnings.warn(lr_mismatch(problem, lr), UserWarning, stacklevel=2)
+    mismatch = None if problem.sde_terms else lr_mismatch(problem, run.lr)
+    if mismatch is not None:   # a Result has no warnings of its own: Python's
+        warnings.warn(mismatch, UserWarning, stacklevel=2)
     chunks = run.chunks(paths, path_offset)
     with _threads(threads):
         footprint = run.footprint(paths)

@@ -437,8 +437,8 @@ def test_cli_converge_on_your_own_sde_with_your_own_reference(tmp_path, monkeypa
     your_module(tmp_path, monkeypatch)
     out = tmp_path / "own.json"
     assert main(["converge", "--problem", "arctan_sde:make_problem", "--test", "x,norm2,arctan_sde:sin_x",
-                 "--reference", "arctan_sde:exact", "--lr", "0.25", "--time", "1", "--l", "1,2,4,8",
-                 "--paths", "20000", "--seed", str(seed(0)), "--method", "sde", "--plot", "none",
+                 "--reference", "arctan_sde:exact", "--dt", "0.25", "--time", "1", "--l", "1,2,4,8",
+                 "--paths", "20000", "--seed", str(seed(0)), "--plot", "none",
                  "--json", str(out)]) == 3    # inconclusive at 20 000 paths: the finest levels are at the noise floor
     data = json.loads(out.read_text())
     assert data["test_functions"] == ["x[0]", "norm2", "sin_x"]
@@ -456,11 +456,11 @@ def test_cli_converge_on_your_own_sde_with_your_own_reference(tmp_path, monkeypa
     (["converge", "--problem", "arctan_sde:exact"], "missing 2 required positional arguments"),
     (["converge", "--problem", "arctan_sde:FUNCTIONS"], "dict is not callable"),
     (["converge", "--problem", "arctan_sde:make_problem", "--dim", "2"], "--dim do not apply to a problem from a factory"),
-    (["converge", "--problem", "arctan_sde:make_problem", "--test", "arctan_sde:exact"],
+    (["converge", "--problem", "arctan_sde:make_problem", "--dt", "0.25", "--test", "arctan_sde:exact"],
      "must be a numba-compiled function of x"),
-    (["converge", "--problem", "arctan_sde:make_problem", "--reference", "arctan_sde:bad_shape"],
-     r"returned shape \(5, 2\) for test 'norm4'"),
-    (["converge", "--problem", "arctan_sde:make_problem", "--reference", "arctan_sde:not_finite"], "not finite"),
+    (["converge", "--problem", "arctan_sde:make_problem", "--dt", "0.25", "--reference", "arctan_sde:bad_shape"],
+     r"returned shape \(4, 2\) for test 'norm4'"),
+    (["converge", "--problem", "arctan_sde:make_problem", "--dt", "0.25", "--reference", "arctan_sde:not_finite"], "not finite"),
     (["converge", "--problem", "arctan_sde:not_a_problem"], "returned str, not an sdesim Problem"),
     (["converge", "--precision", "1.5"], r"precision .* in \(0, 1\), got 1.5"),
     (["converge", "--paths", "6"], "at least 100 paths"),

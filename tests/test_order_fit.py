@@ -170,9 +170,11 @@ def test_precision_confirms_a_correct_scheme_that_the_two_term_model_would_rejec
 @pytest.mark.parametrize("name", sorted(SCHEMES))
 def test_a_biased_reference_is_never_confirmed_and_rejected_as_a_floor(name):
     """The reference 0.2% off: the errors level off at about 0.002·E g(X) instead of vanishing.  Never
-    confirmed once the offset is 4 standard errors; at 256M paths rejected with the floor named in at
-    least 45 of 50 draws (on OU's |x|² the step of the maximum moves with the offset, a kink that the
-    floor model fits less well than the free-order one in about 1 draw in 20, and those are inconclusive)."""
+    confirmed once the offset is 4 standard errors.  At 256M paths, over 1000 draws
+    (benchmarks/RESULTS.md), rejected in 95–100% with the floor named in 82–100%: on OU's |x|² the
+    step of the maximum moves with the offset, a kink that the floor model sometimes fits less well
+    than the free-order one.  Over 50 draws: rejected in at least 42 and the floor named in at least
+    33 (each 3 binomial standard errors below the lowest 1000-draw rate)."""
     exact, sd = errors(name)
     biased, _ = errors(name, offset=0.002)
     for k, paths in enumerate(PATHS):
@@ -181,8 +183,10 @@ def test_a_biased_reference_is_never_confirmed_and_rejected_as_a_floor(name):
         if offset_z >= 4:
             assert not any(f.kind == "confirmed" for f in fits), f"{name}, {paths:.0e} paths (offset {offset_z:.1f} se)"
         if paths == 256e6:
-            floors = [f for f in fits if f.kind == "rejected" and "level off at e∞" in f.verdict]
-            assert len(floors) >= 45, f"{name}: the floor was named in {len(floors)} of 50 draws"
+            rejected = [f for f in fits if f.kind == "rejected"]
+            floors = [f for f in rejected if "level off at e∞" in f.verdict]
+            assert len(rejected) >= 42 and len(floors) >= 33, \
+                f"{name}: {len(rejected)} of 50 rejected, the floor named in {len(floors)}"
 
 
 def test_a_floor_is_named_and_a_kink_is_not_taken_for_one():

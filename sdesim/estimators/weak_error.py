@@ -52,6 +52,7 @@ from sdesim.estimators.order import MODEL, OrderFit, check_confidence, check_pre
 from sdesim.estimators import study_warnings
 from sdesim.estimators.record import git_commit, user_functions, versions
 from sdesim.estimators.references import check_reference, plan_references
+from sdesim.estimators.sde_terms import study_clock
 from sdesim.estimators.test_functions import EXTRA_TESTS, check_tests, describe
 from sdesim.kernels.stats import BlockStats
 from sdesim.methods import METHOD_TABLE, plan as step_plan
@@ -122,7 +123,7 @@ class Study:
     interrupted: bool = False
     warnings: list = field(default_factory=list)
     block_size: int = 1024
-    time_scale: str = "lr"       # "lr": effective step k is t = kη; "lr^2" (adaptive methods): t = kη²
+    time_scale: str = "lr"       # "lr": effective step k is t = kη; "lr^2" (adaptive methods): t = kη²; "dt": t = kH
     hyperparameters: dict = field(default_factory=dict)
     user_functions: dict = field(default_factory=dict)   # role → {name, sha256} (`sdesim.estimators.record`)
     command: list | None = None  # the argv, when run from the command line
@@ -156,13 +157,17 @@ class Study:
     def verdict_kind(self) -> str:
         return self.fit.kind
 
+    def _clock(self) -> dict:
+        """The record's time unit: ``lr`` (η), or ``dt`` (H) for an SDE in its own terms, whose ``lr`` is null."""
+        return {"lr": None, "dt": self.lr} if self.time_scale == "dt" else {"lr": self.lr}
+
     def rows_for(self, test: str) -> list:
         return [r for r in self.rows if r.test == test]
 
     def to_dict(self) -> dict:
         fit = self.fit
         return to_jsonable({
-            "problem": self.problem, "method": self.method, "lr": self.lr, "time": self.time,
+            "problem": self.problem, "method": self.method, **self._clock(), "time": self.time,
             "steps": int(round(self.time / self.unit)), "time_scale": self.time_scale,
             "hyperparameters": self.hyperparameters, "seed": self.seed, "paths": self.paths, "x0": self.x0,
             "test_functions": list(self.test_functions), "l": list(self.l_values), "reference": self.reference,
@@ -194,8 +199,9 @@ class Study:
             how = f"gap at t = T = {self.time:g}"
         engine = "exact moments" if self.engine == "exact" else (
             "Monte Carlo" + (" with control variates" if self.control_variates else ""))
-        lines = [f"weak error of {self.method} against the SDE on {self.problem['name']}, η = {self.lr:g}, "
-                 f"T = {self.time:g}: {how}; {engine}"]
+        what = (f"Euler–Maruyama (step h = H/l) on the SDE {self.problem['name']}, H = {self.lr:g}"
+                if self.time_scale == "dt" else f"{self.method} against the SDE on {self.problem['name']}, η = {self.lr:g}")
+        lines = [f"weak error of {what}, T = {self.time:g}: {how}; {engine}"]
         for test in self.test_functions:
             lines += ["", self._test_table(test)]
         if self.interrupted:
@@ -296,13 +302,13 @@ def _describe_reference(reference) -> str:
 
 # --- the study ------------------------------------------------------------------------------------
 
-def weak_error_study(problem: Problem, *, lr: float = 0.1, time: float = 1.0, tests=("norm2",),
-                     user_tests=None, l_values=DEFAULT_L, method: str = "svag", reference="auto",
+def weak_error_study(problem: Problem, *, lr: float | None = None, time: float = 1.0, tests=("norm2",),
+                     user_tests=None, l_values=DEFAULT_L, method: str | None = None, reference="auto",
                      exact: bool = False, paths: int = 100_000, seed: int = 0, x0=None,
                      error: str = "max_over_steps", expected: float | None = None, precision: float = 0.1,
                      confidence: float = 0.95, fit_from: int = 2, control_variates: bool = True,
                      euler_factor: int = 8, client=None, progress: bool = False, block_size: int = 1024,
-                     hyperparameters=None) -> Study:
+                     hyperparameters=None, dt: float | None = None) -> Study:
     """Estimate e(l) for each test function and l, fit the order p and judge order ``expected``.
 
     ``method``: ``"svag"`` or ``"sde"`` (Euler with step η/l) against the SDE of eq. (2); or an
@@ -325,10 +331,16 @@ def weak_error_study(problem: Problem, *, lr: float = 0.1, time: float = 1.0, te
     pre-asymptotic level, and with the maximum over steps its step of largest gap often
     differs from the finer levels', which puts a kink in e(l)).  ``exact=True`` uses the exact
     moment engine (no Monte Carlo); ``client`` is a ``dask.distributed.Client`` or a
-    scheduler address.  Every argument is checked before any path moves.
+    scheduler address.  ``lr`` is 0.1 and ``method`` svag when not given.
+
+    An SDE in its own terms (`sdesim.problems.sde`) takes ``dt`` = H instead of ``lr``: level l
+    is Euler–Maruyama with step H/l (method ``sde``), the maximum is over t = kH, T a multiple of H
+    (`sdesim.estimators.sde_terms`).  Every argument is checked before any path moves.
     """
     if not isinstance(problem, Problem):
         raise TypeError(f"problem must be an sdesim Problem, got {type(problem).__name__}")
+    method, lr = study_clock(problem, lr=lr, dt=dt, method=method, hyperparameters=hyperparameters, exact=exact,
+                             control_variates=control_variates)
     choice("method", method, SWEEP_METHODS)
     lr = positive_float("lr (the learning rate η)", lr)
     time = positive_float("time (the horizon T)", time)
@@ -336,7 +348,7 @@ def weak_error_study(problem: Problem, *, lr: float = 0.1, time: float = 1.0, te
     spec = METHOD_TABLE[method]
     level_one = step_plan(method, lr, 1, **hyperparameters)             # checks the hyperparameters too
     unit = level_one.time_per_step
-    steps = _horizon(unit, time, "η²" if spec.adaptive else "η")
+    steps = _horizon(unit, time, "H" if problem.sde_terms else "η²" if spec.adaptive else "η")
     l_values = _l_values(l_values)
     kind = error_kind(error)
     rule = dict(expected=expected, precision=check_precision(precision), confidence=check_confidence(confidence))
@@ -363,7 +375,8 @@ def weak_error_study(problem: Problem, *, lr: float = 0.1, time: float = 1.0, te
     all_tests = tests + tuple(user_tests)
     common = dict(problem={"name": problem.name, "params": to_jsonable(problem.params)}, method=method, lr=lr,
                   time=time, l_values=l_values, reference=_describe_reference(reference), seed=seed, x0=x0,
-                  recorded_times=times, error_kind=kind, time_scale="lr^2" if spec.adaptive else "lr",
+                  recorded_times=times, error_kind=kind,
+                  time_scale="dt" if problem.sde_terms else "lr^2" if spec.adaptive else "lr",
                   hyperparameters=hyperparameters, user_functions=user_functions(problem, user_tests, reference))
 
     if spec.adaptive and not level_one.adaptive.bias_correction \

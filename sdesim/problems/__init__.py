@@ -1,7 +1,7 @@
 """Problems: families of stochastic losses L_γ with their gradients, noise and loss.
 
 Built in: `quadratic`, `linear_regression`, `double_well`,
-`scale_invariant`; your own with `custom`.
+`scale_invariant`; your own with `custom`, or an Itô SDE in its own terms with `sde`.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from sdesim.problems.linear_regression import linear_regression
 from sdesim.problems.noise import NOISE_LAWS
 from sdesim.problems.quadratic import quadratic
 from sdesim.problems.sampling import SAMPLINGS
+from sdesim.problems.sde import sde
 from sdesim.problems.scale_invariant import scale_invariant
 
 PROBLEMS = {
@@ -26,7 +27,7 @@ PROBLEMS = {
     "scale_invariant": scale_invariant,
 }
 
-__all__ = ["Problem", "ProblemFunctions", "no_state", "custom", "make_problem", "from_record",
+__all__ = ["Problem", "ProblemFunctions", "no_state", "custom", "sde", "make_problem", "from_record",
            "PROBLEMS", "NOISE_LAWS", "SAMPLINGS", *PROBLEMS]
 
 
@@ -46,6 +47,9 @@ def from_record(record: dict) -> Problem:
         raise ValueError(f"problem {name!r} was defined by functions that cannot be imported by name; "
                          "rebuild it with sdesim.problems.custom")
     data = tuple(np.asarray(v) if isinstance(v, list) else v for v in params.pop("data"))
+    if "drift" in functions:
+        return sde(name, drift=import_function(functions["drift"]), diffusion=import_function(functions["diffusion"]),
+                   data=data, **params)
     return custom(name, sample_grad=import_function(functions["sample_grad"]),
                   mean_grad=import_function(functions["mean_grad"]),
                   noise_factor=import_function(functions["noise_factor"]),

@@ -110,6 +110,10 @@ class Problem:
     # D(x) is square (m = d) and diagonal for every x: the Gaussian steps multiply z by its diagonal
     # alone, which is faster and gives the dense product's numbers bit for bit (its other terms are ±0)
     diagonal_noise: bool = False
+    # an Itô SDE in its own terms, dX = b(X) dt + σ(X) dW (`sdesim.problems.sde`): ``mean_grad`` is the drift b
+    # (not −b), ``noise_factor`` the diffusion σ, there is no loss, no stochastic gradient and no learning rate,
+    # and the only method is Euler–Maruyama x ← x + h b + √h σ z (`sdesim.methods.own_terms_plan`)
+    sde_terms: bool = False
 
     def __post_init__(self):
         if self.diagonal_noise and self.noise_rank != self.dim:

@@ -1,0 +1,38 @@
+"""Geometric Brownian motion, dX = μX dt + σX dW, as an SDE in its own terms, with its exact moments
+
+    E X_t = x₀ e^{μt},   E X_t² = x₀² e^{(2μ + σ²)t}.
+
+    sdesim converge --problem gbm_sde:make_problem --dt 0.25 --time 1 --test x,norm2 \\
+        --reference gbm_sde:exact
+"""
+
+import numba
+import numpy as np
+
+from sdesim.problems import sde
+
+MU, SIGMA, X0 = 0.5, 0.5, 1.0
+
+
+@numba.njit
+def drift(x, data, out):
+    out[0] = data[0] * x[0]
+
+
+@numba.njit
+def diffusion(x, data, out):
+    out[0, 0] = data[1] * x[0]
+
+
+def make_problem():
+    return sde("gbm", 1, drift=drift, diffusion=diffusion, x0=[X0], data=(MU, SIGMA))
+
+
+def exact(name, times):
+    """E X_t and E X_t² (tests x and norm2); None for any other test."""
+    t = np.asarray(times, dtype=float)
+    if name == "x":
+        return X0 * np.exp(MU * t)
+    if name == "norm2":
+        return X0**2 * np.exp((2 * MU + SIGMA**2) * t)
+    return None
