@@ -39,8 +39,8 @@ l smaller), and
 The rule's false-alarm rate (a correct scheme rejected) and its power are measured on the
 exact Euler error sequences of real schemes plus Monte Carlo noise at 1M–256M paths
 (tests/test_order_fit.py, benchmarks/bench_order_rule.py; the table is in
-benchmarks/RESULTS.md): at most 3.5% rejected, where a single 95% interval would reject
-5% at best and up to 88% at 256M.  The variances are known (standard errors from many
+benchmarks/RESULTS.md): at most 4.3% rejected over l = 2…64, where the two-term interval
+alone rejected up to 89% at 256M.  The variances are known (standard errors from many
 paths), so scatter beyond them is not absorbed into V: the χ² test judges it.
 
 Exact errors (standard errors all 0, from the exact moment engine): there is no noise, so
