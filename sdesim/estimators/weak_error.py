@@ -6,23 +6,26 @@ maximum without biasing it upward:
 
 - exact values (exact moments, or a test in the span of the control variates against an
   exact reference): the maximum itself;
-- Monte Carlo: the step is chosen on paths independent of those that estimate it.  Level
-  l's step k and sign s are those of the largest |P(k)|, its gap profile predicted from the
-  two coarser levels alone, P = α·c₁d_{c₁} + (1 − α)·c₂d_{c₂} with α/c₁ + (1 − α)/c₂ = 1/l
-  (right to first order in 1/l), and
+- Monte Carlo: the step k and sign s of the largest gap are chosen on paths independent of
+  those that estimate it, and ê(l) = s · (ĝ(k) − E g(X_{kη})) on the others.  Given k and s,
+  E ê(l) = s·e_l(k) ≤ max_k |e_l(k)|: noise can lower the estimate, never raise it.  Who chooses:
 
-      ê(l) = s · (ĝ_l(k) − E g(X_{kη}))   on all of level l's paths.
+  * where level l's gaps stand out of its noise, or it has fewer than two coarser levels: each
+    half of its paths chooses for the other half, and the two are averaged.  A wrong choice
+    then costs at most the noise: two steps δ apart that the halves cannot tell apart lose
+    δ·Φ(−δ/2σ) ≤ 0.34σ on average, σ the estimate's standard error, which shrinks with the paths;
+  * where its gaps are at the noise floor: its gap profile predicted from the two coarser
+    levels alone, P = α·c₁d_{c₁} + (1 − α)·c₂d_{c₂} with α/c₁ + (1 − α)/c₂ = 1/l (right to first
+    order in 1/l), and ê(l) on all of its paths.  Its own halves would there pick a step at
+    random, bias the finest levels down and tilt the fitted order up.
 
-  Given k and s, E ê(l) = s·e_l(k) ≤ max_k |e_l(k)|: noise can lower the estimate, never
-  raise it.  The coarser levels' gaps are larger at the same noise, so the choice stays
-  right where level l's own gaps are at the noise floor; choosing on the level's own paths
-  (or half of them) would there pick a step at random, bias the finest levels down and
-  tilt the fitted order up.  The two coarsest levels have fewer than two coarser ones: each
-  half of their paths chooses the step for the other half, and the two are averaged.  (One
-  coarser level c alone predicts C₁ + C₂/c, not level l's C₁ + C₂/l: where C₂ changes from
-  step to step it picked the wrong step, 2.5% below the maximum of OU's x[0] at l = 2, 7
-  standard errors; their own gaps are the largest of the sweep, so their halves choose well.)  A Monte Carlo reference
-  (extrapolation, Euler) is cut into halves the same way.
+  "Stands out" is judged on the prediction, so it depends on the coarser levels alone: the
+  predicted largest gap above 3 standard errors of a half.  The prediction is not used where
+  the level is resolved because its error does not shrink with the paths: one coarser level c
+  predicts C₁ + C₂/c instead of C₁ + C₂/l, two leave a C₃ term, and where two steps' gaps
+  are close that picked the wrong one, 2.5% below the maximum of an OU process's x[0] at
+  l = 2 (7 standard errors) and, at a million paths, 7% at l = 4.  A Monte Carlo reference (extrapolation, Euler)
+  is cut into halves the same way.
 
 ``error="at_time"`` takes the signed gap at t = T instead.
 
@@ -193,8 +196,8 @@ class Study:
         """The study as text: a table per test function, its fit and its verdict."""
         if self.error_kind == "max_over_steps":
             how = (f"largest gap over the {len(self.recorded_times)} effective steps"
-                   + ("" if self.engine == "exact" else " (the step picked on the coarser levels' paths, "
-                      "estimated on the level's own)"))
+                   + ("" if self.engine == "exact" else " (the step picked on paths independent of those "
+                      "that estimate it)"))
         else:
             how = f"gap at t = T = {self.time:g}"
         engine = "exact moments" if self.engine == "exact" else (
@@ -536,13 +539,26 @@ def _predicted_gaps(l, coarser, reference):
     return alpha * c1 * (mean1 - reference) + (1 - alpha) * c2 * (mean2 - reference)
 
 
+def _resolved(predicted, l, stderr) -> bool:
+    """Whether level l's largest gap, as predicted from the coarser levels, stands out of a half's noise:
+    |P(k)|/l > 3 standard errors of each half of the level's paths at that step."""
+    for half, gaps in zip((1, 2), predicted):
+        if not np.all(np.isfinite(gaps)):
+            return False
+        k = int(np.argmax(np.abs(gaps)))
+        if abs(gaps[k]) / l <= RESOLVED_Z * stderr[half, k]:
+            return False
+    return True
+
+
 def _row(l, name, level, coarser, ref_mean, ref_se, times, kind):
     """The `Row` of one level and test, and the picks (k_A, s_A, k_B, s_B) its covariance needs.
 
     Exact values give the maximum itself.  Otherwise the step k and sign s of the largest
-    gap are chosen on paths independent of those that estimate it: level l's gap profile
-    predicted from the two coarser levels (`_predicted_gaps`), or, for the two coarsest
-    levels, one half of its own paths for the other.  A Monte Carlo reference is cut in halves A and
+    gap are chosen on paths independent of those that estimate it: one half of the level's
+    own paths for the other where its gaps stand out of the noise (`_resolved`, judged on the
+    coarser levels' prediction) or it has fewer than two coarser levels; else its gap profile
+    predicted from the two coarser levels (`_predicted_gaps`).  A Monte Carlo reference is cut in halves A and
     B as well: the step chosen against half A is estimated against half B and the other way
     round, and the two averaged, so the reference's noise cannot select itself either.
     """
@@ -564,10 +580,11 @@ def _row(l, name, level, coarser, ref_mean, ref_se, times, kind):
                    error=float(error), stderr=math.sqrt(est.stderr[0, k] ** 2 + ref_se[0, k] ** 2),
                    time=float(times[k]), raw_estimate=float(est.raw_mean[0, k]),
                    raw_stderr=float(est.raw_stderr[0, k])), None
-    if len(coarser) == 2:
-        picks = [_pick(_predicted_gaps(l, coarser, ref_mean[half])) for half in (1, 2)]
+    predicted = [_predicted_gaps(l, coarser, ref_mean[half]) for half in (1, 2)] if len(coarser) == 2 else None
+    if predicted is not None and not _resolved(predicted, l, est.stderr):
+        picks = [_pick(gaps) for gaps in predicted]
         own = [0, 0]                     # the estimate uses all of the level's paths
-    else:                                # the two coarsest levels: each half of their paths chooses for the other
+    else:                                # each half of the level's paths chooses for the other
         picks = [_pick(est.mean[half] - ref_mean[half]) for half in (1, 2)]
         own = [2, 1]
     if None in picks:
