@@ -154,7 +154,7 @@ def test_the_max_over_steps_estimate_is_not_biased_upward():
     """Where every step's true gap is 0, the estimate of max_k |gap| averages ≤ 0 (the maximum of the
     noisy gaps themselves would average about +1.2 standard errors over five steps)."""
     from sdesim.estimators.levels import Estimate, Level
-    from sdesim.estimators.weak_error import _row
+    from sdesim.estimators.study_rows import level_row as _row
 
     gen = np.random.default_rng(seed(11))
     steps, z = 5, []
@@ -182,7 +182,7 @@ def test_the_step_of_the_maximum_is_right_where_the_second_term_moves_it():
     each level's maximum lies within 5 standard errors of the true one (level 2 used to be predicted
     from level 1 alone, C₁ + C₂, and landed on the first step: 0.75 against 0.95)."""
     from sdesim.estimators.levels import Estimate, Level
-    from sdesim.estimators.weak_error import _row
+    from sdesim.estimators.study_rows import level_row as _row
 
     gen = np.random.default_rng(seed(12))
     c1, c2 = np.array([1.0, 2.2]), np.array([1.0, -0.6])
@@ -212,7 +212,7 @@ def test_the_step_of_the_maximum_of_a_real_scheme_is_unbiased_at_every_resolved_
     cannot tell apart lose δ·Φ(−δ/2se) ≤ 0.34 se on average.  Over 400 draws each level's mean z lies
     in [−0.34, 0] within 4 of its standard errors (never above: noise cannot raise the estimate)."""
     from sdesim.estimators.levels import Estimate, Level
-    from sdesim.estimators.weak_error import _row
+    from sdesim.estimators.study_rows import level_row as _row
 
     a, x0, step = np.array([[1.0, 2.0], [-1.0, 0.5]]), np.array([2.0, -1.0]), 0.25
     times = step * np.arange(1, 5)
