@@ -72,9 +72,10 @@ def plot_weak_error(study, path=None, *, ax=None):
         ax.set_ylim(min(y_low) / 1.5, max(y_high) * 1.5)
     spec = METHOD_TABLE[study.method]
     per_step = "l²" if spec.adaptive else "l"
-    sweep = f"{per_step} {'Euler–Maruyama' if spec.sde else 'SVAG'} steps per effective step"
+    own_terms = study.time_scale == "dt"      # an SDE in its own terms: steps of H, no effective step of SGD
+    sweep = f"{per_step} {'Euler–Maruyama' if spec.sde else 'SVAG'} steps per {'step H' if own_terms else 'effective step'}"
     ax.set_xlabel(f"l ({sweep})")
-    unit = "H" if study.time_scale == "dt" else "η²" if spec.adaptive else "η"   # "dt": an SDE in its own terms
+    unit = "H" if own_terms else "η²" if spec.adaptive else "η"
     what = f"max over steps k ≤ T/{unit} of " if study.error_kind == "max_over_steps" else "at t = T of "
     ax.set_ylabel(f"weak error e(l): {what}|E g(x_k) − E g(X_k{unit})|", fontsize=8)
     if spec.sde:
@@ -82,7 +83,8 @@ def plot_weak_error(study, path=None, *, ax=None):
         top = ax.secondary_xaxis("top", functions=(lambda v: study.unit / np.maximum(v, 1e-300) ** power,
                                                    lambda h: (study.unit / np.maximum(h, 1e-300)) ** (1 / power)))
         top.set_xlabel(f"step h = {unit}/{per_step}")
-    ax.set_title(f"{study.method} vs the SDE on {study.problem['name']}, {unit.rstrip('²')} = {study.lr:g}, T = {study.time:g}",
+    scheme = "Euler–Maruyama" if own_terms else f"{study.method} vs the SDE"
+    ax.set_title(f"{scheme} on {study.problem['name']}, {unit.rstrip('²')} = {study.lr:g}, T = {study.time:g}",
                  fontsize=10)
     if ax.get_legend_handles_labels()[0]:   # nothing to label when every level diverged
         ax.legend(fontsize=7)
