@@ -27,7 +27,8 @@ from scheme_errors import L, SCHEMES, errors  # noqa: E402
 
 from scipy import special  # noqa: E402
 
-from sdesim.estimators.order import _model_fit, fit_order  # noqa: E402
+from sdesim.estimators.order import fit_order  # noqa: E402
+from sdesim.estimators.profile import model_fit  # noqa: E402
 
 PATHS = (1e6, 16e6, 256e6)
 
@@ -81,7 +82,7 @@ def cost(l, rounds=300) -> None:
         t0 = time.perf_counter()
         fit_order(l, row, se)
         t1 = time.perf_counter()
-        _model_fit(l, row, np.diag(1 / se), 2, threshold)
+        model_fit(l, row, np.diag(1 / se), 2, threshold)
         t2 = time.perf_counter()
         full.append(t1 - t0)
         two.append(t2 - t1)

@@ -6,10 +6,7 @@ from __future__ import annotations
 
 import argparse
 import inspect
-import json
-import os
 import sys
-from pathlib import Path
 
 import numpy as np
 
@@ -21,6 +18,7 @@ from sdesim.estimators.test_functions import TESTS
 from sdesim.estimators.weak_error import DEFAULT_ADAPTIVE_L, DEFAULT_L, ERROR_KINDS, SWEEP_METHODS
 from sdesim.executors import connect
 from sdesim.methods import METHOD_TABLE, METHODS, SCHEMES
+from sdesim.outputs import output_file, output_folder, picture_file, write_json
 from sdesim.problems import NOISE_LAWS, PROBLEMS, SAMPLINGS, Problem, make_problem
 from sdesim.problems.datasets import load_regression_data
 from sdesim.simulate import BUILTIN_OBSERVABLES, simulate
@@ -171,7 +169,7 @@ def add_adaptive_arguments(parser) -> None:
 
 
 def _simulate_command(args) -> int:
-    _output_file(args.json, "--json")
+    output_file(args.json, "--json")
     problem, x0 = problem_from_args(args)
     result = simulate(
         problem, args.method, lr=args.lr, l=args.l, steps=args.steps, paths=args.paths, seed=args.seed, x0=x0,
@@ -219,8 +217,8 @@ def _converge_command(args) -> int:
     from sdesim.estimators.sde_terms import study_clock
     from sdesim.estimators.weak_error import weak_error_study
 
-    _output_file(args.json, "--json")
-    picture = _picture_file(args.plot, "--plot")
+    output_file(args.json, "--json")
+    picture = picture_file(args.plot, "--plot")
     problem, x0 = problem_from_args(args, CONVERGE_DEFAULTS)
     if args.x0 is None and problem.default_x0 is None and ":" not in args.problem:
         x0 = np.full(problem.dim, CONVERGE_X0)
@@ -239,7 +237,7 @@ def _converge_command(args) -> int:
     study.command = ["sdesim", *args.argv] if hasattr(args, "argv") else None
     study.user_functions = {**problem_factory(args), **study.user_functions}
     print(study.table())
-    _write_json(args.json, study.to_dict())   # the record first: a failing picture never loses it
+    write_json(args.json, study.to_dict())   # the record first: a failing picture never loses it
     if picture is not None:
         from sdesim import plotting
 
@@ -267,7 +265,7 @@ def _interrupted(args) -> int:
 def _decompose_command(args) -> int:
     from sdesim.estimators.decomposition import decompose
 
-    _output_file(args.json, "--json")
+    output_file(args.json, "--json")
     problem, x0 = problem_from_args(args, CONVERGE_DEFAULTS)
     if args.x0 is None and problem.default_x0 is None:
         x0 = np.full(problem.dim, CONVERGE_X0)
@@ -276,66 +274,16 @@ def _decompose_command(args) -> int:
                        precision=args.precision, client=connect(args.scheduler, args.scheduler_timeout),
                        progress=_progress(args))
     print(result.table())
-    _write_json(args.json, result.to_dict())
+    write_json(args.json, result.to_dict())
     return _interrupted(args) if result.interrupted else exit_status(None if f is None else f.kind
                                                                       for f in result.fits.values())
-
-
-IMAGE_SUFFIXES = (".png", ".pdf", ".svg", ".jpg", ".jpeg", ".eps", ".ps", ".tif", ".tiff", ".webp")
-
-
-def _output_file(path, what: str):
-    """Check, before any work, that a file can be written at ``path``; return it as a Path (None for no file)."""
-    if path is None:
-        return None
-    target = Path(path)
-    if target.is_dir():
-        raise ValueError(f"{what} {path!r} is a directory; give a file name in it")
-    folder = target.parent if str(target.parent) else Path(".")
-    if not folder.is_dir():
-        raise ValueError(f"{what} {path!r}: the folder {str(folder)!r} does not exist")
-    if (target.exists() and not os.access(target, os.W_OK)) or not os.access(folder, os.W_OK | os.X_OK):
-        raise ValueError(f"{what} {path!r} cannot be written (permission denied)")
-    return target
-
-
-def _picture_file(path, what: str):
-    """The picture's path with a supported suffix (.png added to a name without one), checked before any work."""
-    if path is None or str(path).lower() == "none":
-        return None
-    target = Path(path)
-    if not target.suffix:
-        target = target.with_name(target.name + ".png")
-    elif target.suffix.lower() not in IMAGE_SUFFIXES:
-        raise ValueError(f"{what} {path!r}: unknown picture format {target.suffix!r}; use one of "
-                         f"{', '.join(IMAGE_SUFFIXES)}")
-    return _output_file(str(target), what)
-
-
-def _output_folder(path, what: str):
-    """Check, before any work, that ``path`` is a folder that exists or can be created, and can be written."""
-    target = Path(path)
-    if target.exists() and not target.is_dir():
-        raise ValueError(f"{what} {path!r} is a file, not a folder")
-    existing = target
-    while not existing.exists():
-        existing = existing.parent
-    if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
-        raise ValueError(f"{what} {path!r} cannot be written (permission denied in {str(existing)!r})")
-    return target
-
-
-def _write_json(path, data) -> None:
-    if path:
-        Path(path).write_text(json.dumps(data, indent=1) + "\n")
-        print(f"wrote {path}")
 
 
 def _moments_command(args) -> int:
     from sdesim.estimators.adaptive_moments import adaptive_moment_checks
     from sdesim.estimators.moment_checks import moment_checks
 
-    _output_file(args.json, "--json")
+    output_file(args.json, "--json")
     adaptive = args.method != "svag"
     hyper = adaptive_from_args(args)
     if hyper and not adaptive:
@@ -356,14 +304,14 @@ def _moments_command(args) -> int:
     else:
         check = moment_checks(problem, x=x, lr=args.lr, l_values=args.l, paths=args.paths, seed=args.seed)
     print(check.table())
-    _write_json(args.json, check.to_dict())
+    write_json(args.json, check.to_dict())
     return exit_status([PASSED_KIND[check.passed]])
 
 
 def _validate_command(args) -> int:
     from sdesim.validation import validate
 
-    _output_folder(args.out, "--out")
+    output_folder(args.out, "--out")
     results, path = validate(quick=args.quick, out_dir=args.out, only=args.only, progress=_progress(args))
     for result in results:
         print(result.table())
@@ -381,7 +329,7 @@ DEMOS = {"histograms": "histograms", "double-well": "double_well_paths", "statio
 def _demo_command(args) -> int:
     from sdesim import demos
 
-    out = _picture_file(args.out or f"{args.name}.png", "--out")
+    out = picture_file(args.out or f"{args.name}.png", "--out")
     options = {"seed": args.seed}
     if args.paths is not None:
         options["paths"] = args.paths

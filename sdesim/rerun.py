@@ -16,9 +16,10 @@ import json
 import tempfile
 from pathlib import Path
 
-from sdesim.cli import (CONVERGE_DEFAULTS, _output_file, _reference_from_args, _tests_from_args, build_parser,
-                        problem_factory, problem_from_args)
+from sdesim.cli import (CONVERGE_DEFAULTS, _reference_from_args, _tests_from_args, build_parser, problem_factory,
+                        problem_from_args)
 from sdesim.estimators.record import changed_functions, differing_rows, git_commit, user_functions, versions
+from sdesim.outputs import output_file
 
 
 def read_record(path) -> dict:
@@ -57,7 +58,7 @@ def rerun(path, out=None) -> int:
     """Repeat the study recorded at ``path``; 0 when every row equals the record's bit for bit, 1 when one differs."""
     record = read_record(path)
     args = recorded_args(record, path)
-    _output_file(out, "--json")
+    output_file(out, "--json")
     try:
         reasons = changed_functions(record.get("user_functions") or {}, functions_now(args))
     except ValueError as error:      # a module that no longer imports, a factory that fails

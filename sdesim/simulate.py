@@ -353,7 +353,7 @@ def simulate(problem: Problem, method: str = "sgd", *, lr: float | None = None, 
     run = Run(problem, method, lr=lr, l=l, steps=steps, seed=seed, x0=x0, checkpoints=checkpoints,
               observables=observables, user_observables=user_observables, dt=dt, scheme=scheme,
               keep_paths=keep_paths, keep_every=keep_every, block_size=block_size, **hyperparameters)
-    mismatch = None if problem.sde_terms else lr_mismatch(problem, run.lr)
+    mismatch = lr_mismatch(problem, run.lr)   # None for a problem that declares no η (an SDE in its own terms)
     if mismatch is not None:   # a Result has no warnings of its own: Python's
         warnings.warn(mismatch, UserWarning, stacklevel=2)
     chunks = run.chunks(paths, path_offset)

@@ -36,7 +36,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-RESOLVED_Z = 3.0     # a point is resolved when |e| > 3 standard errors
+from sdesim.estimators.order import RESOLVED_Z
 
 
 @dataclass(frozen=True)

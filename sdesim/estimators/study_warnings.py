@@ -75,7 +75,8 @@ def level_name(label: tuple) -> str:
 
 def before_run(problem, lr: float, reference, plan: dict, describe_reference) -> list:
     """The warnings known once the references are planned; a callable that answers no test is an error."""
-    warnings = [] if lr_mismatch(problem, lr) is None else [lr_mismatch(problem, lr)]
+    mismatch = lr_mismatch(problem, lr)
+    warnings = [] if mismatch is None else [mismatch]
     if not callable(reference):
         return warnings
     name = describe_reference(reference)

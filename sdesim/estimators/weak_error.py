@@ -373,9 +373,8 @@ def weak_error_study(problem: Problem, *, lr: float | None = None, time: float =
         sde_method = method if spec.sde else ("sde" if not spec.adaptive else f"{method}_sde")
         labels.append((sde_method, 1, unit / (euler_factor * finest)))
     block_size = halves_block_size(paths, positive_int("block_size", block_size))
-    _check_memory(len(labels), paths, block_size, len(ckpts), layout.size + (0 if not use_cv else
-                                                                             problem.dim * (problem.dim + 3) // 2),
-                  use_cv)
+    _check_memory(len(labels), paths, block_size, len(ckpts),
+                  layout.size + (control_count(problem.dim) if use_cv else 0), use_cv)
     levels, outcome = estimate_levels(problem, labels, all_tests, user_tests, lr=lr, steps=steps, x0=x0,
                                       ckpts=ckpts, paths=paths, seed=seed, use_cv=use_cv, client=client,
                                       progress=progress, block_size=block_size, hyperparameters=hyperparameters)
