@@ -7,7 +7,8 @@ yields ``batches`` × B indices per draw: the first B are batch γ₁, the next 
 ``SeedSequence(seed, spawn_key=(j,))``), so a resumed loop gets the same draws by starting at the
 optimizer's count of small steps, however far a ``DataLoader`` had prefetched: ``start=opt.small_steps_taken``
 or ``sampler.set_position(opt.small_steps_taken)``.  A draw costs O(B), whatever N: B distinct indices come
-from numpy's ``Generator.choice(replace=False)`` (Floyd's algorithm, then a shuffle of the B).
+from numpy's ``Generator.choice(replace=False)`` (Floyd's algorithm, then a shuffle of the B; a partial
+shuffle of range(N) when N < 50B, so at most O(50B)).
 
 Under data parallelism (``torch.distributed``, DDP) pass ``rank`` and ``world_size``: every rank computes the
 same draw and keeps its share, rows r·B/W .. (r+1)·B/W − 1 of each batch (of γ₁, then of γ₂), so the ranks'
