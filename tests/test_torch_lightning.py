@@ -1,10 +1,12 @@
 """The Lightning recipe (docs/examples/lightning_svag.py, shown in docs/guide/own-loop.md) with manual
-optimization: its parameters equal the plain drop-in loop's bit for bit, and a run resumed from a Lightning
-checkpoint taken in the middle of an effective step equals the uninterrupted run.  Needs the ``lightning``
+optimization: its parameters equal the plain drop-in loop's bit for bit, a run resumed from a Lightning
+checkpoint taken in the middle of an effective step equals the uninterrupted run, and Lightning's CSV and
+TensorBoard loggers get one row per effective step, on the same x-axis at every l.  Needs the ``lightning``
 extra (installed by the test command)."""
 
 from __future__ import annotations
 
+import csv
 import importlib.util
 import warnings
 from pathlib import Path
@@ -92,5 +94,40 @@ def test_a_lightning_run_resumed_mid_effective_step_equals_the_straight_run(data
     resumed = lightning_module(example, dataset)
     trainer = run(example, resumed, STEPS * L_SVAG, ckpt_path=tmp_path / "mid.ckpt")
     assert trainer.optimizers[0].small_steps_taken == STEPS * L_SVAG
+    assert resumed.sde_time == straight.sde_time == pytest.approx(5 * 0.1 + 5 * 0.01)   # restored, then stepped
     assert not same(first.model, straight.model)
     assert same(resumed.model, straight.model)
+
+
+def test_lightning_loggers_get_one_row_per_effective_step_at_every_l(dataset, tmp_path):
+    """At l = 1 and l = 2 (4 and 8 small steps), Lightning's CSVLogger and TensorBoardLogger get the rows
+    k = 1..4 once each, with the same SDE time: the runs overlay.  (Lightning's own step counts small steps.)"""
+    from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
+
+    example, steps = recipe(), 4
+    rows, scalars = {}, {}
+    for l in (1, 2):
+        module = example.SVAGClassifier(mlp(64, 10, hidden=(16,), norm="batch", seed=0), dataset, l=l,
+                                        effective_steps=steps, seed=3)
+        loggers = [CSVLogger(tmp_path, name=f"csv{l}", version=0)]
+        tensorboard = importlib.util.find_spec("tensorboard") is not None
+        if tensorboard:
+            loggers.append(TensorBoardLogger(tmp_path, name=f"tb{l}", version=0, default_hp_metric=False))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            example.trainer(max_steps=steps * l, logger=loggers, log_every_n_steps=1).fit(module)
+        rows[l] = list(csv.DictReader(open(tmp_path / f"csv{l}" / "version_0" / "metrics.csv")))
+        if tensorboard:
+            from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+            events = EventAccumulator(str(tmp_path / f"tb{l}" / "version_0")).Reload()
+            scalars[l] = {tag: [(e.step, e.value) for e in events.Scalars(tag)] for tag in ("train_loss", "time")}
+    for l in (1, 2):
+        assert [int(row["step"]) for row in rows[l]] == [1, 2, 3, 4]
+        assert [float(row["time"]) for row in rows[l]] == pytest.approx([0.1, 0.2, 0.21, 0.22])  # milestone at 2
+        assert all(row["train_loss"] for row in rows[l])
+    assert [row["train_loss"] for row in rows[1]] != [row["train_loss"] for row in rows[2]]
+    for l in scalars:
+        assert [step for step, _ in scalars[l]["train_loss"]] == [1, 2, 3, 4]
+        assert [value for _, value in scalars[l]["train_loss"]] == pytest.approx(
+            [float(row["train_loss"]) for row in rows[l]], rel=1e-6)          # TensorBoard stores float32

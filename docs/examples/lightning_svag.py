@@ -4,9 +4,11 @@ Run it:  python docs/examples/lightning_svag.py   (needs the ``lightning`` extra
 
 Each ``training_step`` gets one small step's 2B examples from ``two_independent_batches`` (B at l = 1),
 gives each batch its own forward pass, backpropagates c₁·L₁ + c₂·L₂ and takes one small step; the learning
-rate schedule and the logged loss move once per effective step (``opt.small_steps`` small steps).
-``train_dataloader`` starts the sampler at the optimizer's small-step counter, so a run resumed from a
-Lightning checkpoint (``fit(..., ckpt_path=...)``) draws what the uninterrupted run would have drawn.
+rate schedule moves once per effective step (``opt.small_steps`` small steps), and the loggers get one row
+per effective step k, at x = k (not Lightning's count of small steps), with the SDE time t = Σ η, so runs at
+different l overlay.  ``train_dataloader`` starts the sampler at the optimizer's small-step counter, so a run
+resumed from a Lightning checkpoint (``fit(..., ckpt_path=...)``) draws what the uninterrupted run would have
+drawn.
 """
 
 import lightning as L
@@ -23,6 +25,7 @@ class SVAGClassifier(L.LightningModule):
         self.model, self.dataset = model, dataset
         self.lr, self.l, self.batch_size, self.effective_steps, self.seed = lr, l, batch_size, effective_steps, seed
         self.automatic_optimization = False           # SVAG decides what one step is
+        self.sde_time = 0.0                           # t = Σ η over the effective steps taken (Σ η² for AdamSVAG)
 
     def configure_optimizers(self):
         opt = SVAG(self.model.parameters(), lr=self.lr, l=self.l, weight_decay=1e-4)
@@ -44,8 +47,24 @@ class SVAGClassifier(L.LightningModule):
         self.manual_backward(svag.combine(*losses))
         opt.step()
         if svag.ends_effective_step:
+            self.sde_time += svag.param_groups[0]["lr"]
             self.lr_schedulers().step()               # the schedule is in effective steps
-            self.log("train_loss", sum(losses) / len(losses))
+            # the mean of the two batches' losses: combine's c₁L₁ + c₂L₂ has noise growing like √l
+            self.log_effective_step(svag.effective_steps_taken, train_loss=float(sum(losses) / len(losses)))
+
+    def log_effective_step(self, k, **metrics):
+        """One row per effective step, at x = k, straight to the loggers: ``self.log`` would give them a row per
+        small step (Lightning's step counts optimizer steps), repeating the last value.  Callbacks and the
+        progress bar still see the metrics through ``self.log(..., logger=False)``."""
+        for logger in self.loggers:
+            logger.log_metrics({**metrics, "time": self.sde_time}, step=k)
+        self.log_dict(metrics, logger=False)
+
+    def on_save_checkpoint(self, checkpoint):
+        checkpoint["sde_time"] = self.sde_time
+
+    def on_load_checkpoint(self, checkpoint):
+        self.sde_time = checkpoint["sde_time"]
 
 
 def trainer(**settings) -> L.Trainer:

@@ -71,7 +71,7 @@ def check_loader_settings(num_workers, pin_memory, prefetch_factor, *, reads_a_d
 
 def batch_seed(seed: int, *key: int) -> int:
     """The 63-bit seed of one batch: SeedSequence(seed, spawn_key=key), e.g. key (stream, number) for the
-    trainer's reads, (j,) for draw j of ``sdesim.torch.samplers``."""
+    trainer's reads."""
     words = np.random.SeedSequence(seed, spawn_key=key).generate_state(1, dtype=np.uint64)
     return int(words[0]) & (2**63 - 1)
 

@@ -3,20 +3,28 @@ epoch reshuffling of ``DataLoader(shuffle=True)`` for SGD baselines.  Both resum
 
 Each item a sampler yields is the list of example indices of one small step.  `two_independent_batches`
 yields ``batches`` × B indices per draw: the first B are batch γ₁, the next B batch γ₂ (split them with
-``SVAG.split``).  Draw j is computed from (seed, j) alone (numpy's ``SeedSequence(seed, spawn_key=(j,))``
-seeds a ``torch.Generator`` for that draw), so a resumed loop gets the same draws by starting at the
+``SVAG.split``).  Draw j is computed from (seed, j) alone (a numpy PCG64 generator seeded with
+``SeedSequence(seed, spawn_key=(j,))``), so a resumed loop gets the same draws by starting at the
 optimizer's count of small steps, however far a ``DataLoader`` had prefetched: ``start=opt.small_steps_taken``
-or ``sampler.set_position(opt.small_steps_taken)``.
+or ``sampler.set_position(opt.small_steps_taken)``.  A draw costs O(B), whatever N: B distinct indices come
+from numpy's ``Generator.choice(replace=False)`` (Floyd's algorithm, then a shuffle of the B; a partial
+shuffle of range(N) when N < 50B, so at most O(50B)).
+
+Under data parallelism (``torch.distributed``, DDP) pass ``rank`` and ``world_size``: every rank computes the
+same draw and keeps its share, rows r·B/W .. (r+1)·B/W − 1 of each batch (of γ₁, then of γ₂), so the ranks'
+shares, in rank order, are the single-process batches exactly, and DDP's mean of the ranks' gradients is the
+single-process gradient of c₁L₁ + c₂L₂.
 """
 
 from __future__ import annotations
 
 import numbers
+import warnings
 
+import numpy as np
 import torch
 
 from sdesim.torch._checks import strict_positive_int
-from sdesim.torch.loading import batch_seed
 
 SAMPLINGS = ("subset", "replacement", "disjoint_halves")
 
@@ -35,15 +43,34 @@ def _batch_size(n: int, batch_size, batches: int) -> int:
     return batch_size
 
 
-def draw_generator(seed: int, j: int) -> torch.Generator:
-    """The generator of draw j: seeded from numpy's SeedSequence(seed, spawn_key=(j,)), independent across j."""
-    return torch.Generator().manual_seed(batch_seed(seed, j))
+def _shard(rank, world_size, batch_size: int, what: str) -> tuple[int, int]:
+    """(rank, world_size), checked: 0 <= rank < world_size, and B divisible by world_size."""
+    world_size = strict_positive_int("world_size", world_size)
+    if isinstance(rank, bool) or not isinstance(rank, numbers.Integral) or not 0 <= rank < world_size:
+        raise ValueError(f"rank must be an integer in [0, world_size) = [0, {world_size}) (this process's rank, "
+                         f"dist.get_rank()), got {rank!r}")
+    if batch_size % world_size:
+        raise ValueError(f"{what} batch_size={batch_size} is not divisible by world_size={world_size}: each rank "
+                         f"takes an equal share of every batch, so that DDP's mean of the ranks' gradients is the "
+                         f"batch's gradient; use a batch_size that is a multiple of {world_size}")
+    if world_size == 1 and torch.distributed.is_available() and torch.distributed.is_initialized() \
+            and torch.distributed.get_world_size() > 1:
+        warnings.warn(f"torch.distributed runs {torch.distributed.get_world_size()} processes but this sampler has "
+                      f"world_size=1: every rank draws the same full batches; pass rank=dist.get_rank(), "
+                      f"world_size=dist.get_world_size()", UserWarning, stacklevel=4)
+    return int(rank), world_size
+
+
+def draw_generator(seed: int, j: int) -> np.random.Generator:
+    """The generator of draw j: PCG64 seeded with numpy's SeedSequence(seed, spawn_key=(j,)), independent across j."""
+    return np.random.Generator(np.random.PCG64(np.random.SeedSequence(seed, spawn_key=(j,))))
 
 
 class IndependentBatches:
     """The draws of SVAG's small steps; see `two_independent_batches`.  ``position``: the next draw's index."""
 
-    def __init__(self, n: int, batch_size: int, *, sampling: str, seed: int, batches: int, draws, start: int):
+    def __init__(self, n: int, batch_size: int, *, sampling: str, seed: int, batches: int, draws, start: int,
+                 rank: int = 0, world_size: int = 1):
         self.n = strict_positive_int("n", n)
         if batches not in (1, 2):
             raise ValueError(f"batches must be 1 (SGD, SVAG at l = 1) or 2 (SVAG at l > 1; pass "
@@ -55,6 +82,7 @@ class IndependentBatches:
         self.sampling = sampling
         self.seed = _position("seed", seed)
         self.draws = None if draws is None else _position("draws", draws)
+        self.rank, self.world_size = _shard(rank, world_size, self.batch_size, "two_independent_batches:")
         self.position = 0
         self.set_position(_position("start", start))
 
@@ -62,17 +90,20 @@ class IndependentBatches:
         """Make the next draw draw j (e.g. ``opt.small_steps_taken`` on resume)."""
         self.position = _position("the position", j)
 
-    def draw(self, j: int) -> list:
-        """The ``batches`` × B indices of draw j (a function of (seed, j) only)."""
+    def full_draw(self, j: int) -> np.ndarray:
+        """The ``batches`` × B indices of draw j over all ranks (a function of (seed, j) only), in O(B)."""
         generator = draw_generator(self.seed, j)
         n, b, k = self.n, self.batch_size, self.batches
         if self.sampling == "replacement":
-            indices = torch.randint(0, n, (k * b,), generator=generator)
-        elif self.sampling == "disjoint_halves":
-            indices = torch.randperm(n, generator=generator)[: k * b]
-        else:
-            indices = torch.cat([torch.randperm(n, generator=generator)[:b] for _ in range(k)])
-        return indices.tolist()
+            return generator.integers(0, n, k * b)
+        if self.sampling == "disjoint_halves":
+            return generator.choice(n, k * b, replace=False)
+        return np.concatenate([generator.choice(n, b, replace=False) for _ in range(k)])
+
+    def draw(self, j: int) -> list:
+        """This rank's share of draw j: rows r·B/W .. (r+1)·B/W − 1 of each batch, batch after batch."""
+        k, w = self.batches, self.world_size
+        return self.full_draw(j).reshape(k, w, -1)[:, self.rank].ravel().tolist()
 
     def __iter__(self):
         while self.draws is None or self.position < self.draws:
@@ -87,11 +118,14 @@ class IndependentBatches:
 
 
 def two_independent_batches(n: int, batch_size: int, *, sampling: str = "subset", seed: int = 0, batches: int = 2,
-                            draws: int | None = None, start: int = 0) -> IndependentBatches:
+                            draws: int | None = None, start: int = 0, rank: int = 0,
+                            world_size: int = 1) -> IndependentBatches:
     """Per small step, ``batches`` independent batches of B indices out of n, concatenated (γ₁ then γ₂).
 
     ``batches``: 2 for SVAG at l > 1, 1 at l = 1 (pass ``batches=opt.batches``); ``draws``: how many small
-    steps to yield (None: endless); ``start``: the first draw's index (resume at ``opt.small_steps_taken``).
+    steps to yield (None: endless); ``start``: the first draw's index (resume at ``opt.small_steps_taken``);
+    ``rank``, ``world_size``: under DDP, this process's share, B/world_size of each batch (γ₁'s share, then
+    γ₂'s), the ranks' shares in rank order making up the single-process batches.
     Σ₁ is the per-example gradient covariance; the combination c₁ḡ₁ + c₂ḡ₂ (c₁ + c₂ = 1, c₁² + c₂² = l) has
     covariance f·Σ₁/B with
 
@@ -102,20 +136,28 @@ def two_independent_batches(n: int, batch_size: int, *, sampling: str = "subset"
       means are negatively correlated, Cov(ḡ₁, ḡ₂) = −Σ₁/(N − 1), so f = (lN − B)/(N − 1), larger than
       subset's by (l − 1)B/(N − 1): close to independent only when B ≪ N.
     """
-    return IndependentBatches(n, batch_size, sampling=sampling, seed=seed, batches=batches, draws=draws, start=start)
+    return IndependentBatches(n, batch_size, sampling=sampling, seed=seed, batches=batches, draws=draws, start=start,
+                              rank=rank, world_size=world_size)
 
 
 class EpochReshuffling:
     """The batches of ``DataLoader(shuffle=True, generator=torch.Generator().manual_seed(seed))``; see
     `epoch_reshuffling`.  ``position``: batches handed out so far over all epochs."""
 
-    def __init__(self, n: int, batch_size: int, *, seed: int, drop_last: bool, start: int):
+    def __init__(self, n: int, batch_size: int, *, seed: int, drop_last: bool, start: int, rank: int = 0,
+                 world_size: int = 1):
         self.n = strict_positive_int("n", n)
         self.batch_size = _batch_size(self.n, batch_size, 1)
         if not isinstance(drop_last, bool):
             raise ValueError(f"drop_last must be True or False, got {drop_last!r}")
         self.drop_last = drop_last
         self.seed = _position("seed", seed)
+        self.rank, self.world_size = _shard(rank, world_size, self.batch_size, "epoch_reshuffling:")
+        last = self.n % self.batch_size
+        if not drop_last and last % self.world_size:
+            raise ValueError(f"epoch_reshuffling: the last batch of each epoch holds n % batch_size = {last} "
+                             f"examples, not divisible by world_size={self.world_size}; pass drop_last=True, or "
+                             f"an n whose remainder is a multiple of {self.world_size}")
         self._generator, self._epoch = None, None   # the generator before epoch self._epoch's draws
         self.position = 0
         self.set_position(_position("start", start))
@@ -142,19 +184,23 @@ class EpochReshuffling:
                 return batches
 
     def __iter__(self):
-        """The rest of the epoch that holds ``position``."""
+        """The rest of the epoch that holds ``position`` (this rank's share of each batch)."""
         e, offset = divmod(self.position, len(self))
         for batch in self.epoch(e)[offset:]:
             self.position += 1
-            yield batch
+            share = len(batch) // self.world_size
+            yield batch[self.rank * share: (self.rank + 1) * share]
 
 
-def epoch_reshuffling(n: int, batch_size: int, *, seed: int, drop_last: bool = False,
-                      start: int = 0) -> EpochReshuffling:
+def epoch_reshuffling(n: int, batch_size: int, *, seed: int, drop_last: bool = False, start: int = 0,
+                      rank: int = 0, world_size: int = 1) -> EpochReshuffling:
     """SGD's usual sampling: each epoch a fresh random permutation cut into batches of B (the last one short
     unless ``drop_last``); one ``iter`` per epoch, as a DataLoader's.  It yields exactly the batches of
     ``DataLoader(dataset, batch_size=B, shuffle=True, drop_last=drop_last,
     generator=torch.Generator().manual_seed(seed))`` (with ``persistent_workers=False``), and resumes from
     ``start`` = batches already taken (``set_position``).  Batches are not independent within an epoch:
-    outside Theorem 4.3, though the paper found it makes no difference in practice (Remark 4.5)."""
-    return EpochReshuffling(n, batch_size, seed=seed, drop_last=drop_last, start=start)
+    outside Theorem 4.3, though the paper found it makes no difference in practice (Remark 4.5).  Under DDP,
+    ``rank`` and ``world_size`` give each rank its share of every batch, as `two_independent_batches` does
+    (not ``DistributedSampler``'s interleaving): the shares in rank order are the single-process batch."""
+    return EpochReshuffling(n, batch_size, seed=seed, drop_last=drop_last, start=start, rank=rank,
+                            world_size=world_size)
