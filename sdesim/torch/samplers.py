@@ -7,11 +7,16 @@ yields ``batches`` × B indices per draw: the first B are batch γ₁, the next 
 seeds a ``torch.Generator`` for that draw), so a resumed loop gets the same draws by starting at the
 optimizer's count of small steps, however far a ``DataLoader`` had prefetched: ``start=opt.small_steps_taken``
 or ``sampler.set_position(opt.small_steps_taken)``.
+
+Each live `two_independent_batches` sampler counts the draws it has handed out that no ``opt.split`` has
+taken yet (`claim_draw`): that is how ``SVAG.split`` knows its rows were drawn by such a sampler.
 """
 
 from __future__ import annotations
 
+import collections
 import numbers
+import weakref
 
 import torch
 
@@ -40,8 +45,23 @@ def draw_generator(seed: int, j: int) -> torch.Generator:
     return torch.Generator().manual_seed(batch_seed(seed, j))
 
 
+_LIVE = weakref.WeakSet()      # the IndependentBatches samplers alive in this process
+
+
+def claim_draw(rows: int) -> list | None:
+    """Take one draw of ``rows`` indices that a live two-batch sampler handed out and no split has taken yet.
+
+    Returns None when one was taken, else the sizes of the draws waiting to be split (often none)."""
+    for sampler in list(_LIVE):
+        if sampler.unsplit[rows]:
+            sampler.unsplit[rows] -= 1
+            return None
+    return sorted({size for sampler in list(_LIVE) for size, count in sampler.unsplit.items() if count})
+
+
 class IndependentBatches:
-    """The draws of SVAG's small steps; see `two_independent_batches`.  ``position``: the next draw's index."""
+    """The draws of SVAG's small steps; see `two_independent_batches`.  ``position``: the next draw's index;
+    ``unsplit``: per size, the draws handed out by iteration that ``opt.split`` has not taken (`claim_draw`)."""
 
     def __init__(self, n: int, batch_size: int, *, sampling: str, seed: int, batches: int, draws, start: int):
         self.n = strict_positive_int("n", n)
@@ -57,6 +77,8 @@ class IndependentBatches:
         self.draws = None if draws is None else _position("draws", draws)
         self.position = 0
         self.set_position(_position("start", start))
+        self.unsplit = collections.Counter()
+        _LIVE.add(self)
 
     def set_position(self, j: int) -> None:
         """Make the next draw draw j (e.g. ``opt.small_steps_taken`` on resume)."""
@@ -78,7 +100,9 @@ class IndependentBatches:
         while self.draws is None or self.position < self.draws:
             j = self.position
             self.position += 1
-            yield self.draw(j)
+            indices = self.draw(j)
+            self.unsplit[len(indices)] += 1
+            yield indices
 
     def __len__(self) -> int:
         if self.draws is None:
