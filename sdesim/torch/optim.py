@@ -233,9 +233,10 @@ class SVAGFamily(SmallStepOptimizer):
                              f"two_independent_batches(..., batches=opt.batches)")
         waiting = None if self.batches == 1 or own_sampling else claim_draw(rows[0])
         if waiting is not None:
-            seen = (f"the two_independent_batches sampler drew {' or '.join(map(str, waiting))} indices per small step: "
-                    f"these rows are not its draw (a DataLoader with batch_size= and not batch_sampler=, or its "
-                    f"short last batch?)" if waiting else "no two_independent_batches sampler drew them")
+            drawn = " or ".join(map(str, waiting))
+            seen = (f"the two_independent_batches sampler drew {drawn} indices per small step: these rows are not "
+                    f"its draw (a DataLoader with batch_size= and not batch_sampler=, or its short last batch?)"
+                    if waiting else "no two_independent_batches sampler drew them")
             raise ValueError(
                 f"split got {rows[0]} rows and {seen}.  From DataLoader(batch_size=B, shuffle=True) split would halve "
                 f"each batch to B/2 (and the short last one), and the halves of batch_size=2B are not independent.  "
