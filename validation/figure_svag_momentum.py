@@ -83,7 +83,7 @@ def make_optimizer(params, settings: dict, l: int, scaling: str):
     opt = SVAG(params, lr=settings["lr"] * (l if step_eta_over_l else 1), l=l,
                weight_decay=settings["weight_decay"], unvalidated_momentum=settings["momentum"])
     if not rescale_momentum:
-        opt.small_momentum = opt.momentum
+        opt._rescale_momentum = False
     return opt
 
 

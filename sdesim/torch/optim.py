@@ -22,34 +22,37 @@ catches the loop that steps its scheduler after every ``opt.step()`` (l small st
 
 from __future__ import annotations
 
-import collections.abc
-
 import torch
+
+import collections.abc
+import math
+import numbers
 
 from sdesim._checks import decay
 from sdesim.methods import svag_weights
+from sdesim.torch import param_groups
 from sdesim.torch._checks import finite_number, strict_positive_int
 from sdesim.torch.adaptive import AdaptiveState, adaptive_step, check_hyperparameters
+from sdesim.torch.clipping import batch_gradient
 from sdesim.torch.data import SAMPLINGS as NGD_SAMPLINGS, covariance_factor
 from sdesim.torch.ngd import ngd_weights, noise_scale
 from sdesim.torch.samplers import claim_draw
 
 
-def gradient_step(params, lr: float, weight_decay: float) -> None:
-    """x ← x − lr·(g + λx) for each parameter, g its ``.grad`` (torch.optim.SGD's arithmetic)."""
+def gradient_step(params, lr: float, weight_decay: float, foreach: bool | None = False) -> None:
+    """x ← x − lr·(g + λx) for each parameter, g its ``.grad`` (torch.optim.SGD's arithmetic).  ``foreach``
+    True runs it as torch's multi-tensor path does, with the same bits (None: as torch chooses, foreach
+    when every parameter is on a GPU)."""
+    if foreach is None:
+        foreach = bool(params) and all(p.device.type == "cuda" for p in params)
+    if foreach and params:
+        grads = [p.grad for p in params]
+        if weight_decay != 0:
+            grads = torch._foreach_add(grads, params, alpha=weight_decay)
+        torch._foreach_add_(params, grads, alpha=-lr)
+        return
     for p in params:
         p.add_(p.grad if weight_decay == 0 else p.grad.add(p, alpha=weight_decay), alpha=-lr)
-
-
-class _WatchedGroup(dict):
-    """A param group that counts how often its learning rate is set (``lr_writes``)."""
-
-    lr_writes = 0
-
-    def __setitem__(self, key, value):
-        if key == "lr":
-            self.lr_writes += 1
-        super().__setitem__(key, value)
 
 
 def _describe(group_index: int, index: int, group: dict, param: torch.Tensor) -> str:
@@ -62,16 +65,18 @@ class SmallStepOptimizer(torch.optim.Optimizer):
     """What every optimizer here shares: the small-step counter, the learning-rate watch, the refusal of
     parameters without gradient, and a ``state_dict`` that records (and on load checks) the method.
 
-    Subclasses set ``small_steps`` and ``settings`` (what a saved state must match) and write `_update`.
+    Subclasses set ``small_steps`` and ``settings`` (what a saved state must match), the per-group
+    hyperparameters they honour besides lr and weight decay (``group_defaults``), and write `_update`.
     """
 
-    def __init__(self, params, lr, weight_decay, *, small_steps: int, settings: dict):
+    def __init__(self, params, lr, weight_decay, *, small_steps: int, settings: dict, group_defaults=None):
         self.small_steps = small_steps
         self.settings = settings
         self.small_steps_taken = 0
-        self._start = None          # (lr writes, lrs) of the groups when the current effective step began
+        self._start = None          # param_groups.snapshot of the groups when the current effective step began
         defaults = {"lr": finite_number("lr (the learning rate η)", lr, positive=True),
-                    "weight_decay": finite_number("weight_decay (λ of eq. (7))", weight_decay, positive=False)}
+                    "weight_decay": finite_number("weight_decay (λ of eq. (7))", weight_decay, positive=False),
+                    **(group_defaults or {})}
         super().__init__(params, defaults)
 
     # -- the counter ------------------------------------------------------------------------------
@@ -90,11 +95,14 @@ class SmallStepOptimizer(torch.optim.Optimizer):
 
     def add_param_group(self, param_group: dict) -> None:
         super().add_param_group(param_group)
-        group = self.param_groups[-1]
         index = len(self.param_groups) - 1
-        finite_number(f"param_groups[{index}]['lr'] (the learning rate η)", group["lr"], positive=True)
-        finite_number(f"param_groups[{index}]['weight_decay'] (λ of eq. (7))", group["weight_decay"], positive=False)
-        self.param_groups[-1] = _WatchedGroup(group)
+        self._check_group(index, self.param_groups[-1])
+        self.param_groups[-1] = param_groups.WatchedGroup(self.param_groups[-1])
+
+    def _check_group(self, index: int, group: dict) -> None:
+        """Raise if a group sets a hyperparameter this optimizer does not honour (``sdesim.torch.param_groups``)
+        or an honoured one out of range; subclasses check their own keys too."""
+        param_groups.check_group(self, index, group)
 
     @torch.no_grad()
     def step(self, closure=None):
@@ -103,7 +111,9 @@ class SmallStepOptimizer(torch.optim.Optimizer):
         if closure is not None:
             with torch.enable_grad():
                 loss = closure()
-        self._check_learning_rate()
+        for index, group in enumerate(self.param_groups):
+            self._check_group(index, group)
+        self._check_fixed_values()
         with_gradient = self._params_with_gradient()
         for group, params in zip(self.param_groups, with_gradient):
             self._update(group, params)
@@ -113,22 +123,37 @@ class SmallStepOptimizer(torch.optim.Optimizer):
     def _update(self, group: dict, params: list) -> None:
         raise NotImplementedError
 
-    def _check_learning_rate(self) -> None:
-        """Raise if a group's lr was set since the current effective step began (module docstring)."""
-        now = ([group.lr_writes for group in self.param_groups], [group["lr"] for group in self.param_groups])
+    def skip_step(self) -> None:
+        """Count a small step whose update did not happen (a ``GradScaler`` found an inf or NaN and skipped
+        ``opt.step()``): its batches were drawn, so the counter moves on with the sampler, and a resumed run
+        starts the sampler where the uninterrupted one is."""
+        self._check_fixed_values()
+        self.small_steps_taken += 1
+
+    def _check_fixed_values(self) -> None:
+        """Raise if a group's lr (or another honoured hyperparameter) was set since the current effective step
+        began (module docstring).  Right after `load_state_dict` the values are compared, not the writes, so
+        that building a scheduler on the loaded optimizer (which sets lr to its value) is not a change."""
+        now = param_groups.snapshot(self)
         within = self.small_steps_taken % self.small_steps
         if within == 0 or self._start is None:
             self._start = now
             return
-        if now[0] == self._start[0] and now[1] == self._start[1]:
+        keys = param_groups.watched_keys(self)
+        key = param_groups.changed(self._start, now, keys)
+        if key is None:
+            self._start = now
             return
         k, l = self.effective_steps_taken, self.small_steps
+        what = "the learning rate" if key == "lr" else f"{key!r}"
+        position = keys.index(key) if key in keys else 0
+        before, after = ([values[position] for values in snapshot[1]] for snapshot in (self._start, now))
         raise RuntimeError(
-            f"the learning rate was set during effective step {k}, after {within} of its {l} small steps "
-            f"(lr {self._start[1]} -> {now[1]}): {type(self).__name__} takes {l} small steps (opt.small_steps) "
-            f"at one learning rate per effective step.  Step your lr scheduler once per effective step, after "
-            f"`opt.step()` when `opt.ends_effective_step` is True, not after every opt.step(); its milestones and "
-            f"lengths are then in effective steps")
+            f"{what} was set during effective step {k}, after {within} of its {l} small steps "
+            f"({key} {before} -> {after}): {type(self).__name__} takes {l} small steps (opt.small_steps) "
+            f"at one {'learning rate' if key == 'lr' else 'value of ' + repr(key)} per effective step.  Step your "
+            f"schedulers once per effective step, after `opt.step()` when `opt.ends_effective_step` is True, not "
+            f"after every opt.step(); their milestones and lengths are then in effective steps")
 
     def _params_with_gradient(self) -> list:
         """Per group, the parameters that take a step; raise if one that requires a gradient has none."""
@@ -152,7 +177,7 @@ class SmallStepOptimizer(torch.optim.Optimizer):
     def state_dict(self) -> dict:
         state = super().state_dict()
         state["sdesim"] = {**self.settings, "small_steps_taken": self.small_steps_taken,
-                           "effective_step_lrs": None if self._start is None else list(self._start[1])}
+                           "effective_step_values": None if self._start is None else list(self._start[1])}
         return state
 
     def load_state_dict(self, state_dict: dict) -> None:
@@ -166,37 +191,112 @@ class SmallStepOptimizer(torch.optim.Optimizer):
             raise ValueError(f"the saved optimizer state is from another method or l than this "
                              f"{type(self).__name__} ({'; '.join(differ)}); resume with the same settings")
         super().load_state_dict({key: value for key, value in state_dict.items() if key != "sdesim"})
-        self.param_groups[:] = [_WatchedGroup(group) for group in self.param_groups]
+        self.param_groups[:] = [param_groups.WatchedGroup(group) for group in self.param_groups]
         self.small_steps_taken = int(saved["small_steps_taken"])
-        lrs = saved["effective_step_lrs"]
-        self._start = None if lrs is None else ([0] * len(self.param_groups), list(lrs))
+        values = saved.get("effective_step_values")
+        self._start = None if values is None else (None, [tuple(group) for group in values])
+
+
+def _clip_norm(clip_norm):
+    if clip_norm is None:
+        return None
+    if isinstance(clip_norm, bool) or not isinstance(clip_norm, numbers.Real) or not math.isfinite(clip_norm) \
+            or clip_norm <= 0:
+        raise ValueError(f"clip_norm must be a finite number > 0 (the total gradient norm each batch's gradient is "
+                         f"clipped to), or None for no clipping; got {clip_norm!r}")
+    return float(clip_norm)
 
 
 class SVAGFamily(SmallStepOptimizer):
-    """The optimizers that combine two independent batches: `combine`, `split`, ``weights``, ``batches``."""
+    """The optimizers that combine two independent batches: `backward`, `batch`, `combine`, `split`,
+    ``weights``, ``batches``, ``clip_norm``."""
 
-    def __init__(self, params, lr, weight_decay, *, l: int, small_steps: int, settings: dict):
+    def __init__(self, params, lr, weight_decay, *, l: int, small_steps: int, settings: dict, clip_norm=None,
+                 group_defaults=None):
         self.l = l
         self.weights = svag_weights(small_steps if l > 1 else 1)
         self.batches = 1 if l == 1 else 2    # independent batches per small step
-        super().__init__(params, lr, weight_decay, small_steps=small_steps, settings=settings)
+        self.clip_norm = _clip_norm(clip_norm)
+        self._batches_in = set()             # the batches whose gradient `batch` has put into .grad this small step
+        super().__init__(params, lr, weight_decay, small_steps=small_steps,
+                         settings={**settings, "clip_norm": self.clip_norm}, group_defaults=group_defaults)
 
-    def combine(self, *losses):
-        """c₁·loss1 + c₂·loss2 (``weights``), each loss the mean over its own batch; at l = 1 the one loss itself."""
+    def _check_losses(self, losses, caller: str) -> None:
         if len(losses) != self.batches:
             want = "one loss (l = 1: one batch, SGD)" if self.batches == 1 else "two losses (two independent batches)"
-            raise ValueError(f"{type(self).__name__}(l={self.l}).combine takes {want}, got {len(losses)}")
+            raise ValueError(f"{type(self).__name__}(l={self.l}).{caller} takes {want}, got {len(losses)}")
         shapes = [tuple(loss.shape) if isinstance(loss, torch.Tensor) else type(loss).__name__ for loss in losses]
         if len(set(shapes)) > 1:
-            raise ValueError(f"combine got losses of different shapes {shapes[0]} and {shapes[1]}: each must be "
+            raise ValueError(f"{caller} got losses of different shapes {shapes[0]} and {shapes[1]}: each must be "
                              f"one batch's mean loss, a scalar tensor")
         if not all(isinstance(loss, torch.Tensor) and loss.ndim == 0 for loss in losses):
-            raise ValueError(f"combine takes scalar losses (each batch's mean loss), got shape {shapes[0]}; "
+            raise ValueError(f"{caller} takes scalar losses (each batch's mean loss), got shape {shapes[0]}; "
                              f"reduce per-example losses with .mean()")
+
+    def combine(self, *losses):
+        """c₁·loss1 + c₂·loss2 (``weights``), each loss the mean over its own batch; at l = 1 the one loss itself.
+        ``combine(...).backward()`` puts g = c₁∇L_γ₁ + c₂∇L_γ₂ in ``.grad``; with ``clip_norm`` use `backward`."""
+        self._check_losses(losses, "combine")
         if self.batches == 1:
             return losses[0]
         c1, c2 = self.weights
         return c1 * losses[0] + c2 * losses[1]
+
+    def backward(self, *losses, scaler=None) -> None:
+        """Put the small step's gradient in ``.grad``: g = c₁ĝ₁ + c₂ĝ₂, ĝᵢ = ∇L_γᵢ clipped to total norm
+        ``clip_norm`` (``sdesim.torch.clipping``); at l = 1, ĝ of the one loss.  Without ``clip_norm`` it is
+        ``combine(*losses).backward()``.  ``scaler``: a ``torch.amp.GradScaler``; the losses are scaled by it
+        and each batch is clipped where its unscaled gradient would be; then ``scaler.step(opt)`` as usual."""
+        self._check_losses(losses, "backward")
+        if scaler is not None:
+            losses = [scaler.scale(loss) for loss in losses]
+        if self.clip_norm is None:
+            self.combine(*losses).backward()
+            return
+        for i, loss in enumerate(losses):
+            with self.batch(i, scaler=scaler):
+                loss.backward(retain_graph=i + 1 < len(losses))
+
+    def batch(self, i: int, *, scaler=None):
+        """A block whose gradients are batch i's (0: γ₁, 1: γ₂): on exit they are clipped to ``clip_norm``
+        (unscaled, with a GradScaler's ``scaler``) and added to ``.grad`` times cᵢ; for gradient accumulation
+        over micro-batches of one batch, with clipping::
+
+            with opt.batch(0):
+                for part in micro_batches_1: (loss(part) / len(micro_batches_1)).backward()
+        """
+        if isinstance(i, bool) or i not in range(self.batches):
+            raise ValueError(f"batch takes the batch's number, 0{' or 1' if self.batches == 2 else ''} "
+                             f"({self.batches} batch(es) per small step at l = {self.l}), got {i!r}")
+        if i in self._batches_in:
+            raise RuntimeError(f"batch {i}'s gradient is already in .grad for this small step: clipping applies to "
+                               f"a batch's whole gradient, so accumulate its micro-batches in one `with opt.batch({i}):`")
+        self._batches_in.add(i)
+        weight = self.weights[i] if self.batches == 2 else 1.0
+        scale = 1.0 if scaler is None else float(scaler.get_scale())
+        return batch_gradient(self._all_params(), weight, self.clip_norm, scale)
+
+    def _all_params(self) -> list:
+        return [p for group in self.param_groups for p in group["params"]]
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        super().zero_grad(set_to_none)
+        self._batches_in = set()
+
+    def step(self, closure=None):
+        if self.clip_norm is not None and len(self._batches_in) != self.batches:
+            raise RuntimeError(
+                f"{type(self).__name__} has clip_norm={self.clip_norm}, but only {len(self._batches_in)} of the "
+                f"small step's {self.batches} batch gradients went through opt.backward(...) or opt.batch(i): call "
+                f"opt.backward({'loss' if self.batches == 1 else 'loss1, loss2'}) instead of .backward(), so that "
+                f"each batch's gradient is clipped before they are combined")
+        loss = super().step(closure)
+        self._batches_in = set()
+        return loss
+
+    def skip_step(self) -> None:
+        super().skip_step()
+        self._batches_in = set()
 
     def split(self, *batch, own_sampling: bool = False) -> list:
         """One small step's examples cut into its batches, each a forward pass's input: [γ₁, γ₂] (B rows each
@@ -262,43 +362,83 @@ class SVAG(SVAGFamily):
     """
 
     def __init__(self, params, lr: float, l: int = 1, weight_decay: float = 0.0, *,
-                 unvalidated_momentum: float = 0.0):
+                 unvalidated_momentum: float = 0.0, clip_norm: float | None = None, foreach: bool | None = None):
         l = strict_positive_int("l", l)
-        momentum = unvalidated_momentum
-        if isinstance(momentum, bool) or not isinstance(momentum, (int, float)) or not 0 <= momentum < 1:
-            raise ValueError(f"unvalidated_momentum must be a number in [0, 1) (0: none, the paper's SVAG), "
-                             f"got {momentum!r}")
-        self.momentum = float(momentum)
-        self.small_momentum = 1.0 - (1.0 - self.momentum) / l if l > 1 else self.momentum
-        super().__init__(params, lr, weight_decay, l=l, small_steps=l,
-                         settings={"method": "svag", "l": l, "unvalidated_momentum": self.momentum})
+        self.momentum = _momentum("unvalidated_momentum", unvalidated_momentum)
+        self._rescale_momentum = True    # False only in validation/figure_svag_momentum.py's negative control
+        if foreach is not None and not isinstance(foreach, bool):
+            raise ValueError(f"foreach must be True, False or None (as torch chooses), got {foreach!r}")
+        # torch's per-group keys: 'momentum' only when momentum is on (OneCycleLR then cycles it), 'foreach'
+        group_defaults = {"foreach": foreach, **({"momentum": self.momentum} if self.momentum else {})}
+        super().__init__(params, lr, weight_decay, l=l, small_steps=l, clip_norm=clip_norm,
+                         settings={"method": "svag", "l": l, "unvalidated_momentum": self.momentum},
+                         group_defaults=group_defaults)
+
+    def _check_group(self, index: int, group: dict) -> None:
+        super()._check_group(index, group)
+        if "momentum" in group and self.momentum:
+            _momentum(f"param_groups[{index}]['momentum']", group["momentum"])
 
     def _update(self, group: dict, params: list) -> None:
-        weight_decay, l = group["weight_decay"], self.l
-        if not self.momentum:
-            gradient_step(params, group["lr"] / l, weight_decay)
+        weight_decay, l, momentum = group["weight_decay"], self.l, group.get("momentum", 0.0)
+        if not momentum:
+            gradient_step(params, group["lr"] / l, weight_decay, group["foreach"])
             return
+        small_momentum = 1.0 - (1.0 - momentum) / l if l > 1 and self._rescale_momentum else momentum
         for p in params:
             grad = p.grad if weight_decay == 0 else p.grad.add(p, alpha=weight_decay)
             state = self.state[p]
             if "momentum_buffer" not in state:
                 state["momentum_buffer"] = torch.clone(grad).detach()
             else:
-                state["momentum_buffer"].mul_(self.small_momentum).add_(grad)
+                state["momentum_buffer"].mul_(small_momentum).add_(grad)
             p.add_(state["momentum_buffer"], alpha=-group["lr"] / l / l)
 
 
+def _momentum(name: str, value) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < 1:
+        raise ValueError(f"{name} must be a number in [0, 1) (0: none, the paper's SVAG), got {value!r}")
+    return float(value)
+
+
 class AdaptiveSVAG(SVAGFamily):
-    """SVAG of an adaptive method (``sdesim.torch.adaptive``): l² small steps per effective step."""
+    """SVAG of an adaptive method (``sdesim.torch.adaptive``): l² small steps per effective step.  Each param
+    group's own β's and ε (torch's group keys: ``betas`` for Adam, ``alpha`` for the RMSprops, ``eps``) are
+    rescaled for l at its small steps."""
 
     method = None
 
-    def __init__(self, params, lr, l, weight_decay, **hyperparameters):
+    def __init__(self, params, lr, l, weight_decay, *, clip_norm=None, **hyperparameters):
         l = strict_positive_int("l", l)
         self.hyperparameters = check_hyperparameters(self.method, **hyperparameters)
         self.small_hyperparameters = self.hyperparameters.small_step(l)
-        super().__init__(params, lr, weight_decay, l=l, small_steps=l * l,
-                         settings={"method": self.method, "l": l, **self.hyperparameters.settings()})
+        self._small = {}                  # the group keys' values -> their small-step hyperparameters
+        hyper = self.hyperparameters
+        decays = {"betas": (hyper.beta1, hyper.beta2)} if self.method == "adam" else {"alpha": hyper.beta2}
+        super().__init__(params, lr, weight_decay, l=l, small_steps=l * l, clip_norm=clip_norm,
+                         settings={"method": self.method, "l": l, **hyper.settings()},
+                         group_defaults={**decays, "eps": hyper.eps})
+
+    def _check_group(self, index: int, group: dict) -> None:
+        super()._check_group(index, group)
+        self._group_hyperparameters(group, index)
+
+    def _group_hyperparameters(self, group: dict, index: int | None = None):
+        """This group's β's and ε, checked, with SVAG's small-step rescaling for l (cached by value)."""
+        key = (tuple(group["betas"]) if "betas" in group else group["alpha"], group["eps"])
+        if key not in self._small:
+            where = "" if index is None else f"param_groups[{index}]: "
+            try:
+                if self.method == "adam":
+                    beta1, beta2 = _pair("betas", group["betas"])
+                    hyper = check_hyperparameters("adam", beta1=decay("betas[0]", beta1), beta2=decay("betas[1]", beta2),
+                                                  eps=group["eps"], bias_correction=self.hyperparameters.bias_correction)
+                else:
+                    hyper = check_hyperparameters(self.method, beta2=decay("alpha", group["alpha"]), eps=group["eps"])
+            except ValueError as error:
+                raise ValueError(f"{where}{error}") from None
+            self._small[key] = hyper.small_step(self.l)
+        return self._small[key]
 
     def _update(self, group: dict, params: list) -> None:
         first_moment = self.hyperparameters.beta1 is not None
@@ -312,7 +452,7 @@ class AdaptiveSVAG(SVAGFamily):
         moments.exp_avg = [state["exp_avg"] for state in states] if first_moment else None
         moments.exp_avg_sq = [state["exp_avg_sq"] for state in states]
         moments.steps = [state["step"] for state in states]
-        adaptive_step(params, moments, self.small_hyperparameters, group["lr"] / self.l, group["weight_decay"])
+        adaptive_step(params, moments, self._group_hyperparameters(group), group["lr"] / self.l, group["weight_decay"])
         for state, steps in zip(states, moments.steps):
             state["step"] = steps
 
@@ -330,8 +470,8 @@ class RMSpropSVAG(AdaptiveSVAG):
     method = "rmsprop"
 
     def __init__(self, params, lr: float, l: int = 1, weight_decay: float = 0.0, *, alpha: float = 0.99,
-                 eps: float = 1e-8):
-        super().__init__(params, lr, l, weight_decay, beta2=decay("alpha", alpha), eps=eps)
+                 eps: float = 1e-8, clip_norm: float | None = None):
+        super().__init__(params, lr, l, weight_decay, beta2=decay("alpha", alpha), eps=eps, clip_norm=clip_norm)
 
 
 class AdamSVAG(AdaptiveSVAG):
@@ -341,10 +481,11 @@ class AdamSVAG(AdaptiveSVAG):
     method = "adam"
 
     def __init__(self, params, lr: float, l: int = 1, weight_decay: float = 0.0, *,
-                 betas: tuple = (0.9, 0.999), eps: float = 1e-8, bias_correction: bool = True):
+                 betas: tuple = (0.9, 0.999), eps: float = 1e-8, bias_correction: bool = True,
+                 clip_norm: float | None = None):
         beta1, beta2 = _pair("betas", betas)
         super().__init__(params, lr, l, weight_decay, beta1=decay("betas[0]", beta1), beta2=decay("betas[1]", beta2),
-                         eps=eps, bias_correction=bias_correction)
+                         eps=eps, bias_correction=bias_correction, clip_norm=clip_norm)
 
 
 class PaperRMSpropSVAG(AdaptiveSVAG):
@@ -354,8 +495,8 @@ class PaperRMSpropSVAG(AdaptiveSVAG):
     method = "paper_rmsprop"
 
     def __init__(self, params, lr: float, l: int = 1, weight_decay: float = 0.0, *, alpha: float = 0.99,
-                 eps: float = 1e-8):
-        super().__init__(params, lr, l, weight_decay, beta2=decay("alpha", alpha), eps=eps)
+                 eps: float = 1e-8, clip_norm: float | None = None):
+        super().__init__(params, lr, l, weight_decay, beta2=decay("alpha", alpha), eps=eps, clip_norm=clip_norm)
 
 
 class NoisyGDChunk:
