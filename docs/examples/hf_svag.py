@@ -9,13 +9,16 @@ Run it:  python docs/examples/hf_svag.py   (needs the ``hf`` extra; a tiny BERT 
 * ``create_optimizer``: the SVAG optimizer (``svag=functools.partial(SVAG, l=4)``, or AdamSVAG, ...) on the
   Trainer's two parameter groups (weight decay on all but biases and norms), at ``learning_rate``;
 * ``training_step``: ``opt.split`` cuts the batch dict into the two batches, each gets its own forward pass
-  (``compute_loss``), c₁·L₁ + c₂·L₂ is backpropagated; the logged loss is the mean of L₁ and L₂;
+  (``compute_loss``), and ``opt.backward(L₁, L₂)`` puts c₁ĝ₁ + c₂ĝ₂ in ``.grad`` (each ĝᵢ clipped to the
+  optimizer's ``clip_norm`` if it has one); the logged loss is the mean of L₁ and L₂;
 * ``create_scheduler``: the Trainer's schedule (``lr_scheduler_type``, warm-up) in effective steps, stepped
   only when ``opt.ends_effective_step`` (the Trainer steps its scheduler after every optimizer step).
 
 ``max_steps`` counts small steps: effective steps × ``opt.small_steps``.  The Trainer's ``max_grad_norm``
-(1.0 by default) clips the combined gradient, whose noise grows like √l: refused; set ``max_grad_norm=0``.
-Gradient accumulation and several processes are refused too (one small step is one optimizer step of one process).
+(1.0 by default) clips the combined gradient, whose noise grows like √l: refused; set ``max_grad_norm=0`` and
+give the optimizer ``clip_norm`` (``functools.partial(SVAG, l=4, clip_norm=1.0)``), which clips each batch's
+gradient before combining.  Gradient accumulation, fp16 (its GradScaler skips steps) and several processes are
+refused too: one small step is one optimizer step of one process.
 A resumed run (``train(resume_from_checkpoint=...)``) starts the sampler at the Trainer's step count, which
 is the optimizer's small-step count, so it draws what the uninterrupted run would have drawn.
 """
@@ -61,7 +64,9 @@ class SVAGTrainer(Trainer):
         refused = {
             "max_grad_norm": (self.args.max_grad_norm > 0, "the Trainer clips the combined gradient c₁g₁ + c₂g₂, "
                               "whose noise grows like √l, so clipping changes the method more the larger l; set "
-                              "max_grad_norm=0"),
+                              "max_grad_norm=0 and clip each batch in the optimizer: "
+                              "svag=functools.partial(SVAG, l=..., clip_norm=c)"),
+            "fp16": (self.args.fp16, "its GradScaler skips steps, which this recipe does not count; use bf16"),
             "gradient_accumulation_steps": (self.args.gradient_accumulation_steps != 1, "one SVAG small step is one "
                                             "optimizer step on two batches; set it to 1 and choose B "
                                             "(per_device_train_batch_size) instead"),
@@ -121,7 +126,7 @@ class SVAGTrainer(Trainer):
         inputs = self._prepare_inputs(inputs)
         with self.compute_loss_context_manager():
             losses = [self.compute_loss(model, batch) for batch in self.svag.split(inputs)]  # each its own mean
-        self.accelerator.backward(self.svag.combine(*losses))
+        self.svag.backward(*losses)                         # c₁ĝ₁ + c₂ĝ₂, each ĝᵢ clipped to clip_norm if set
         return (sum(losses) / len(losses)).detach()
 
 
