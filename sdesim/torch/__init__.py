@@ -10,6 +10,7 @@ torchsde SDEs.  The core package never imports this.
 - ``ngd``: the NGD gradient without forming Σ;
 - ``loggers``: CSV and TensorBoard loggers that receive each log row as it is appended;
 - ``optim``: SVAG, RMSpropSVAG, AdamSVAG and NoisyGD as torch.optim optimizers for your own loop;
+- ``clipping``, ``param_groups``: their per-batch gradient clipping and per-group hyperparameters;
 - ``samplers``: SVAG's independent batches and DataLoader's epoch reshuffling, resumable, for a ``DataLoader``;
 - ``data``: digits, synthetic sets, any torch ``Dataset``, CIFAR-10 from a local folder;
 - ``nsr``: Ĝ, N̂, R during training (Definition 5.1) and the κ* of Theorem 5.6;

@@ -11,7 +11,9 @@
 
 λ is eq. (7)'s weight decay (``weight_decay``, unchanged across l).  ``.grad`` holds g: the loop computes
 each batch's loss in its own forward pass and calls ``opt.combine(loss1, loss2).backward()`` (at l = 1
-``opt.combine(loss)``: one batch, SGD).  The optimizer counts its small steps (``small_steps_taken``, saved
+``opt.combine(loss)``: one batch, SGD), or ``opt.backward(loss1, loss2)``, which with ``clip_norm`` = c
+clips each batch's gradient to norm c before combining them (``sdesim.torch.clipping``).  Each param
+group's own hyperparameters are honoured, or refused with the reason (``sdesim.torch.param_groups``).  The optimizer counts its small steps (``small_steps_taken``, saved
 by ``state_dict``); effective step k is small steps lk..lk+l−1 (l² for the adaptive methods), time kη (kη²).
 
 Step an lr scheduler once per effective step, when ``opt.ends_effective_step``: every small step of an
