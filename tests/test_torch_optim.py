@@ -29,12 +29,14 @@ def same_state(a, b) -> bool:
     return all(torch.equal(p, q) for p, q in zip(a.state_dict().values(), b.state_dict().values()))
 
 
-def drop_in_loop(model, opt, dataset, batch_sampler, *, milestone=None):
-    """The loop of docs/guide/own-loop.md: one small step per item of the loader, the scheduler per effective step."""
+def drop_in_loop(model, opt, dataset, batch_sampler, *, milestone=None, own_sampling=False):
+    """The loop of docs/guide/own-loop.md: one small step per item of the loader, the scheduler per effective step
+    (``own_sampling``: the batches are a recorded list, not a two_independent_batches sampler)."""
     scheduler = None if milestone is None else torch.optim.lr_scheduler.MultiStepLR(opt, [milestone], 0.5)
     for x, y in DataLoader(dataset, batch_sampler=batch_sampler, generator=torch.Generator()):
         opt.zero_grad()
-        opt.combine(*[F.cross_entropy(model(xb), yb) for xb, yb in opt.split(x, y)]).backward()
+        batches = opt.split(x, y, own_sampling=own_sampling)
+        opt.combine(*[F.cross_entropy(model(xb), yb) for xb, yb in batches]).backward()
         opt.step()
         if opt.ends_effective_step and scheduler is not None:
             scheduler.step()
@@ -67,7 +69,7 @@ def test_drop_in_loop_equals_trainer_bit_for_bit(method, l, settings, make):
     per_step = opt.batches
     batches = [torch.cat(drawn[i:i + per_step]).tolist() for i in range(0, len(drawn), per_step)]
     torch.manual_seed(stream_seeds(SEED)[2])        # the trainer's dropout stream
-    drop_in_loop(mine, opt, TensorDataset(data.inputs, data.targets), batches, milestone=3)
+    drop_in_loop(mine, opt, TensorDataset(data.inputs, data.targets), batches, milestone=3, own_sampling=True)
     assert opt.effective_steps_taken == STEPS and opt.small_steps_taken == STEPS * opt.small_steps
     assert same_state(model, mine)
     # power: the other l of the same method takes other steps

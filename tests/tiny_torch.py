@@ -21,3 +21,8 @@ def tiny_model(seed=0, *, norm=None, dropout=0.0, dtype=torch.float64):
 def tiny_data(n=12, seed=1, dtype=torch.float64):
     """n points of two Gaussian classes in 4 dimensions."""
     return synthetic_classification(n, dim=4, classes=2, seed=seed, dtype=dtype)
+
+
+def same_state(a, b) -> bool:
+    """Every tensor of the two modules' state dicts equal bit for bit (parameters and buffers)."""
+    return all(torch.equal(x, y) for x, y in zip(a.state_dict().values(), b.state_dict().values()))

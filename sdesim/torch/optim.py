@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import torch
 
+import collections.abc
 import math
 import numbers
 
@@ -37,6 +38,7 @@ from sdesim.torch.adaptive import AdaptiveState, adaptive_step, check_hyperparam
 from sdesim.torch.clipping import batch_gradient
 from sdesim.torch.data import SAMPLINGS as NGD_SAMPLINGS, covariance_factor
 from sdesim.torch.ngd import ngd_weights, noise_scale
+from sdesim.torch.samplers import claim_draw
 
 
 def gradient_step(params, lr: float, weight_decay: float, foreach: bool | None = False) -> None:
@@ -298,16 +300,55 @@ class SVAGFamily(SmallStepOptimizer):
         super().skip_step()
         self._batches_in = set()
 
-    def split(self, *tensors) -> list:
-        """The step's examples cut into its batches: [(x₁, y₁), (x₂, y₂)] (B rows each), [(x, y)] at l = 1."""
-        if not tensors:
-            raise ValueError("split takes the tensors of one small step's examples, e.g. opt.split(inputs, targets)")
-        rows = {len(t) for t in tensors}
-        if len(rows) > 1 or next(iter(rows)) % self.batches:
+    def split(self, *batch, own_sampling: bool = False) -> list:
+        """One small step's examples cut into its batches, each a forward pass's input: [γ₁, γ₂] (B rows each
+        of the 2B), [batch] at l = 1.  ``opt.split(x, y)`` or ``opt.split((x, y))`` -> [(x₁, y₁), (x₂, y₂)];
+        ``opt.split({"input_ids": ..., "labels": ...})`` (a Hugging Face batch) -> two dicts of the same keys.
+        Every value is a tensor of the same number of rows; anything else is refused, constants included.
+
+        At l > 1 the rows must be one draw of a ``two_independent_batches`` sampler (``samplers.claim_draw``):
+        ``DataLoader(batch_size=B, shuffle=True)`` would be halved to B/2 (and its short last batch), and the
+        halves of ``batch_size=2B, shuffle=True`` are not independent; both are refused.  ``own_sampling=True``
+        skips that check, for rows you drew as two independent batches yourself (γ₁ then γ₂)."""
+        if not isinstance(own_sampling, bool):
+            raise ValueError(f"own_sampling must be True or False, got {own_sampling!r}")
+        if len(batch) == 1 and isinstance(batch[0], collections.abc.Mapping):
+            keys, values = list(batch[0]), list(batch[0].values())
+        elif len(batch) == 1 and isinstance(batch[0], (tuple, list)):
+            keys, values = None, list(batch[0])
+        else:
+            keys, values = None, list(batch)
+        if not values:
+            raise ValueError("split takes one small step's examples: opt.split(inputs, targets), opt.split((inputs, "
+                             "targets)) or opt.split({'input_ids': ..., 'labels': ...}); got nothing")
+        names = [repr(key) for key in keys] if keys is not None else [f"item {i}" for i in range(len(values))]
+        for name, value in zip(names, values):
+            if not isinstance(value, torch.Tensor) or value.ndim == 0:
+                kind = "a 0-dim tensor" if isinstance(value, torch.Tensor) else type(value).__name__
+                raise ValueError(f"split takes tensors with one row per example; {name} of the batch is {kind}.  "
+                                 f"Leave non-tensor values and per-batch constants out of the batch (e.g. in the "
+                                 f"collate function) and pass them to the model yourself")
+        rows = [len(value) for value in values]
+        if len(set(rows)) > 1 or rows[0] % self.batches:
             raise ValueError(f"split needs tensors of one length divisible by {self.batches} (the batches per "
-                             f"small step), got lengths {[len(t) for t in tensors]}; draw them with "
+                             f"small step), got lengths {rows}; draw them with "
                              f"two_independent_batches(..., batches=opt.batches)")
-        return list(zip(*(t.chunk(self.batches) for t in tensors)))
+        waiting = None if self.batches == 1 or own_sampling else claim_draw(rows[0])
+        if waiting is not None:
+            drawn = " or ".join(map(str, waiting))
+            seen = (f"the two_independent_batches sampler drew {drawn} indices per small step: these rows are not "
+                    f"its draw (a DataLoader with batch_size= and not batch_sampler=, or its short last batch?)"
+                    if waiting else "no two_independent_batches sampler drew them")
+            raise ValueError(
+                f"split got {rows[0]} rows and {seen}.  From DataLoader(batch_size=B, shuffle=True) split would halve "
+                f"each batch to B/2 (and the short last one), and the halves of batch_size=2B are not independent.  "
+                f"Draw each small step's two batches with DataLoader(dataset, batch_sampler=two_independent_batches("
+                f"len(dataset), B, batches=opt.batches, seed=..., draws=...)); if you drew two independent batches "
+                f"of {rows[0] // 2} rows yourself (γ₁ then γ₂), pass opt.split(..., own_sampling=True)")
+        pieces = [value.chunk(self.batches) for value in values]
+        if keys is not None:
+            return [dict(zip(keys, part)) for part in zip(*pieces)]
+        return list(zip(*pieces))
 
 
 class SVAG(SVAGFamily):

@@ -14,12 +14,17 @@ Under data parallelism (``torch.distributed``, DDP) pass ``rank`` and ``world_si
 same draw and keeps its share, rows r·B/W .. (r+1)·B/W − 1 of each batch (of γ₁, then of γ₂), so the ranks'
 shares, in rank order, are the single-process batches exactly, and DDP's mean of the ranks' gradients is the
 single-process gradient of c₁L₁ + c₂L₂.
+
+Each live `two_independent_batches` sampler counts the draws it has handed out that no ``opt.split`` has
+taken yet (`claim_draw`): that is how ``SVAG.split`` knows its rows were drawn by such a sampler.
 """
 
 from __future__ import annotations
 
+import collections
 import numbers
 import warnings
+import weakref
 
 import numpy as np
 import torch
@@ -66,8 +71,23 @@ def draw_generator(seed: int, j: int) -> np.random.Generator:
     return np.random.Generator(np.random.PCG64(np.random.SeedSequence(seed, spawn_key=(j,))))
 
 
+_LIVE = weakref.WeakSet()      # the IndependentBatches samplers alive in this process
+
+
+def claim_draw(rows: int) -> list | None:
+    """Take one draw of ``rows`` indices that a live two-batch sampler handed out and no split has taken yet.
+
+    Returns None when one was taken, else the sizes of the draws waiting to be split (often none)."""
+    for sampler in list(_LIVE):
+        if sampler.unsplit[rows]:
+            sampler.unsplit[rows] -= 1
+            return None
+    return sorted({size for sampler in list(_LIVE) for size, count in sampler.unsplit.items() if count})
+
+
 class IndependentBatches:
-    """The draws of SVAG's small steps; see `two_independent_batches`.  ``position``: the next draw's index."""
+    """The draws of SVAG's small steps; see `two_independent_batches`.  ``position``: the next draw's index;
+    ``unsplit``: per size, the draws handed out by iteration that ``opt.split`` has not taken (`claim_draw`)."""
 
     def __init__(self, n: int, batch_size: int, *, sampling: str, seed: int, batches: int, draws, start: int,
                  rank: int = 0, world_size: int = 1):
@@ -85,6 +105,8 @@ class IndependentBatches:
         self.rank, self.world_size = _shard(rank, world_size, self.batch_size, "two_independent_batches:")
         self.position = 0
         self.set_position(_position("start", start))
+        self.unsplit = collections.Counter()
+        _LIVE.add(self)
 
     def set_position(self, j: int) -> None:
         """Make the next draw draw j (e.g. ``opt.small_steps_taken`` on resume)."""
@@ -109,7 +131,9 @@ class IndependentBatches:
         while self.draws is None or self.position < self.draws:
             j = self.position
             self.position += 1
-            yield self.draw(j)
+            indices = self.draw(j)
+            self.unsplit[len(indices)] += 1
+            yield indices
 
     def __len__(self) -> int:
         if self.draws is None:
