@@ -12,7 +12,8 @@ from seeds import seed  # noqa: E402
 from sdesim.methods import svag_weights  # noqa: E402
 from sdesim.torch.data import BatchSampler  # noqa: E402
 from sdesim.torch.scaling import scale_config  # noqa: E402
-from sdesim.torch.training import Trainer, stream_seeds, train  # noqa: E402
+from sdesim.torch.train_settings import stream_seeds  # noqa: E402
+from sdesim.torch.training import LogSettings, Trainer, train  # noqa: E402
 from tiny_torch import tiny_data, tiny_model  # noqa: E402
 
 torch.set_num_threads(1)
@@ -54,7 +55,7 @@ def test_l_1_is_torch_optim_bit_for_bit(method, settings, optimizer, weight_deca
     data, schedule = tiny_data(40, dtype=dtype), {10: 0.5}
     model = tiny_model(norm="batch", dropout=0.2, dtype=dtype)
     result = train(model, data, method=method, lr=LR, batch_size=BATCH, weight_decay=weight_decay, steps=STEPS,
-                   seed=SEED, log_every=STEPS, schedule=schedule, **settings)
+                   seed=SEED, logging=LogSettings(log_every=STEPS), schedule=schedule, **settings)
     reference = torch_optim_run(lambda p: optimizer(p, weight_decay), data, dtype, schedule)
     for p, q in zip(model.state_dict().values(), reference.state_dict().values()):
         assert torch.equal(p, q)
@@ -64,7 +65,7 @@ def test_l_1_is_torch_optim_bit_for_bit(method, settings, optimizer, weight_deca
     # the check has power: one more step, or the other RMSprop, gives other parameters
     other = tiny_model(norm="batch", dropout=0.2, dtype=dtype)
     train(other, data, method="paper_rmsprop" if method == "rmsprop" else "rmsprop", lr=LR, batch_size=BATCH,
-          weight_decay=weight_decay, steps=STEPS, seed=SEED, log_every=STEPS, schedule=schedule)
+          weight_decay=weight_decay, steps=STEPS, seed=SEED, logging=LogSettings(log_every=STEPS), schedule=schedule)
     assert not torch.equal(other[0].weight, model[0].weight)
 
 
@@ -95,7 +96,7 @@ def test_svag_for_adam_matches_the_update_written_out(l, bias_correction):
     data, beta1, beta2, eps, decay = tiny_data(40), 0.9, 0.99, 1e-3, 0.05
     model = tiny_model()
     trainer = Trainer(model, data, method="adam", l=l, lr=LR, batch_size=BATCH, weight_decay=decay, seed=SEED,
-                      beta1=beta1, beta2=beta2, eps=eps, bias_correction=bias_correction, log_every=1)
+                      beta1=beta1, beta2=beta2, eps=eps, bias_correction=bias_correction, logging=LogSettings(log_every=1))
     small = trainer.small_hyper
     assert (small.beta1, small.beta2, small.eps) == (1 - (1 - beta1) / l**2, 1 - (1 - beta2) / l**2, eps * l)
     result = trainer.run(2)
@@ -128,7 +129,7 @@ def test_each_batch_has_its_own_forward_pass(l, batches):
     sizes = []
     model = tiny_model(norm="batch")
     model[0].register_forward_hook(lambda module, inputs, output: sizes.append(len(inputs[0])))
-    trainer = Trainer(model, tiny_data(20), method="adam", l=l, batch_size=4, log_every=5)
+    trainer = Trainer(model, tiny_data(20), method="adam", l=l, batch_size=4, logging=LogSettings(log_every=5))
     trainer.run(0)                    # the log entry at step 0 evaluates the whole training set
     sizes.clear()
     trainer.run(2)
@@ -138,7 +139,7 @@ def test_each_batch_has_its_own_forward_pass(l, batches):
 @pytest.mark.parametrize("method,l", [("adam", 2), ("rmsprop", 1), ("paper_rmsprop", 2)])
 def test_resume_from_checkpoint_is_identical(tmp_path, method, l):
     data, test = tiny_data(40), tiny_data(10, seed=2)
-    settings = dict(method=method, l=l, lr=0.02, batch_size=5, weight_decay=0.01, log_every=3, seed=9,
+    settings = dict(method=method, l=l, lr=0.02, batch_size=5, weight_decay=0.01, logging=LogSettings(log_every=3), seed=9,
                     schedule={5: 0.5}, test_data=test, beta2=0.95)
     whole = Trainer(tiny_model(norm="batch", dropout=0.3), data, **settings)
     whole.run(14)
