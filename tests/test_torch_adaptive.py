@@ -201,3 +201,44 @@ def test_svag_gradient_for_adaptive_methods_has_l_squared_times_the_covariance()
     estimate, se = float(squares.mean()), float(squares.std() / len(draws) ** 0.5)
     assert abs(estimate - l * l * trace) < 5 * se, (estimate, l * l * trace, se)
     assert abs(estimate - l * trace) > 20 * se              # SVAG's weights of l, not l², are far off
+
+
+@pytest.mark.parametrize("method,l", [("adam", 2), ("rmsprop", 1), ("svag", 2)])
+def test_a_checkpoint_in_the_old_optimizer_format_resumes_bit_for_bit(tmp_path, method, l):
+    """Checkpoints from before the trainer stepped through sdesim.torch.optim hold None (SGD family) or an
+    AdaptiveState dict {exp_avg, exp_avg_sq, steps}: they resume as the uninterrupted run."""
+    data = tiny_data(40)
+    settings = dict(method=method, l=l, lr=0.02, batch_size=5, weight_decay=0.01, seed=9,
+                    logging=LogSettings(log_every=3))
+    whole = Trainer(tiny_model(dropout=0.3), data, **settings)
+    whole.run(8)
+    first = Trainer(tiny_model(dropout=0.3), data, **settings)
+    first.run(4)
+    first.save(tmp_path / "run.pt")
+    state = torch.load(tmp_path / "run.pt", weights_only=True)
+    moments = state["optimizer"]["state"]
+    old = None if method == "svag" else {
+        "exp_avg": [moments[i]["exp_avg"] for i in sorted(moments)] if method == "adam" else None,
+        "exp_avg_sq": [moments[i]["exp_avg_sq"] for i in sorted(moments)],
+        "steps": [moments[i]["step"] for i in sorted(moments)]}
+    torch.save(dict(state, optimizer=old), tmp_path / "old.pt")
+    resumed = Trainer.load(tmp_path / "old.pt", tiny_model(seed=5, dropout=0.3), data)
+    assert resumed.run(4).log == whole.result().log
+    assert all(torch.equal(p, q) for p, q in zip(resumed.model.parameters(), whole.model.parameters()))
+
+
+@pytest.mark.parametrize("method", ["sgd", "adam"])
+def test_a_parameter_the_loss_does_not_reach_takes_a_zero_gradient(method):
+    """The optimizers refuse a .grad of None; the trainer gives such a parameter g = 0, so it takes the step of
+    g = 0 plus weight decay (as the written-out SGD and torch's Adam on a zero gradient do)."""
+    model = tiny_model()
+    model.unused = torch.nn.Parameter(torch.tensor([[0.5, -1.0], [2.0, 0.25]], dtype=torch.float64))
+    start = model.unused.detach().clone()
+    Trainer(model, tiny_data(40), method=method, lr=0.1, batch_size=5, weight_decay=0.5,
+            logging=LogSettings(log_every=2)).run(2)
+    reference = start.clone().requires_grad_()
+    opt = (torch.optim.SGD if method == "sgd" else torch.optim.Adam)([reference], lr=0.1, weight_decay=0.5)
+    for _ in range(2):
+        reference.grad = torch.zeros_like(reference)
+        opt.step()
+    assert torch.equal(model.unused, reference) and not torch.equal(reference, start)
