@@ -139,7 +139,8 @@ def test_each_batch_has_its_own_forward_pass(l, batches):
 @pytest.mark.parametrize("method,l", [("adam", 2), ("rmsprop", 1), ("paper_rmsprop", 2)])
 def test_resume_from_checkpoint_is_identical(tmp_path, method, l):
     data, test = tiny_data(40), tiny_data(10, seed=2)
-    settings = dict(method=method, l=l, lr=0.02, batch_size=5, weight_decay=0.01, logging=LogSettings(log_every=3), seed=9,
+    settings = dict(method=method, l=l, lr=0.02, batch_size=5, weight_decay=0.01, logging=LogSettings(log_every=3),
+                    seed=9,
                     schedule={5: 0.5}, test_data=test, beta2=0.95)
     whole = Trainer(tiny_model(norm="batch", dropout=0.3), data, **settings)
     whole.run(14)

@@ -125,9 +125,11 @@ BAD = [
     ("lr=0", lambda: trainer(lr=0.0), ValueError, "lr .* must be a finite number > 0"),
     ("lr=nan", lambda: trainer(lr=float("nan")), ValueError, "lr .* must be a finite number > 0"),
     ("weight_decay=-1", lambda: trainer(weight_decay=-1.0), ValueError, "weight_decay .* must be a finite number >= 0"),
-    ("sampling='epoch'", lambda: trainer(data=DataSettings(sampling="epoch")), ValueError, "unknown sampling 'epoch'; allowed"),
+    ("sampling='epoch'", lambda: trainer(data=DataSettings(sampling="epoch")), ValueError,
+     "unknown sampling 'epoch'; allowed"),
     ("seed=-1", lambda: trainer(seed=-1), ValueError, "seed must be an integer >= 0"),
-    ("chunk_size=0", lambda: trainer(data=DataSettings(chunk_size=0)), ValueError, "chunk_size must be a positive integer"),
+    ("chunk_size=0", lambda: trainer(data=DataSettings(chunk_size=0)), ValueError,
+     "chunk_size must be a positive integer"),
     ("ngd with batch norm", lambda: trainer(method="ngd", model=tiny_model(norm="batch")), ValueError,
      "batch norm in training mode .* Use group norm"),
     ("gd with batch norm", lambda: trainer(method="gd", model=tiny_model(norm="batch")), ValueError,
@@ -193,16 +195,19 @@ BAD = [
     ("monitor not callable", lambda: trainer(logging=LogSettings(monitor=3)), TypeError, "monitor must be a function"),
     ("monitor returns a number", lambda: trainer(logging=LogSettings(monitor=lambda model, step: 3)).run(1), TypeError,
      "monitor must return a dict of metrics"),
-    ("monitor metric 'norm2'", lambda: trainer(logging=LogSettings(monitor=lambda model, step: {"norm2": 1.0})).run(1), ValueError,
+    ("monitor metric 'norm2'",
+     lambda: trainer(logging=LogSettings(monitor=lambda model, step: {"norm2": 1.0})).run(1), ValueError,
      r"monitor metrics \['norm2'\] clash"),
     ("NSRMonitor every=15, log_every=10", lambda: trainer(logging=LogSettings(monitor=monitor(every=15))), ValueError,
      "every=15 must be a multiple of log_every=10: .* measure only every 30 steps; use every=20"),
-    ("NSRMonitor every=20, monitor_every=10", lambda: trainer(logging=LogSettings(monitor=monitor(every=20), monitor_every=10)),
+    ("NSRMonitor every=20, monitor_every=10",
+     lambda: trainer(logging=LogSettings(monitor=monitor(every=20), monitor_every=10)),
      ValueError, "monitor_every=10 differs from the NSRMonitor's every=20: .* leave monitor_every out"),
     ("NSRMonitor of cross-entropy, mse run", lambda: trainer(model=torch.nn.Linear(4, 1).double(),
                                                               train_data=regression(), loss="mse", logging=LogSettings(monitor=monitor())),
      ValueError, "measures loss 'cross_entropy' but the run trains on 'mse'.* takes 'cross_entropy', 'mse'"),
-    ("NSRMonitor of cross-entropy, loss function", lambda: trainer(loss=squared_error, logging=LogSettings(monitor=monitor())),
+    ("NSRMonitor of cross-entropy, loss function",
+     lambda: trainer(loss=squared_error, logging=LogSettings(monitor=monitor())),
      ValueError, "measures loss 'cross_entropy' but the run trains on a loss function"),
     ("NSRMonitor loss_fn='hinge'", lambda: monitor(loss_fn="hinge"), ValueError,
      "unknown loss 'hinge'; allowed: 'cross_entropy', 'mse'"),
@@ -295,7 +300,8 @@ BAD = [
      ValueError, "used a loss function: pass the same one"),
     ("resume on a GPU", lambda: Trainer.load(saved(), tiny_model(), tiny_data(), device="cuda"), ValueError,
      NOT_A_STEP),
-    ("resume without the monitor", lambda: Trainer.load(saved(logging=LogSettings(monitor=lambda model, step: {})), tiny_model(),
+    ("resume without the monitor",
+     lambda: Trainer.load(saved(logging=LogSettings(monitor=lambda model, step: {})), tiny_model(),
                                                         tiny_data()),
      UserWarning, "the saved run was monitored .* no monitor was passed: its metrics stop at step 0; pass the same"),
     # -- networks
@@ -390,10 +396,12 @@ def test_evaluate_takes_what_the_trainer_takes():
 def test_an_nsr_monitor_sets_the_cadence():
     data = tiny_data(40)
     watch = lambda: nsr.NSRMonitor(data, 5, m=3, every=20, seed=1)  # noqa: E731
-    result = train(tiny_model(), data, batch_size=5, steps=40, logging=LogSettings(log_every=10, monitor=watch()), seed=2)
+    result = train(tiny_model(), data, batch_size=5, steps=40, logging=LogSettings(log_every=10, monitor=watch()),
+                   seed=2)
     assert [entry["step"] for entry in result.log if nsr.SIGNAL in entry] == [0, 20, 40]
     assert result.config["monitor_every"] == 20
-    same = train(tiny_model(), data, batch_size=5, steps=40, logging=LogSettings(log_every=10, monitor=watch(), monitor_every=20), seed=2)
+    same = train(tiny_model(), data, batch_size=5, steps=40,
+                 logging=LogSettings(log_every=10, monitor=watch(), monitor_every=20), seed=2)
     assert same.log == result.log
 
 
@@ -416,7 +424,8 @@ def test_the_monitor_takes_the_trainers_loss_names():
     data, model = regression(40), torch.nn.Linear(4, 1).double()
     by_name = nsr.NSRMonitor(data, 5, m=4, every=5, loss_fn="mse", seed=3)
     assert by_name(model, 5) == nsr.NSRMonitor(data, 5, m=4, every=5, loss_fn=squared_error, seed=3)(model, 5)
-    result = train(model, data, loss="mse", lr=0.01, batch_size=5, steps=10, logging=LogSettings(log_every=5, monitor=by_name))
+    result = train(model, data, loss="mse", lr=0.01, batch_size=5, steps=10,
+                   logging=LogSettings(log_every=5, monitor=by_name))
     assert all(math.isfinite(entry["nsr"]) for entry in result.log) and len(result.log) == 3
 
 

@@ -21,7 +21,8 @@ torch = pytest.importorskip("torch")
 from sdesim.torch import loading  # noqa: E402
 from sdesim.torch.data import DatasetData, TensorData  # noqa: E402
 from sdesim.torch.nets import cnn  # noqa: E402
-from sdesim.torch.training import Checkpoints, LoaderSettings, LogSettings, Speed, Trainer, train  # noqa: E402
+from sdesim.torch.training import (Checkpoints, DataSettings, LoaderSettings, LogSettings, Speed, Trainer,  # noqa: E402
+                                   train)
 from tiny_torch import tiny_data, tiny_model  # noqa: E402
 
 torch.set_num_threads(1)
@@ -98,25 +99,28 @@ def test_a_dataset_without_augmentation_trains_as_its_tensors_do_with_workers():
     """SVAG on the Dataset read by 2 workers, and GD and NGD reading it in chunks, equal the tensor runs."""
     images = CropFlipImages(augment=False)
     tensors = TensorData(images.images, images.labels)
-    for method, extra in (("svag", {"l": 2}), ("gd", {"chunk_size": 10}), ("ngd", {"chunk_size": 10})):
+    chunks = {"data": DataSettings(chunk_size=10)}
+    for method, extra in (("svag", {"l": 2}), ("gd", chunks), ("ngd", chunks)):
         finals = []
         for data, workers in ((tensors, 0), (images, 2)):
             model = cnn(3, 4, channels=(4,), norm=None, seed=0)
-            train(model, data, method=method, lr=0.1, batch_size=4, steps=2, logging=LogSettings(log_every=2), loader=LoaderSettings(num_workers=workers), seed=1,
-                  **extra)
+            train(model, data, method=method, lr=0.1, batch_size=4, steps=2, logging=LogSettings(log_every=2),
+                  loader=LoaderSettings(num_workers=workers), seed=1, **extra)
             finals.append(flat(model))
         assert torch.equal(finals[0], finals[1]), method
 
 
 def test_resume_mid_run_with_other_workers_is_exact(tmp_path):
     straight, _ = cnn_run(steps=6, loader=LoaderSettings(num_workers=0))
-    trainer = Trainer(small_cnn(), CropFlipImages(), method="svag", l=2, lr=0.1, batch_size=4, logging=LogSettings(log_every=1), loader=LoaderSettings(num_workers=2, prefetch_factor=3),
+    trainer = Trainer(small_cnn(), CropFlipImages(), method="svag", l=2, lr=0.1, batch_size=4,
+                      logging=LogSettings(log_every=1), loader=LoaderSettings(num_workers=2, prefetch_factor=3),
                       seed=5)
     trainer.run(3)
     trainer.save(tmp_path / "run.pt")
     assert trainer.batches == 3 * 2 * 2
     for workers in (1, 0):
-        resumed = Trainer.load(tmp_path / "run.pt", small_cnn(), CropFlipImages(), loader=LoaderSettings(num_workers=workers))
+        resumed = Trainer.load(tmp_path / "run.pt", small_cnn(), CropFlipImages(),
+                               loader=LoaderSettings(num_workers=workers))
         assert resumed.config["num_workers"] == workers
         resumed.run(3)
         assert torch.equal(flat(resumed.model), straight)
@@ -135,7 +139,9 @@ def test_a_checkpoint_saved_while_workers_read_ahead_has_the_consumed_sampler_st
         return {}
 
     for workers in (0, 2):
-        trainer = Trainer(small_cnn(False), CropFlipImages(), method="svag", l=2, lr=0.1, batch_size=4, logging=LogSettings(log_every=1, monitor=save_at_step_2, monitor_every=1), loader=LoaderSettings(num_workers=workers, prefetch_factor=4 if workers else None),
+        trainer = Trainer(small_cnn(False), CropFlipImages(), method="svag", l=2, lr=0.1, batch_size=4,
+                          logging=LogSettings(log_every=1, monitor=save_at_step_2, monitor_every=1),
+                          loader=LoaderSettings(num_workers=workers, prefetch_factor=4 if workers else None),
                           seed=5)
         trainer.run(3)
     states = [torch.load(tmp_path / f"w{w}.pt", weights_only=True)["rng"]["sampler"] for w in (0, 2)]
@@ -146,7 +152,8 @@ def test_a_checkpoint_saved_while_workers_read_ahead_has_the_consumed_sampler_st
 
 
 def test_evaluating_augmented_data_every_step_leaves_the_training_alone():
-    every_step, evaluated = cnn_run(steps=4, loader=LoaderSettings(num_workers=2), logging=LogSettings(log_every=1, eval_every=1), test_data=CropFlipImages(8, seed=1))
+    every_step, evaluated = cnn_run(steps=4, loader=LoaderSettings(num_workers=2),
+                                    logging=LogSettings(log_every=1, eval_every=1), test_data=CropFlipImages(8, seed=1))
     never, _ = cnn_run(steps=4, loader=LoaderSettings(num_workers=2), logging=LogSettings(log_every=4))
     assert torch.equal(every_step, never)
     assert len(evaluated.columns()["test_loss"]) == 5
@@ -169,11 +176,13 @@ class Explodes(torch.nn.Module):
 
 def test_no_worker_process_outlives_run():
     others = set(multiprocessing.active_children())       # children of other tests in this process, if any
-    trainer = Trainer(small_cnn(), CropFlipImages(), method="svag", l=2, lr=0.1, batch_size=4, seed=5, loader=LoaderSettings(num_workers=2), logging=LogSettings(log_every=1),
+    trainer = Trainer(small_cnn(), CropFlipImages(), method="svag", l=2, lr=0.1, batch_size=4, seed=5,
+                      loader=LoaderSettings(num_workers=2), logging=LogSettings(log_every=1),
                       test_data=CropFlipImages(8))
     trainer.run(2)
     assert set(multiprocessing.active_children()) <= others
-    exploding = Trainer(Explodes(), CropFlipImages(), lr=0.1, batch_size=4, seed=5, loader=LoaderSettings(num_workers=2))
+    exploding = Trainer(Explodes(), CropFlipImages(), lr=0.1, batch_size=4, seed=5,
+                        loader=LoaderSettings(num_workers=2))
     with pytest.raises(RuntimeError, match="boom"):
         exploding.run(10)
     assert set(multiprocessing.active_children()) <= others
@@ -181,10 +190,14 @@ def test_no_worker_process_outlives_run():
 
 
 BAD = [
-    ("num_workers=-1", dict(loader=LoaderSettings(num_workers=-1)), ValueError, r"num_workers must be an integer >= 0 .* got -1"),
-    ("num_workers=1.5", dict(loader=LoaderSettings(num_workers=1.5)), ValueError, r"num_workers must be an integer >= 0 .* got 1.5"),
-    ("num_workers=True", dict(loader=LoaderSettings(num_workers=True)), ValueError, r"num_workers must be an integer >= 0 .* got True"),
-    ("pin_memory='yes'", dict(loader=LoaderSettings(pin_memory="yes")), ValueError, r"pin_memory must be True or False, got 'yes'"),
+    ("num_workers=-1", dict(loader=LoaderSettings(num_workers=-1)), ValueError,
+     r"num_workers must be an integer >= 0 .* got -1"),
+    ("num_workers=1.5", dict(loader=LoaderSettings(num_workers=1.5)), ValueError,
+     r"num_workers must be an integer >= 0 .* got 1.5"),
+    ("num_workers=True", dict(loader=LoaderSettings(num_workers=True)), ValueError,
+     r"num_workers must be an integer >= 0 .* got True"),
+    ("pin_memory='yes'", dict(loader=LoaderSettings(pin_memory="yes")), ValueError,
+     r"pin_memory must be True or False, got 'yes'"),
     ("prefetch_factor without workers", dict(loader=LoaderSettings(prefetch_factor=2)), ValueError,
      r"prefetch_factor=2 needs worker processes \(num_workers >= 1\)"),
     ("prefetch_factor=0", dict(loader=LoaderSettings(num_workers=1, prefetch_factor=0)), ValueError,
@@ -241,13 +254,16 @@ def test_the_fused_pass_reads_a_dataset_through_the_feed():
     finals = []
     for workers in (0, 2):
         model = cnn(3, 4, **model_kw)
-        train(model, CropFlipImages(), method="svag", l=2, lr=0.1, batch_size=4, steps=3, logging=LogSettings(log_every=3), speed=Speed(fused=True), loader=LoaderSettings(num_workers=workers), seed=1)
+        train(model, CropFlipImages(), method="svag", l=2, lr=0.1, batch_size=4, steps=3,
+              logging=LogSettings(log_every=3), speed=Speed(fused=True), loader=LoaderSettings(num_workers=workers),
+              seed=1)
         finals.append(flat(model))
     assert torch.equal(finals[0], finals[1])
     images = CropFlipImages(augment=False)
     plain = []
     for data in (TensorData(images.images, images.labels), images):
         model = cnn(3, 4, **model_kw)
-        train(model, data, method="svag", l=2, lr=0.1, batch_size=4, steps=3, logging=LogSettings(log_every=3), speed=Speed(fused=True), seed=1)
+        train(model, data, method="svag", l=2, lr=0.1, batch_size=4, steps=3, logging=LogSettings(log_every=3),
+              speed=Speed(fused=True), seed=1)
         plain.append(flat(model))
     assert torch.equal(plain[0], plain[1])

@@ -45,7 +45,8 @@ def late_monitor(model, step):
 
 @pytest.mark.parametrize("method,l", [("sgd", 1), ("svag", 2), ("gd", 1)])
 def test_sgd_family_logs_the_sde_time_sum_of_learning_rates(method, l):
-    result = train(tiny_model(), tiny_data(), method=method, l=l, lr=0.1, batch_size=3, steps=4, logging=LogSettings(log_every=1),
+    result = train(tiny_model(), tiny_data(), method=method, l=l, lr=0.1, batch_size=3, steps=4,
+                   logging=LogSettings(log_every=1),
                    schedule={2: 0.5})
     expected, time = [0.0], 0.0
     for rate in (0.1, 0.1, 0.05, 0.05):
@@ -74,7 +75,8 @@ def test_the_csv_file_is_the_log_row_by_row(tmp_path):
     rows = Rows(path)
     with CSVLogger(path) as csv_logger:
         result = train(tiny_model(), tiny_data(), test_data=tiny_data(6, seed=2), method="svag", l=2, lr=0.1,
-                       batch_size=3, steps=6, logging=LogSettings(log_every=1, eval_every=2, monitor=late_monitor, monitor_every=2, loggers=[csv_logger, rows]))
+                       batch_size=3, steps=6, logging=LogSettings(log_every=1, eval_every=2, monitor=late_monitor,
+                                                                  monitor_every=2, loggers=[csv_logger, rows]))
     assert rows.starts == [[]] and rows.rows == result.log
     assert rows.seen_on_disk == list(range(1, len(result.log) + 1))        # each row on disk as it arrives
     back = read_csv(path)
@@ -88,7 +90,9 @@ def test_tensorboard_gets_every_number_against_the_effective_step(tmp_path):
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
     with TensorBoardLogger(tmp_path / "tb") as board:
-        result = train(tiny_model(), tiny_data(), method="svag", l=2, lr=0.1, batch_size=3, steps=4, logging=LogSettings(log_every=1, eval_every=2, monitor=late_monitor, monitor_every=2, loggers=board))
+        result = train(tiny_model(), tiny_data(), method="svag", l=2, lr=0.1, batch_size=3, steps=4,
+                       logging=LogSettings(log_every=1, eval_every=2, monitor=late_monitor, monitor_every=2,
+                                           loggers=board))
     assert_board_holds(tmp_path / "tb", result.columns(), EventAccumulator)
 
 
@@ -233,7 +237,8 @@ BAD = [
                       method="svag", l=4, batch_size=3),
      ValueError, r"'held' holds a run with l=2 \(step-00000000.pt\), but this call asks for l=4"),
     ("resume an sgd run as svag",
-     lambda mp: train(tiny_model(), tiny_data(), steps=3, resume="latest", checkpoints=Checkpoints(folder_of(), every=1),
+     lambda mp: train(tiny_model(), tiny_data(), steps=3, resume="latest",
+                      checkpoints=Checkpoints(folder_of(), every=1),
                       method="svag", l=2, batch_size=3),
      ValueError, r"holds a run with method='sgd', l=1 \(step-00000000.pt\), but this call asks for method='svag', l=2"),
     ("resume past the total", lambda mp: train(tiny_model(), tiny_data(), steps=2, resume="latest",

@@ -165,7 +165,8 @@ def test_monitoring_leaves_the_training_trajectory_unchanged():
     runs = []
     for monitor in (None, nsr.NSRMonitor(data, 8, m=4, every=5, seed=2)):
         model = nets.scale_invariant_mlp(8, 3, hidden=(8,), seed=1)
-        train(model, data, lr=0.2, batch_size=8, weight_decay=0.01, steps=10, logging=LogSettings(log_every=5, monitor=monitor, monitor_every=5 if monitor else None), seed=3)
+        train(model, data, lr=0.2, batch_size=8, weight_decay=0.01, steps=10,
+              logging=LogSettings(log_every=5, monitor=monitor, monitor_every=5 if monitor else None), seed=3)
         runs.append(model.state_dict())
     for key in runs[0]:
         assert torch.equal(runs[0][key], runs[1][key]), key

@@ -194,7 +194,8 @@ def test_noisy_gd_gradient_is_ngd_gradient_and_loop_is_trainer_bit_for_bit():
         assert all(torch.equal(a, p.grad) for a, p in zip(mine, model.parameters()))
 
     trained = tiny_model()
-    Trainer(trained, data, method="ngd", lr=lr, batch_size=batch, weight_decay=decay, seed=SEED, data=DataSettings(chunk_size=16), logging=LogSettings(log_every=STEPS)).run(STEPS)
+    Trainer(trained, data, method="ngd", lr=lr, batch_size=batch, weight_decay=decay, seed=SEED,
+            data=DataSettings(chunk_size=16), logging=LogSettings(log_every=STEPS)).run(STEPS)
     model = tiny_model()
     opt = NoisyGD(model.parameters(), lr, n=len(data), batch_size=batch, weight_decay=decay, seed=stream_seeds(SEED)[1])
     for _ in range(STEPS):

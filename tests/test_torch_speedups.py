@@ -48,7 +48,8 @@ def network(kind: str, dtype=torch.float32):
 def test_float32_without_compile_or_fusion_is_the_plain_loop_bit_for_bit():
     data = tiny_data(40, dtype=torch.float32)
     model = tiny_model(dtype=torch.float32)
-    Trainer(model, data, method="sgd", lr=0.3, batch_size=5, seed=3, logging=LogSettings(log_every=10), speed=Speed(precision="float32", compile=False, fused=False)).run(10)
+    Trainer(model, data, method="sgd", lr=0.3, batch_size=5, seed=3, logging=LogSettings(log_every=10),
+            speed=Speed(precision="float32", compile=False, fused=False)).run(10)
     reference = tiny_model(dtype=torch.float32)
     sampler = BatchSampler(len(data), 5, generator=torch.Generator().manual_seed(stream_seeds(3)[0]))
     optimizer = torch.optim.SGD(reference.parameters(), lr=0.3)
@@ -62,14 +63,15 @@ def test_float32_without_compile_or_fusion_is_the_plain_loop_bit_for_bit():
 
 # --- bf16 autocast -----------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("settings", [dict(method="sgd"), dict(method="svag", l=2, speed=Speed(fused=True)), dict(method="gd")],
-                         ids=["sgd", "svag-fused", "gd"])
-def test_bf16_moves_the_parameters_as_float32_does_to_bf16_rounding(settings):
+@pytest.mark.parametrize("settings,fused", [(dict(method="sgd"), False), (dict(method="svag", l=2), True),
+                                            (dict(method="gd"), False)], ids=["sgd", "svag-fused", "gd"])
+def test_bf16_moves_the_parameters_as_float32_does_to_bf16_rounding(settings, fused):
     data = digits_for("mlp")
     start = flat(network("mlp").parameters())
     runs = {}
     for precision in ("float32", "bf16"):
-        trainer = Trainer(network("mlp"), data, lr=1e-3, batch_size=16, seed=0, logging=LogSettings(log_every=1), speed=Speed(precision=precision), **settings)
+        trainer = Trainer(network("mlp"), data, lr=1e-3, batch_size=16, seed=0, logging=LogSettings(log_every=1),
+                          speed=Speed(precision=precision, fused=fused), **settings)
         runs[precision] = (trainer, trainer.run(1))
     (plain, plain_log), (mixed, mixed_log) = runs["float32"], runs["bf16"]
     assert all(p.dtype == torch.float32 for p in mixed.params)          # parameters and updates stay float32
@@ -104,7 +106,8 @@ BAD = [
     ("precision=None", dict(speed=Speed(precision=None)), "unknown precision None; allowed"),
     ("bf16 on a float64 model", dict(speed=Speed(precision="bf16"), model=tiny_model(), train_data=tiny_data(40)),
      "parameters are torch.float64; autocast leaves other dtypes alone"),
-    ("compile='bogus'", dict(speed=Speed(compile="bogus")), "compile='bogus' is not a torch.compile backend here; allowed: .*"
+    ("compile='bogus'", dict(speed=Speed(compile="bogus")),
+     "compile='bogus' is not a torch.compile backend here; allowed: .*"
      "'inductor'"),
     ("compile=1", dict(speed=Speed(compile=1)), "compile must be True, False or the name of a torch.compile backend"),
     ("fused=1", dict(method="svag", l=2, speed=Speed(fused=1)), "fused must be True or False, got 1"),
@@ -124,7 +127,8 @@ def test_fused_at_l_1_is_one_batch_and_allows_batch_norm():
     model = mlp(64, 10, hidden=(8,), seed=0)
     reference = mlp(64, 10, hidden=(8,), seed=0)
     for m, fused in ((model, True), (reference, False)):
-        Trainer(m, digits_for("mlp"), method="svag", l=1, batch_size=8, speed=Speed(fused=fused), logging=LogSettings(log_every=3)).run(3)
+        Trainer(m, digits_for("mlp"), method="svag", l=1, batch_size=8, speed=Speed(fused=fused),
+                logging=LogSettings(log_every=3)).run(3)
     assert torch.equal(flat(model.state_dict().values()), flat(reference.state_dict().values()))
 
 
@@ -136,7 +140,8 @@ def test_compile_with_inductor_matches_eager_to_float_rounding():
     runs = []
     for compile in (False, True):
         model = tiny_model(dtype=torch.float32)
-        trainer = Trainer(model, data, method="svag", l=2, speed=Speed(fused=True, compile=compile), logging=LogSettings(log_every=3), lr=0.3, batch_size=5, seed=3)
+        trainer = Trainer(model, data, method="svag", l=2, speed=Speed(fused=True, compile=compile),
+                          logging=LogSettings(log_every=3), lr=0.3, batch_size=5, seed=3)
         runs.append((trainer, trainer.run(3)))
     (eager, eager_log), (compiled, compiled_log) = runs
     assert compiled_log.config["compile"] == "inductor"
@@ -146,7 +151,8 @@ def test_compile_with_inductor_matches_eager_to_float_rounding():
 
 def test_compiled_bf16_fused_run_resumes_identically(tmp_path):
     data = digits_for("mlp")
-    settings = dict(method="adam", l=2, speed=Speed(fused=True, precision="bf16", compile="aot_eager"), logging=LogSettings(log_every=2), lr=0.01,
+    settings = dict(method="adam", l=2, speed=Speed(fused=True, precision="bf16", compile="aot_eager"),
+                    logging=LogSettings(log_every=2), lr=0.01,
                     batch_size=8, seed=4)
     whole = Trainer(network("mlp"), data, **settings)
     whole.run(4)

@@ -1,4 +1,4 @@
-"""The trainer's settings: the update's own keywords flat, the rest in four small typed objects.
+"""The trainer's settings: the update's own keywords flat, the rest in five small typed objects.
 
 ==================  =======================================================================================
 flat keywords       ``method``, ``lr``, ``l``, ``batch_size``, ``weight_decay``, ``beta1``, ``beta2``, ``eps``,

@@ -22,7 +22,8 @@ from sdesim.torch.nsr import NSRMonitor
 from sdesim.torch.train_settings import (DataSettings, LogSettings, Speed, check_group, check_schedule,
                                          refuse_unknown)
 
-LOADER_SETTINGS = ("num_workers", "pin_memory", "prefetch_factor")   # how a Dataset is read, not what: may change on resume
+LOADER_SETTINGS = ("num_workers", "pin_memory",
+                   "prefetch_factor")   # how a Dataset is read, not what: may change on resume
 
 
 @dataclass
