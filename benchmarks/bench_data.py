@@ -90,10 +90,10 @@ def small_cnn():
 
 def trainer_steps(dataset, workers: int, args) -> float:
     """Seconds for ``args.batches`` SGD steps of ``Trainer.run`` on the Dataset."""
-    from sdesim.torch.training import Trainer
+    from sdesim.torch.training import LoaderSettings, LogSettings, Trainer
 
-    trainer = Trainer(small_cnn(), dataset, method="sgd", lr=0.01, batch_size=args.batch, log_every=10**9,
-                      num_workers=workers)
+    trainer = Trainer(small_cnn(), dataset, method="sgd", lr=0.01, batch_size=args.batch,
+                      logging=LogSettings(log_every=10**9), loader=LoaderSettings(num_workers=workers))
     trainer.log.append({})                   # skip the step-0 log entry (an evaluation of the whole set)
     start = time.perf_counter()
     trainer.run(args.batches)

@@ -71,18 +71,18 @@ def time_steps(trainer, steps: int) -> float:
 def bench_model(kind: str, args) -> dict:
     import torch
 
-    from sdesim.torch.training import Trainer
+    from sdesim.torch.training import LogSettings, Speed, Trainer
 
     data = data_for(kind, args.device)
-    quiet = dict(batch_size=args.batch, lr=0.01, log_every=10**9, device=args.device, seed=0)
+    quiet = dict(batch_size=args.batch, lr=0.01, logging=LogSettings(log_every=10**9), device=args.device, seed=0)
     trainers = {
         "sgd": Trainer(models(kind, "batch"), data, method="sgd", **quiet),
         "svag": Trainer(models(kind, "batch"), data, method="svag", l=2, **quiet),
         "sgd_group": Trainer(models(kind, "group"), data, method="sgd", **quiet),
         "ngd": Trainer(models(kind, "group"), data, method="ngd", **quiet),
         "svag_group": Trainer(models(kind, "group"), data, method="svag", l=2, **quiet),
-        "svag_fused": Trainer(models(kind, "group"), data, method="svag", l=2, fused=True, **quiet),
-        "sgd_bf16": Trainer(models(kind, "batch"), data, method="sgd", precision="bf16", **quiet),
+        "svag_fused": Trainer(models(kind, "group"), data, method="svag", l=2, speed=Speed(fused=True), **quiet),
+        "sgd_bf16": Trainer(models(kind, "batch"), data, method="sgd", speed=Speed(precision="bf16"), **quiet),
     }
     steps = {"sgd": args.steps, "svag": max(1, args.steps // 2), "sgd_group": args.steps,
              "ngd": max(1, args.steps // 20), "svag_group": max(1, args.steps // 2),

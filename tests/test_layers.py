@@ -57,3 +57,37 @@ def test_imports_flow_down(path):
 def test_every_unit_has_a_layer():
     units = {unit(p) for p in ROOT.rglob("*.py") if p.name != "__init__.py" or p.parent != ROOT}
     assert units <= set(LAYER), f"units without a layer: {units - set(LAYER)}"
+
+
+def torch_imports(path: Path):
+    """The sdesim.torch modules ``path`` imports anywhere in it (module level or inside functions)."""
+    for node in ast.walk(ast.parse(path.read_text())):
+        names = [a.name for a in node.names] if isinstance(node, ast.Import) else \
+            [node.module] if isinstance(node, ast.ImportFrom) and node.module else []
+        for name in names:
+            parts = name.split(".")
+            if parts[:2] == ["sdesim", "torch"] and len(parts) > 2:
+                yield parts[2]
+            elif isinstance(node, ast.ImportFrom) and name == "sdesim.torch":
+                yield from (a.name for a in node.names if (ROOT / "torch" / f"{a.name}.py").exists())
+
+
+def test_no_import_cycle_among_torch_modules():
+    """No sdesim.torch module imports, even lazily inside a function, one that imports it back (directly or
+    through others): each concept depends one way (the trainer on nsr, never nsr on the trainer)."""
+    modules = {p.stem: p for p in (ROOT / "torch").glob("*.py") if p.stem != "__init__"}
+    graph = {name: {target for target in torch_imports(path) if target in modules and target != name}
+             for name, path in modules.items()}
+    state = {}
+
+    def visit(name, trail):
+        if state.get(name) == "done":
+            return
+        assert state.get(name) != "open", f"import cycle among sdesim.torch modules: {' -> '.join(trail + [name])}"
+        state[name] = "open"
+        for target in sorted(graph[name]):
+            visit(target, trail + [name])
+        state[name] = "done"
+
+    for name in sorted(graph):
+        visit(name, [])

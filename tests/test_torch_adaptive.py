@@ -12,7 +12,8 @@ from seeds import seed  # noqa: E402
 from sdesim.methods import svag_weights  # noqa: E402
 from sdesim.torch.data import BatchSampler  # noqa: E402
 from sdesim.torch.scaling import scale_config  # noqa: E402
-from sdesim.torch.training import Trainer, stream_seeds, train  # noqa: E402
+from sdesim.torch.train_settings import stream_seeds  # noqa: E402
+from sdesim.torch.training import LogSettings, Trainer, train  # noqa: E402
 from tiny_torch import tiny_data, tiny_model  # noqa: E402
 
 torch.set_num_threads(1)
@@ -54,7 +55,7 @@ def test_l_1_is_torch_optim_bit_for_bit(method, settings, optimizer, weight_deca
     data, schedule = tiny_data(40, dtype=dtype), {10: 0.5}
     model = tiny_model(norm="batch", dropout=0.2, dtype=dtype)
     result = train(model, data, method=method, lr=LR, batch_size=BATCH, weight_decay=weight_decay, steps=STEPS,
-                   seed=SEED, log_every=STEPS, schedule=schedule, **settings)
+                   seed=SEED, logging=LogSettings(log_every=STEPS), schedule=schedule, **settings)
     reference = torch_optim_run(lambda p: optimizer(p, weight_decay), data, dtype, schedule)
     for p, q in zip(model.state_dict().values(), reference.state_dict().values()):
         assert torch.equal(p, q)
@@ -64,7 +65,7 @@ def test_l_1_is_torch_optim_bit_for_bit(method, settings, optimizer, weight_deca
     # the check has power: one more step, or the other RMSprop, gives other parameters
     other = tiny_model(norm="batch", dropout=0.2, dtype=dtype)
     train(other, data, method="paper_rmsprop" if method == "rmsprop" else "rmsprop", lr=LR, batch_size=BATCH,
-          weight_decay=weight_decay, steps=STEPS, seed=SEED, log_every=STEPS, schedule=schedule)
+          weight_decay=weight_decay, steps=STEPS, seed=SEED, logging=LogSettings(log_every=STEPS), schedule=schedule)
     assert not torch.equal(other[0].weight, model[0].weight)
 
 
@@ -95,7 +96,7 @@ def test_svag_for_adam_matches_the_update_written_out(l, bias_correction):
     data, beta1, beta2, eps, decay = tiny_data(40), 0.9, 0.99, 1e-3, 0.05
     model = tiny_model()
     trainer = Trainer(model, data, method="adam", l=l, lr=LR, batch_size=BATCH, weight_decay=decay, seed=SEED,
-                      beta1=beta1, beta2=beta2, eps=eps, bias_correction=bias_correction, log_every=1)
+                      beta1=beta1, beta2=beta2, eps=eps, bias_correction=bias_correction, logging=LogSettings(log_every=1))
     small = trainer.small_hyper
     assert (small.beta1, small.beta2, small.eps) == (1 - (1 - beta1) / l**2, 1 - (1 - beta2) / l**2, eps * l)
     result = trainer.run(2)
@@ -128,7 +129,7 @@ def test_each_batch_has_its_own_forward_pass(l, batches):
     sizes = []
     model = tiny_model(norm="batch")
     model[0].register_forward_hook(lambda module, inputs, output: sizes.append(len(inputs[0])))
-    trainer = Trainer(model, tiny_data(20), method="adam", l=l, batch_size=4, log_every=5)
+    trainer = Trainer(model, tiny_data(20), method="adam", l=l, batch_size=4, logging=LogSettings(log_every=5))
     trainer.run(0)                    # the log entry at step 0 evaluates the whole training set
     sizes.clear()
     trainer.run(2)
@@ -138,7 +139,8 @@ def test_each_batch_has_its_own_forward_pass(l, batches):
 @pytest.mark.parametrize("method,l", [("adam", 2), ("rmsprop", 1), ("paper_rmsprop", 2)])
 def test_resume_from_checkpoint_is_identical(tmp_path, method, l):
     data, test = tiny_data(40), tiny_data(10, seed=2)
-    settings = dict(method=method, l=l, lr=0.02, batch_size=5, weight_decay=0.01, log_every=3, seed=9,
+    settings = dict(method=method, l=l, lr=0.02, batch_size=5, weight_decay=0.01, logging=LogSettings(log_every=3),
+                    seed=9,
                     schedule={5: 0.5}, test_data=test, beta2=0.95)
     whole = Trainer(tiny_model(norm="batch", dropout=0.3), data, **settings)
     whole.run(14)
@@ -200,3 +202,44 @@ def test_svag_gradient_for_adaptive_methods_has_l_squared_times_the_covariance()
     estimate, se = float(squares.mean()), float(squares.std() / len(draws) ** 0.5)
     assert abs(estimate - l * l * trace) < 5 * se, (estimate, l * l * trace, se)
     assert abs(estimate - l * trace) > 20 * se              # SVAG's weights of l, not l², are far off
+
+
+@pytest.mark.parametrize("method,l", [("adam", 2), ("rmsprop", 1), ("svag", 2)])
+def test_a_checkpoint_in_the_old_optimizer_format_resumes_bit_for_bit(tmp_path, method, l):
+    """Checkpoints from before the trainer stepped through sdesim.torch.optim hold None (SGD family) or an
+    AdaptiveState dict {exp_avg, exp_avg_sq, steps}: they resume as the uninterrupted run."""
+    data = tiny_data(40)
+    settings = dict(method=method, l=l, lr=0.02, batch_size=5, weight_decay=0.01, seed=9,
+                    logging=LogSettings(log_every=3))
+    whole = Trainer(tiny_model(dropout=0.3), data, **settings)
+    whole.run(8)
+    first = Trainer(tiny_model(dropout=0.3), data, **settings)
+    first.run(4)
+    first.save(tmp_path / "run.pt")
+    state = torch.load(tmp_path / "run.pt", weights_only=True)
+    moments = state["optimizer"]["state"]
+    old = None if method == "svag" else {
+        "exp_avg": [moments[i]["exp_avg"] for i in sorted(moments)] if method == "adam" else None,
+        "exp_avg_sq": [moments[i]["exp_avg_sq"] for i in sorted(moments)],
+        "steps": [moments[i]["step"] for i in sorted(moments)]}
+    torch.save(dict(state, optimizer=old), tmp_path / "old.pt")
+    resumed = Trainer.load(tmp_path / "old.pt", tiny_model(seed=5, dropout=0.3), data)
+    assert resumed.run(4).log == whole.result().log
+    assert all(torch.equal(p, q) for p, q in zip(resumed.model.parameters(), whole.model.parameters()))
+
+
+@pytest.mark.parametrize("method", ["sgd", "adam"])
+def test_a_parameter_the_loss_does_not_reach_takes_a_zero_gradient(method):
+    """The optimizers refuse a .grad of None; the trainer gives such a parameter g = 0, so it takes the step of
+    g = 0 plus weight decay (as the written-out SGD and torch's Adam on a zero gradient do)."""
+    model = tiny_model()
+    model.unused = torch.nn.Parameter(torch.tensor([[0.5, -1.0], [2.0, 0.25]], dtype=torch.float64))
+    start = model.unused.detach().clone()
+    Trainer(model, tiny_data(40), method=method, lr=0.1, batch_size=5, weight_decay=0.5,
+            logging=LogSettings(log_every=2)).run(2)
+    reference = start.clone().requires_grad_()
+    opt = (torch.optim.SGD if method == "sgd" else torch.optim.Adam)([reference], lr=0.1, weight_decay=0.5)
+    for _ in range(2):
+        reference.grad = torch.zeros_like(reference)
+        opt.step()
+    assert torch.equal(model.unused, reference) and not torch.equal(reference, start)

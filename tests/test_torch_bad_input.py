@@ -23,7 +23,7 @@ from sdesim.torch.data import (  # noqa: E402
 )
 from sdesim.torch._checks import squared_error  # noqa: E402
 from sdesim.torch.scaling import scale_config  # noqa: E402
-from sdesim.torch.training import Trainer, train  # noqa: E402
+from sdesim.torch.training import DataSettings, LogSettings, Trainer, train  # noqa: E402
 from tiny_torch import tiny_data, tiny_model  # noqa: E402
 
 torch.set_num_threads(1)
@@ -125,25 +125,27 @@ BAD = [
     ("lr=0", lambda: trainer(lr=0.0), ValueError, "lr .* must be a finite number > 0"),
     ("lr=nan", lambda: trainer(lr=float("nan")), ValueError, "lr .* must be a finite number > 0"),
     ("weight_decay=-1", lambda: trainer(weight_decay=-1.0), ValueError, "weight_decay .* must be a finite number >= 0"),
-    ("sampling='epoch'", lambda: trainer(sampling="epoch"), ValueError, "unknown sampling 'epoch'; allowed"),
+    ("sampling='epoch'", lambda: trainer(data=DataSettings(sampling="epoch")), ValueError,
+     "unknown sampling 'epoch'; allowed"),
     ("seed=-1", lambda: trainer(seed=-1), ValueError, "seed must be an integer >= 0"),
-    ("chunk_size=0", lambda: trainer(chunk_size=0), ValueError, "chunk_size must be a positive integer"),
+    ("chunk_size=0", lambda: trainer(data=DataSettings(chunk_size=0)), ValueError,
+     "chunk_size must be a positive integer"),
     ("ngd with batch norm", lambda: trainer(method="ngd", model=tiny_model(norm="batch")), ValueError,
      "batch norm in training mode .* Use group norm"),
     ("gd with batch norm", lambda: trainer(method="gd", model=tiny_model(norm="batch")), ValueError,
      "batch norm in training mode"),
-    ("ngd_sample_size=2", lambda: trainer(method="ngd", ngd_sample_size=2), ValueError,
+    ("ngd_sample_size=2", lambda: trainer(method="ngd", data=DataSettings(ngd_sample_size=2)), ValueError,
      "ngd_sample_size M=2 is too small .* use M well above B"),
-    ("ngd_sample_size=13 of 12", lambda: trainer(method="ngd", ngd_sample_size=13), ValueError,
+    ("ngd_sample_size=13 of 12", lambda: trainer(method="ngd", data=DataSettings(ngd_sample_size=13)), ValueError,
      "ngd_sample_size=13 exceeds the training set's 12 examples"),
-    ("ngd_sample_size with sgd", lambda: trainer(method="sgd", ngd_sample_size=8), ValueError,
+    ("ngd_sample_size with sgd", lambda: trainer(method="sgd", data=DataSettings(ngd_sample_size=8)), ValueError,
      "applies only to method 'ngd'"),
     ("schedule milestone -1", lambda: trainer(schedule={-1: 0.1}), ValueError, "milestones are effective steps"),
     ("schedule factor 0", lambda: trainer(schedule={10: 0.0}), ValueError, "schedule factor at step 10 must be"),
     ("schedule a list", lambda: trainer(schedule=[0.1]), ValueError, "schedule must be None, a dict"),
-    ("eval_every=6, log_every=4", lambda: trainer(log_every=4, eval_every=6), ValueError,
+    ("eval_every=6, log_every=4", lambda: trainer(logging=LogSettings(log_every=4, eval_every=6)), ValueError,
      "eval_every=6 must be a multiple of log_every=4"),
-    ("monitor_every=6, log_every=4", lambda: trainer(log_every=4, monitor_every=6), ValueError,
+    ("monitor_every=6, log_every=4", lambda: trainer(logging=LogSettings(log_every=4, monitor_every=6)), ValueError,
      "monitor_every=6 must be a multiple of log_every=4"),
     ("steps=2.5", lambda: train(tiny_model(), tiny_data(), batch_size=3, steps=2.5), ValueError,
      "steps must be an integer >= 0"),
@@ -190,19 +192,22 @@ BAD = [
     ("evaluate float32 inputs", lambda: trainer().evaluate(tiny_data(6, dtype=torch.float32)), ValueError,
      "the evaluated inputs are torch.float32"),
     # -- monitors
-    ("monitor not callable", lambda: trainer(monitor=3), TypeError, "monitor must be a function"),
-    ("monitor returns a number", lambda: trainer(monitor=lambda model, step: 3).run(1), TypeError,
+    ("monitor not callable", lambda: trainer(logging=LogSettings(monitor=3)), TypeError, "monitor must be a function"),
+    ("monitor returns a number", lambda: trainer(logging=LogSettings(monitor=lambda model, step: 3)).run(1), TypeError,
      "monitor must return a dict of metrics"),
-    ("monitor metric 'norm2'", lambda: trainer(monitor=lambda model, step: {"norm2": 1.0}).run(1), ValueError,
+    ("monitor metric 'norm2'",
+     lambda: trainer(logging=LogSettings(monitor=lambda model, step: {"norm2": 1.0})).run(1), ValueError,
      r"monitor metrics \['norm2'\] clash"),
-    ("NSRMonitor every=15, log_every=10", lambda: trainer(monitor=monitor(every=15)), ValueError,
+    ("NSRMonitor every=15, log_every=10", lambda: trainer(logging=LogSettings(monitor=monitor(every=15))), ValueError,
      "every=15 must be a multiple of log_every=10: .* measure only every 30 steps; use every=20"),
-    ("NSRMonitor every=20, monitor_every=10", lambda: trainer(monitor=monitor(every=20), monitor_every=10),
+    ("NSRMonitor every=20, monitor_every=10",
+     lambda: trainer(logging=LogSettings(monitor=monitor(every=20), monitor_every=10)),
      ValueError, "monitor_every=10 differs from the NSRMonitor's every=20: .* leave monitor_every out"),
     ("NSRMonitor of cross-entropy, mse run", lambda: trainer(model=torch.nn.Linear(4, 1).double(),
-                                                              train_data=regression(), loss="mse", monitor=monitor()),
+                                                              train_data=regression(), loss="mse", logging=LogSettings(monitor=monitor())),
      ValueError, "measures loss 'cross_entropy' but the run trains on 'mse'.* takes 'cross_entropy', 'mse'"),
-    ("NSRMonitor of cross-entropy, loss function", lambda: trainer(loss=squared_error, monitor=monitor()),
+    ("NSRMonitor of cross-entropy, loss function",
+     lambda: trainer(loss=squared_error, logging=LogSettings(monitor=monitor())),
      ValueError, "measures loss 'cross_entropy' but the run trains on a loss function"),
     ("NSRMonitor loss_fn='hinge'", lambda: monitor(loss_fn="hinge"), ValueError,
      "unknown loss 'hinge'; allowed: 'cross_entropy', 'mse'"),
@@ -295,7 +300,8 @@ BAD = [
      ValueError, "used a loss function: pass the same one"),
     ("resume on a GPU", lambda: Trainer.load(saved(), tiny_model(), tiny_data(), device="cuda"), ValueError,
      NOT_A_STEP),
-    ("resume without the monitor", lambda: Trainer.load(saved(monitor=lambda model, step: {}), tiny_model(),
+    ("resume without the monitor",
+     lambda: Trainer.load(saved(logging=LogSettings(monitor=lambda model, step: {})), tiny_model(),
                                                         tiny_data()),
      UserWarning, "the saved run was monitored .* no monitor was passed: its metrics stop at step 0; pass the same"),
     # -- networks
@@ -346,10 +352,10 @@ def _row(row):
 def test_bad_input_is_refused_before_any_step(what, call, raised, message, monkeypatch, tmp_path):
     monkeypatch.chdir(tmp_path)
 
-    def no_step(self, small_lr):
+    def no_step(self):
         raise AssertionError(f"{what}: a training step ran before the input was refused")
 
-    monkeypatch.setattr(Trainer, "_apply", no_step)
+    monkeypatch.setattr(Trainer, "_take_small_step", no_step)
     if issubclass(raised, Warning):
         with pytest.warns(raised, match=message):
             call()
@@ -367,7 +373,7 @@ def test_evaluation_draws_nothing_from_the_training_stream():
     for log_every in (5, 20):
         model = tiny_model()
         result = train(model, Augmented(40), test_data=Augmented(10), batch_size=5, lr=0.2, steps=20,
-                       log_every=log_every, seed=4)
+                       logging=LogSettings(log_every=log_every), seed=4)
         runs.append((torch.cat([p.reshape(-1) for p in model.parameters()]), result.log[-1]))
     (every_5, last_5), (every_20, last_20) = runs
     assert torch.equal(every_5, every_20)
@@ -390,19 +396,21 @@ def test_evaluate_takes_what_the_trainer_takes():
 def test_an_nsr_monitor_sets_the_cadence():
     data = tiny_data(40)
     watch = lambda: nsr.NSRMonitor(data, 5, m=3, every=20, seed=1)  # noqa: E731
-    result = train(tiny_model(), data, batch_size=5, steps=40, log_every=10, monitor=watch(), seed=2)
+    result = train(tiny_model(), data, batch_size=5, steps=40, logging=LogSettings(log_every=10, monitor=watch()),
+                   seed=2)
     assert [entry["step"] for entry in result.log if nsr.SIGNAL in entry] == [0, 20, 40]
     assert result.config["monitor_every"] == 20
-    same = train(tiny_model(), data, batch_size=5, steps=40, log_every=10, monitor=watch(), monitor_every=20, seed=2)
+    same = train(tiny_model(), data, batch_size=5, steps=40,
+                 logging=LogSettings(log_every=10, monitor=watch(), monitor_every=20), seed=2)
     assert same.log == result.log
 
 
 def test_resuming_a_monitored_run_with_its_monitor_is_silent_and_identical(tmp_path, recwarn):
     data = tiny_data(40)
     watch = lambda: nsr.NSRMonitor(data, 5, m=3, every=4, seed=1)  # noqa: E731
-    whole = trainer(train_data=data, batch_size=5, log_every=2, monitor=watch())
+    whole = trainer(train_data=data, batch_size=5, logging=LogSettings(log_every=2, monitor=watch()))
     whole.run(8)
-    first = trainer(train_data=data, batch_size=5, log_every=2, monitor=watch())
+    first = trainer(train_data=data, batch_size=5, logging=LogSettings(log_every=2, monitor=watch()))
     first.run(4)
     first.save(tmp_path / "run.pt")
     resumed = Trainer.load(tmp_path / "run.pt", tiny_model(seed=7), data, monitor=watch())
@@ -416,7 +424,8 @@ def test_the_monitor_takes_the_trainers_loss_names():
     data, model = regression(40), torch.nn.Linear(4, 1).double()
     by_name = nsr.NSRMonitor(data, 5, m=4, every=5, loss_fn="mse", seed=3)
     assert by_name(model, 5) == nsr.NSRMonitor(data, 5, m=4, every=5, loss_fn=squared_error, seed=3)(model, 5)
-    result = train(model, data, loss="mse", lr=0.01, batch_size=5, steps=10, log_every=5, monitor=by_name)
+    result = train(model, data, loss="mse", lr=0.01, batch_size=5, steps=10,
+                   logging=LogSettings(log_every=5, monitor=by_name))
     assert all(math.isfinite(entry["nsr"]) for entry in result.log) and len(result.log) == 3
 
 
@@ -446,10 +455,10 @@ def test_predict_scaling_prints_a_summary_and_reads_a_run():
 
 def test_a_diverged_runs_table_says_so():
     blown = train(torch.nn.Linear(8, 1), synthetic_regression(40), loss="mse", lr=1e6, batch_size=5, steps=100,
-                  log_every=5)
+                  logging=LogSettings(log_every=5))
     assert blown.diverged
     table = blown.table()
     assert table.splitlines()[-1].startswith("**Diverged**") and blown.stopped["reason"] in table
     calm = train(torch.nn.Linear(8, 1), synthetic_regression(40), loss="mse", lr=0.01, batch_size=5, steps=5,
-                 log_every=5)
+                 logging=LogSettings(log_every=5))
     assert "Diverged" not in calm.table()

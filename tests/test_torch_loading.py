@@ -21,7 +21,8 @@ torch = pytest.importorskip("torch")
 from sdesim.torch import loading  # noqa: E402
 from sdesim.torch.data import DatasetData, TensorData  # noqa: E402
 from sdesim.torch.nets import cnn  # noqa: E402
-from sdesim.torch.training import Trainer, train  # noqa: E402
+from sdesim.torch.training import (Checkpoints, DataSettings, LoaderSettings, LogSettings, Speed, Trainer,  # noqa: E402
+                                   train)
 from tiny_torch import tiny_data, tiny_model  # noqa: E402
 
 torch.set_num_threads(1)
@@ -67,7 +68,8 @@ def flat(model):
 def cnn_run(steps=3, dropout=True, **settings):
     model = small_cnn(dropout)
     result = train(model, CropFlipImages(), steps=steps, **{"method": "svag", "l": 2, "lr": 0.1, "batch_size": 4,
-                                                             "log_every": 1, "seed": 5, **settings})
+                                                             "logging": LogSettings(log_every=1), "seed": 5,
+                                                             **settings})
     return flat(model), result
 
 
@@ -86,7 +88,7 @@ def test_augmentation_is_seeded_per_batch_not_by_the_global_generators():
 
 
 def test_zero_one_and_two_workers_give_the_same_parameters():
-    (zero, log_zero), *others = [cnn_run(num_workers=w) for w in (0, 1, 2)]
+    (zero, log_zero), *others = [cnn_run(loader=LoaderSettings(num_workers=w)) for w in (0, 1, 2)]
     assert not torch.equal(zero, flat(small_cnn()))
     for params, result in others:
         assert torch.equal(params, zero)
@@ -97,25 +99,28 @@ def test_a_dataset_without_augmentation_trains_as_its_tensors_do_with_workers():
     """SVAG on the Dataset read by 2 workers, and GD and NGD reading it in chunks, equal the tensor runs."""
     images = CropFlipImages(augment=False)
     tensors = TensorData(images.images, images.labels)
-    for method, extra in (("svag", {"l": 2}), ("gd", {"chunk_size": 10}), ("ngd", {"chunk_size": 10})):
+    chunks = {"data": DataSettings(chunk_size=10)}
+    for method, extra in (("svag", {"l": 2}), ("gd", chunks), ("ngd", chunks)):
         finals = []
         for data, workers in ((tensors, 0), (images, 2)):
             model = cnn(3, 4, channels=(4,), norm=None, seed=0)
-            train(model, data, method=method, lr=0.1, batch_size=4, steps=2, log_every=2, seed=1,
-                  num_workers=workers, **extra)
+            train(model, data, method=method, lr=0.1, batch_size=4, steps=2, logging=LogSettings(log_every=2),
+                  loader=LoaderSettings(num_workers=workers), seed=1, **extra)
             finals.append(flat(model))
         assert torch.equal(finals[0], finals[1]), method
 
 
 def test_resume_mid_run_with_other_workers_is_exact(tmp_path):
-    straight, _ = cnn_run(steps=6, num_workers=0)
-    trainer = Trainer(small_cnn(), CropFlipImages(), method="svag", l=2, lr=0.1, batch_size=4, log_every=1,
-                      seed=5, num_workers=2, prefetch_factor=3)
+    straight, _ = cnn_run(steps=6, loader=LoaderSettings(num_workers=0))
+    trainer = Trainer(small_cnn(), CropFlipImages(), method="svag", l=2, lr=0.1, batch_size=4,
+                      logging=LogSettings(log_every=1), loader=LoaderSettings(num_workers=2, prefetch_factor=3),
+                      seed=5)
     trainer.run(3)
     trainer.save(tmp_path / "run.pt")
     assert trainer.batches == 3 * 2 * 2
     for workers in (1, 0):
-        resumed = Trainer.load(tmp_path / "run.pt", small_cnn(), CropFlipImages(), num_workers=workers)
+        resumed = Trainer.load(tmp_path / "run.pt", small_cnn(), CropFlipImages(),
+                               loader=LoaderSettings(num_workers=workers))
         assert resumed.config["num_workers"] == workers
         resumed.run(3)
         assert torch.equal(flat(resumed.model), straight)
@@ -125,7 +130,7 @@ def test_a_checkpoint_saved_while_workers_read_ahead_has_the_consumed_sampler_st
     """A monitor saves at step 2 while 2 workers have prefetched 8 batches: the checkpoint holds the sampler
     state after the 8 batches used (as a run without workers saves it), and resuming from it is exact.  (No
     dropout: a save from inside run() records torch's generator as of the run's start.)"""
-    straight, _ = cnn_run(steps=4, dropout=False, num_workers=0)
+    straight, _ = cnn_run(steps=4, dropout=False, loader=LoaderSettings(num_workers=0))
     saved = {}
 
     def save_at_step_2(model, step):
@@ -134,9 +139,10 @@ def test_a_checkpoint_saved_while_workers_read_ahead_has_the_consumed_sampler_st
         return {}
 
     for workers in (0, 2):
-        trainer = Trainer(small_cnn(False), CropFlipImages(), method="svag", l=2, lr=0.1, batch_size=4, log_every=1,
-                          seed=5, num_workers=workers, prefetch_factor=4 if workers else None,
-                          monitor=save_at_step_2, monitor_every=1)
+        trainer = Trainer(small_cnn(False), CropFlipImages(), method="svag", l=2, lr=0.1, batch_size=4,
+                          logging=LogSettings(log_every=1, monitor=save_at_step_2, monitor_every=1),
+                          loader=LoaderSettings(num_workers=workers, prefetch_factor=4 if workers else None),
+                          seed=5)
         trainer.run(3)
     states = [torch.load(tmp_path / f"w{w}.pt", weights_only=True)["rng"]["sampler"] for w in (0, 2)]
     assert torch.equal(states[0], states[1])
@@ -146,8 +152,9 @@ def test_a_checkpoint_saved_while_workers_read_ahead_has_the_consumed_sampler_st
 
 
 def test_evaluating_augmented_data_every_step_leaves_the_training_alone():
-    every_step, evaluated = cnn_run(steps=4, num_workers=2, test_data=CropFlipImages(8, seed=1), eval_every=1)
-    never, _ = cnn_run(steps=4, num_workers=2, log_every=4)
+    every_step, evaluated = cnn_run(steps=4, loader=LoaderSettings(num_workers=2),
+                                    logging=LogSettings(log_every=1, eval_every=1), test_data=CropFlipImages(8, seed=1))
+    never, _ = cnn_run(steps=4, loader=LoaderSettings(num_workers=2), logging=LogSettings(log_every=4))
     assert torch.equal(every_step, never)
     assert len(evaluated.columns()["test_loss"]) == 5
 
@@ -169,11 +176,13 @@ class Explodes(torch.nn.Module):
 
 def test_no_worker_process_outlives_run():
     others = set(multiprocessing.active_children())       # children of other tests in this process, if any
-    trainer = Trainer(small_cnn(), CropFlipImages(), method="svag", l=2, lr=0.1, batch_size=4, seed=5, num_workers=2,
-                      test_data=CropFlipImages(8), log_every=1)
+    trainer = Trainer(small_cnn(), CropFlipImages(), method="svag", l=2, lr=0.1, batch_size=4, seed=5,
+                      loader=LoaderSettings(num_workers=2), logging=LogSettings(log_every=1),
+                      test_data=CropFlipImages(8))
     trainer.run(2)
     assert set(multiprocessing.active_children()) <= others
-    exploding = Trainer(Explodes(), CropFlipImages(), lr=0.1, batch_size=4, seed=5, num_workers=2)
+    exploding = Trainer(Explodes(), CropFlipImages(), lr=0.1, batch_size=4, seed=5,
+                        loader=LoaderSettings(num_workers=2))
     with pytest.raises(RuntimeError, match="boom"):
         exploding.run(10)
     assert set(multiprocessing.active_children()) <= others
@@ -181,17 +190,21 @@ def test_no_worker_process_outlives_run():
 
 
 BAD = [
-    ("num_workers=-1", dict(num_workers=-1), ValueError, r"num_workers must be an integer >= 0 .* got -1"),
-    ("num_workers=1.5", dict(num_workers=1.5), ValueError, r"num_workers must be an integer >= 0 .* got 1.5"),
-    ("num_workers=True", dict(num_workers=True), ValueError, r"num_workers must be an integer >= 0 .* got True"),
-    ("pin_memory='yes'", dict(pin_memory="yes"), ValueError, r"pin_memory must be True or False, got 'yes'"),
-    ("prefetch_factor without workers", dict(prefetch_factor=2), ValueError,
+    ("num_workers=-1", dict(loader=LoaderSettings(num_workers=-1)), ValueError,
+     r"num_workers must be an integer >= 0 .* got -1"),
+    ("num_workers=1.5", dict(loader=LoaderSettings(num_workers=1.5)), ValueError,
+     r"num_workers must be an integer >= 0 .* got 1.5"),
+    ("num_workers=True", dict(loader=LoaderSettings(num_workers=True)), ValueError,
+     r"num_workers must be an integer >= 0 .* got True"),
+    ("pin_memory='yes'", dict(loader=LoaderSettings(pin_memory="yes")), ValueError,
+     r"pin_memory must be True or False, got 'yes'"),
+    ("prefetch_factor without workers", dict(loader=LoaderSettings(prefetch_factor=2)), ValueError,
      r"prefetch_factor=2 needs worker processes \(num_workers >= 1\)"),
-    ("prefetch_factor=0", dict(num_workers=1, prefetch_factor=0), ValueError,
+    ("prefetch_factor=0", dict(loader=LoaderSettings(num_workers=1, prefetch_factor=0)), ValueError,
      r"prefetch_factor must be None or a positive integer .* got 0"),
-    ("workers for tensors", dict(num_workers=2, train_data=tiny_data(12)), ValueError,
+    ("workers for tensors", dict(loader=LoaderSettings(num_workers=2), train_data=tiny_data(12)), ValueError,
      r"num_workers=2, .* apply to a torch Dataset .* tensors held in memory \(TensorData\)"),
-    ("pin_memory on the cpu", dict(pin_memory=True), UserWarning,
+    ("pin_memory on the cpu", dict(loader=LoaderSettings(pin_memory=True)), UserWarning,
      r"pin_memory=True does nothing on device 'cpu': pinned memory only speeds up copies .* to a GPU"),
 ]
 
@@ -224,12 +237,12 @@ def test_a_preempted_run_reading_with_workers_resumes_from_its_periodic_checkpoi
     """Checkpoints written inside run() every 2 steps while 2 workers read ahead (and dropout draws from the
     run's stream): a run killed after 5 steps and resumed with ``resume="latest"`` and no workers equals the
     straight run with no workers, parameters and log."""
-    straight, straight_result = cnn_run(steps=6, num_workers=0)
-    settings = {"method": "svag", "l": 2, "lr": 0.1, "batch_size": 4, "log_every": 1, "seed": 5,
-                "checkpoint_dir": tmp_path / "ckpt", "checkpoint_every": 2}
-    train(small_cnn(), CropFlipImages(), steps=5, num_workers=2, prefetch_factor=3, **settings)
+    straight, straight_result = cnn_run(steps=6, loader=LoaderSettings(num_workers=0))
+    settings = {"method": "svag", "l": 2, "lr": 0.1, "batch_size": 4, "logging": LogSettings(log_every=1), "seed": 5,
+                "checkpoints": Checkpoints(tmp_path / "ckpt", every=2)}
+    train(small_cnn(), CropFlipImages(), steps=5, loader=LoaderSettings(num_workers=2, prefetch_factor=3), **settings)
     model = small_cnn()
-    result = train(model, CropFlipImages(), steps=6, resume="latest", num_workers=0, **settings)
+    result = train(model, CropFlipImages(), steps=6, resume="latest", loader=LoaderSettings(num_workers=0), **settings)
     assert torch.equal(flat(model), straight)
     assert result.log == straight_result.log
 
@@ -241,14 +254,16 @@ def test_the_fused_pass_reads_a_dataset_through_the_feed():
     finals = []
     for workers in (0, 2):
         model = cnn(3, 4, **model_kw)
-        train(model, CropFlipImages(), method="svag", l=2, lr=0.1, batch_size=4, steps=3, log_every=3, seed=1,
-              fused=True, num_workers=workers)
+        train(model, CropFlipImages(), method="svag", l=2, lr=0.1, batch_size=4, steps=3,
+              logging=LogSettings(log_every=3), speed=Speed(fused=True), loader=LoaderSettings(num_workers=workers),
+              seed=1)
         finals.append(flat(model))
     assert torch.equal(finals[0], finals[1])
     images = CropFlipImages(augment=False)
     plain = []
     for data in (TensorData(images.images, images.labels), images):
         model = cnn(3, 4, **model_kw)
-        train(model, data, method="svag", l=2, lr=0.1, batch_size=4, steps=3, log_every=3, seed=1, fused=True)
+        train(model, data, method="svag", l=2, lr=0.1, batch_size=4, steps=3, logging=LogSettings(log_every=3),
+              speed=Speed(fused=True), seed=1)
         plain.append(flat(model))
     assert torch.equal(plain[0], plain[1])

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 from contextlib import nullcontext
 from pathlib import Path
@@ -14,7 +15,7 @@ torch = pytest.importorskip("torch")
 
 from sdesim.torch import checkpoint  # noqa: E402
 from sdesim.torch.loggers import CSVLogger, Logger, TensorBoardLogger, read_csv  # noqa: E402
-from sdesim.torch.training import Trainer, train  # noqa: E402
+from sdesim.torch.training import Checkpoints, LogSettings, Trainer, train  # noqa: E402
 from tiny_torch import tiny_data, tiny_model  # noqa: E402
 
 torch.set_num_threads(1)
@@ -44,7 +45,8 @@ def late_monitor(model, step):
 
 @pytest.mark.parametrize("method,l", [("sgd", 1), ("svag", 2), ("gd", 1)])
 def test_sgd_family_logs_the_sde_time_sum_of_learning_rates(method, l):
-    result = train(tiny_model(), tiny_data(), method=method, l=l, lr=0.1, batch_size=3, steps=4, log_every=1,
+    result = train(tiny_model(), tiny_data(), method=method, l=l, lr=0.1, batch_size=3, steps=4,
+                   logging=LogSettings(log_every=1),
                    schedule={2: 0.5})
     expected, time = [0.0], 0.0
     for rate in (0.1, 0.1, 0.05, 0.05):
@@ -55,7 +57,7 @@ def test_sgd_family_logs_the_sde_time_sum_of_learning_rates(method, l):
 
 def test_an_old_sgd_checkpoint_resumes_with_the_time_recomputed(tmp_path):
     """Checkpoints written before SGD logged its time held Σ η_k² and logs without 'time'."""
-    settings = dict(lr=0.1, batch_size=3, log_every=1, schedule={2: 0.5})
+    settings = dict(lr=0.1, batch_size=3, logging=LogSettings(log_every=1), schedule={2: 0.5})
     whole = train(tiny_model(), tiny_data(), steps=4, **settings)
     first = Trainer(tiny_model(), tiny_data(), **settings)
     first.run(3)
@@ -73,8 +75,8 @@ def test_the_csv_file_is_the_log_row_by_row(tmp_path):
     rows = Rows(path)
     with CSVLogger(path) as csv_logger:
         result = train(tiny_model(), tiny_data(), test_data=tiny_data(6, seed=2), method="svag", l=2, lr=0.1,
-                       batch_size=3, steps=6, log_every=1, eval_every=2, monitor=late_monitor, monitor_every=2,
-                       loggers=[csv_logger, rows])
+                       batch_size=3, steps=6, logging=LogSettings(log_every=1, eval_every=2, monitor=late_monitor,
+                                                                  monitor_every=2, loggers=[csv_logger, rows]))
     assert rows.starts == [[]] and rows.rows == result.log
     assert rows.seen_on_disk == list(range(1, len(result.log) + 1))        # each row on disk as it arrives
     back = read_csv(path)
@@ -88,8 +90,9 @@ def test_tensorboard_gets_every_number_against_the_effective_step(tmp_path):
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
     with TensorBoardLogger(tmp_path / "tb") as board:
-        result = train(tiny_model(), tiny_data(), method="svag", l=2, lr=0.1, batch_size=3, steps=4, log_every=1,
-                       eval_every=2, monitor=late_monitor, monitor_every=2, loggers=board)
+        result = train(tiny_model(), tiny_data(), method="svag", l=2, lr=0.1, batch_size=3, steps=4,
+                       logging=LogSettings(log_every=1, eval_every=2, monitor=late_monitor, monitor_every=2,
+                                           loggers=board))
     assert_board_holds(tmp_path / "tb", result.columns(), EventAccumulator)
 
 
@@ -106,13 +109,13 @@ def assert_board_holds(log_dir, columns, accumulator_class):
 
 # --- periodic checkpoints and resume="latest" ------------------------------------------------------------
 
-SETTINGS = dict(method="svag", l=2, lr=0.2, batch_size=5, weight_decay=0.01, log_every=1, seed=9,
+SETTINGS = dict(method="svag", l=2, lr=0.2, batch_size=5, weight_decay=0.01, logging=LogSettings(log_every=1), seed=9,
                 schedule={5: 0.5})
 
 
-def run_settings(tmp_path, base=SETTINGS, **more):
-    return dict(base, test_data=tiny_data(10, seed=2), checkpoint_dir=tmp_path / "ckpt", checkpoint_every=3,
-                **dict(dict(keep_checkpoints=2), **more))
+def run_settings(tmp_path, base=SETTINGS, *, keep=2, loggers=None):
+    return dict(base, test_data=tiny_data(10, seed=2), checkpoints=Checkpoints(tmp_path / "ckpt", every=3, keep=keep),
+                logging=dataclasses.replace(base["logging"], loggers=loggers))
 
 
 def names(folder):
@@ -162,11 +165,10 @@ def test_resume_latest_in_an_empty_folder_starts_fresh_and_a_finished_run_takes_
 
 def test_resuming_an_older_checkpoint_in_the_folder_drops_the_later_timeline(tmp_path):
     data = tiny_data(40)
-    Trainer(tiny_model(), data, **run_settings(tmp_path, keep_checkpoints=3)).run(9)
+    Trainer(tiny_model(), data, **run_settings(tmp_path, keep=3)).run(9)
     assert names(tmp_path / "ckpt") == ["step-00000003.pt", "step-00000006.pt", "step-00000009.pt"]
     older = Trainer.load(tmp_path / "ckpt" / "step-00000003.pt", tiny_model(), data, test_data=tiny_data(10, seed=2),
-                         schedule=SETTINGS["schedule"], checkpoint_dir=tmp_path / "ckpt", checkpoint_every=3,
-                         keep_checkpoints=3)
+                         schedule=SETTINGS["schedule"], checkpoints=Checkpoints(tmp_path / "ckpt", every=3, keep=3))
     older.run(2)
     assert len(names(tmp_path / "ckpt")) == 3                 # nothing written or removed before step 6
     older.run(1)
@@ -207,38 +209,46 @@ def no_tensorboard(monkeypatch):
 
 
 BAD = [
-    ("a logger without log", lambda mp: trainer(loggers=[CSVLogger("a.csv"), 3]), TypeError,
+    ("a logger without log", lambda mp: trainer(logging=LogSettings(loggers=[CSVLogger("a.csv"), 3])), TypeError,
      r"loggers\[1\] is a int, which has no log\(row\) method"),
     ("a CSV path that is a folder", lambda mp: CSVLogger("."), ValueError, "is a folder; give a file name"),
     ("TensorBoard without tensorboard", no_tensorboard, ImportError,
      r"needs the tensorboard package .*pip install -e '.\[tensorboard\]'"),
-    ("checkpoint_every without checkpoint_dir", lambda mp: trainer(checkpoint_every=3), ValueError,
-     "checkpoint_every=3 needs checkpoint_dir"),
-    ("checkpoint_dir without checkpoint_every", lambda mp: trainer(checkpoint_dir="c"), ValueError,
-     "checkpoint_dir='c' needs checkpoint_every"),
-    ("checkpoint_every=0", lambda mp: trainer(checkpoint_dir="c", checkpoint_every=0), ValueError,
-     r"checkpoint_every must be a positive integer \(1, 2, 3, ...\), got 0"),
-    ("keep_checkpoints=0", lambda mp: trainer(checkpoint_dir="c", checkpoint_every=2, keep_checkpoints=0),
-     ValueError, r"keep_checkpoints must be a positive integer \(1, 2, 3, ...\), got 0"),
-    ("checkpoint_dir a file", lambda mp: trainer(checkpoint_dir=Path("f").write_text("") or "f", checkpoint_every=2),
-     ValueError, "checkpoint_dir 'f' is a file, not a folder"),
-    ("a fresh run in a folder of checkpoints", lambda mp: trainer(checkpoint_dir=folder_of(), checkpoint_every=2),
+    ("Checkpoints without a folder", lambda mp: trainer(checkpoints=Checkpoints(None, every=3)), ValueError,
+     r"Checkpoints\(every=3\) needs a directory"),
+    ("Checkpoints without every", lambda mp: trainer(checkpoints=Checkpoints("c", every=None)), ValueError,
+     r"Checkpoints\(directory='c'\) needs every"),
+    ("Checkpoints every=0", lambda mp: trainer(checkpoints=Checkpoints("c", every=0)), ValueError,
+     r"Checkpoints.every must be a positive integer \(1, 2, 3, ...\), got 0"),
+    ("Checkpoints keep=0", lambda mp: trainer(checkpoints=Checkpoints("c", every=2, keep=0)),
+     ValueError, r"Checkpoints.keep must be a positive integer \(1, 2, 3, ...\), got 0"),
+    ("a checkpoint folder that is a file",
+     lambda mp: trainer(checkpoints=Checkpoints(Path("f").write_text("") or "f", every=2)),
+     ValueError, "Checkpoints directory 'f' is a file, not a folder"),
+    ("a checkpoints object of the wrong type", lambda mp: trainer(checkpoints="c"), TypeError,
+     r"checkpoints must be a Checkpoints\(...\) or None, got str"),
+    ("an old keyword", lambda mp: trainer(checkpoint_dir="c"), TypeError,
+     r"checkpoint_dir= -> checkpoints=Checkpoints\(directory='c'\)"),
+    ("a fresh run in a folder of checkpoints", lambda mp: trainer(checkpoints=Checkpoints(folder_of(), every=2)),
      ValueError, "'held' already holds checkpoints .*resume='latest'.* or start this one in an empty folder"),
     ("resume an l=2 run with l=4",
-     lambda mp: train(tiny_model(), tiny_data(), steps=3, resume="latest", checkpoint_dir=folder_of(method="svag", l=2),
-                      checkpoint_every=1, method="svag", l=4, batch_size=3),
+     lambda mp: train(tiny_model(), tiny_data(), steps=3, resume="latest",
+                      checkpoints=Checkpoints(folder_of(method="svag", l=2), every=1),
+                      method="svag", l=4, batch_size=3),
      ValueError, r"'held' holds a run with l=2 \(step-00000000.pt\), but this call asks for l=4"),
     ("resume an sgd run as svag",
-     lambda mp: train(tiny_model(), tiny_data(), steps=3, resume="latest", checkpoint_dir=folder_of(),
-                      checkpoint_every=1, method="svag", l=2, batch_size=3),
+     lambda mp: train(tiny_model(), tiny_data(), steps=3, resume="latest",
+                      checkpoints=Checkpoints(folder_of(), every=1),
+                      method="svag", l=2, batch_size=3),
      ValueError, r"holds a run with method='sgd', l=1 \(step-00000000.pt\), but this call asks for method='svag', l=2"),
     ("resume past the total", lambda mp: train(tiny_model(), tiny_data(), steps=2, resume="latest",
-                                              checkpoint_dir=shifted(folder_of(), 5), checkpoint_every=1, batch_size=3),
+                                              checkpoints=Checkpoints(shifted(folder_of(), 5), every=1),
+                                              batch_size=3),
      ValueError, r"already at effective step 5, beyond steps=2 \(steps is the run's total\)"),
     ("resume='newest'", lambda mp: train(tiny_model(), tiny_data(), steps=2, resume="newest"), ValueError,
      "resume must be None or 'latest'"),
-    ("resume='latest' without checkpoint_dir", lambda mp: train(tiny_model(), tiny_data(), steps=2, resume="latest"),
-     ValueError, "resume='latest' needs checkpoint_dir"),
+    ("resume='latest' without checkpoints", lambda mp: train(tiny_model(), tiny_data(), steps=2, resume="latest"),
+     ValueError, r"resume='latest' needs checkpoints=Checkpoints\(directory, every\)"),
 ]
 
 
@@ -256,10 +266,10 @@ def shifted(folder, step):
 def test_bad_input_is_refused_before_any_step(what, call, raised, message, monkeypatch, tmp_path):
     monkeypatch.chdir(tmp_path)
 
-    def no_step(self, small_lr):
+    def no_step(self):
         raise AssertionError(f"{what}: a training step ran before the input was refused")
 
-    monkeypatch.setattr(Trainer, "_apply", no_step)
+    monkeypatch.setattr(Trainer, "_take_small_step", no_step)
     with pytest.raises(raised, match=message):
         call(monkeypatch)
 

@@ -158,15 +158,15 @@ def test_predict_scaling_matches_scaling_rule():
 
 
 def test_monitoring_leaves_the_training_trajectory_unchanged():
-    from sdesim.torch.training import train
+    from sdesim.torch.training import LogSettings, train
 
     gen = torch.Generator().manual_seed(0)
     data = (torch.randn(64, 8, generator=gen), torch.randint(0, 3, (64,), generator=gen))
     runs = []
     for monitor in (None, nsr.NSRMonitor(data, 8, m=4, every=5, seed=2)):
         model = nets.scale_invariant_mlp(8, 3, hidden=(8,), seed=1)
-        train(model, data, lr=0.2, batch_size=8, weight_decay=0.01, steps=10, log_every=5, seed=3,
-              monitor=monitor, monitor_every=5 if monitor else None)
+        train(model, data, lr=0.2, batch_size=8, weight_decay=0.01, steps=10,
+              logging=LogSettings(log_every=5, monitor=monitor, monitor_every=5 if monitor else None), seed=3)
         runs.append(model.state_dict())
     for key in runs[0]:
         assert torch.equal(runs[0][key], runs[1][key]), key

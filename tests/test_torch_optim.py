@@ -18,7 +18,8 @@ from torch.utils.data import DataLoader, TensorDataset  # noqa: E402
 from sdesim.torch.ngd import ngd_gradient  # noqa: E402
 from sdesim.torch.optim import SVAG, AdamSVAG, NoisyGD, PaperRMSpropSVAG, RMSpropSVAG  # noqa: E402
 from sdesim.torch.samplers import epoch_reshuffling, two_independent_batches  # noqa: E402
-from sdesim.torch.training import Trainer, stream_seeds  # noqa: E402
+from sdesim.torch.train_settings import stream_seeds  # noqa: E402
+from sdesim.torch.training import DataSettings, LogSettings, Trainer  # noqa: E402
 from tiny_torch import tiny_data, tiny_model  # noqa: E402
 
 torch.set_num_threads(1)
@@ -59,7 +60,7 @@ def test_drop_in_loop_equals_trainer_bit_for_bit(method, l, settings, make):
     data = tiny_data(40)
     model = tiny_model(norm="batch", dropout=0.2)
     trainer = Trainer(model, data, method=method, l=l, lr=LR, batch_size=BATCH, weight_decay=0.01, seed=SEED,
-                      schedule={3: 0.5}, log_every=STEPS, **settings)
+                      schedule={3: 0.5}, logging=LogSettings(log_every=STEPS), **settings)
     drawn, draw = [], trainer.sampler.draw
     trainer.sampler.draw = lambda: drawn.append(draw()) or drawn[-1]
     trainer.run(STEPS)
@@ -75,7 +76,7 @@ def test_drop_in_loop_equals_trainer_bit_for_bit(method, l, settings, make):
     # power: the other l of the same method takes other steps
     other = tiny_model(norm="batch", dropout=0.2)
     Trainer(other, data, method=method, l=l + 1, lr=LR, batch_size=BATCH, weight_decay=0.01, seed=SEED,
-            schedule={3: 0.5}, log_every=STEPS, **settings).run(STEPS)
+            schedule={3: 0.5}, logging=LogSettings(log_every=STEPS), **settings).run(STEPS)
     assert not same_state(other, mine)
 
 
@@ -195,8 +196,8 @@ def test_noisy_gd_gradient_is_ngd_gradient_and_loop_is_trainer_bit_for_bit():
         assert all(torch.equal(a, p.grad) for a, p in zip(mine, model.parameters()))
 
     trained = tiny_model()
-    Trainer(trained, data, method="ngd", lr=lr, batch_size=batch, weight_decay=decay, seed=SEED, chunk_size=16,
-            log_every=STEPS).run(STEPS)
+    Trainer(trained, data, method="ngd", lr=lr, batch_size=batch, weight_decay=decay, seed=SEED,
+            data=DataSettings(chunk_size=16), logging=LogSettings(log_every=STEPS)).run(STEPS)
     model = tiny_model()
     opt = NoisyGD(model.parameters(), lr, n=len(data), batch_size=batch, weight_decay=decay, seed=stream_seeds(SEED)[1])
     for _ in range(STEPS):

@@ -20,7 +20,8 @@ torch = pytest.importorskip("torch")
 from sdesim.torch import speedups  # noqa: E402
 from sdesim.torch.data import BatchSampler, TensorData, digits  # noqa: E402
 from sdesim.torch.nets import cnn, mlp  # noqa: E402
-from sdesim.torch.training import Trainer, stream_seeds  # noqa: E402
+from sdesim.torch.train_settings import stream_seeds  # noqa: E402
+from sdesim.torch.training import LogSettings, Speed, Trainer  # noqa: E402
 from tiny_torch import tiny_data, tiny_model  # noqa: E402
 
 torch.set_num_threads(1)
@@ -47,8 +48,8 @@ def network(kind: str, dtype=torch.float32):
 def test_float32_without_compile_or_fusion_is_the_plain_loop_bit_for_bit():
     data = tiny_data(40, dtype=torch.float32)
     model = tiny_model(dtype=torch.float32)
-    Trainer(model, data, method="sgd", lr=0.3, batch_size=5, seed=3, log_every=10, precision="float32",
-            compile=False, fused=False).run(10)
+    Trainer(model, data, method="sgd", lr=0.3, batch_size=5, seed=3, logging=LogSettings(log_every=10),
+            speed=Speed(precision="float32", compile=False, fused=False)).run(10)
     reference = tiny_model(dtype=torch.float32)
     sampler = BatchSampler(len(data), 5, generator=torch.Generator().manual_seed(stream_seeds(3)[0]))
     optimizer = torch.optim.SGD(reference.parameters(), lr=0.3)
@@ -62,15 +63,15 @@ def test_float32_without_compile_or_fusion_is_the_plain_loop_bit_for_bit():
 
 # --- bf16 autocast -----------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("settings", [dict(method="sgd"), dict(method="svag", l=2, fused=True), dict(method="gd")],
-                         ids=["sgd", "svag-fused", "gd"])
-def test_bf16_moves_the_parameters_as_float32_does_to_bf16_rounding(settings):
+@pytest.mark.parametrize("settings,fused", [(dict(method="sgd"), False), (dict(method="svag", l=2), True),
+                                            (dict(method="gd"), False)], ids=["sgd", "svag-fused", "gd"])
+def test_bf16_moves_the_parameters_as_float32_does_to_bf16_rounding(settings, fused):
     data = digits_for("mlp")
     start = flat(network("mlp").parameters())
     runs = {}
     for precision in ("float32", "bf16"):
-        trainer = Trainer(network("mlp"), data, lr=1e-3, batch_size=16, seed=0, log_every=1, precision=precision,
-                          **settings)
+        trainer = Trainer(network("mlp"), data, lr=1e-3, batch_size=16, seed=0, logging=LogSettings(log_every=1),
+                          speed=Speed(precision=precision, fused=fused), **settings)
         runs[precision] = (trainer, trainer.run(1))
     (plain, plain_log), (mixed, mixed_log) = runs["float32"], runs["bf16"]
     assert all(p.dtype == torch.float32 for p in mixed.params)          # parameters and updates stay float32
@@ -91,7 +92,7 @@ def test_inductor_without_a_cpp_compiler_is_refused_before_work():
 
     with config.patch({"cpp.cxx": ("no-such-c++-compiler-sdesim",)}), \
             pytest.raises(ValueError, match=r"needs a C\+\+ compiler .* compile='aot_eager'"):
-        Trainer(network("mlp"), digits_for("mlp"), compile=True)
+        Trainer(network("mlp"), digits_for("mlp"), speed=Speed(compile=True))
 
 
 def bad_trainer(**changes):
@@ -101,16 +102,17 @@ def bad_trainer(**changes):
 
 
 BAD = [
-    ("precision='fp16'", dict(precision="fp16"), "unknown precision 'fp16'; allowed: 'float32', 'bf16'"),
-    ("precision=None", dict(precision=None), "unknown precision None; allowed"),
-    ("bf16 on a float64 model", dict(precision="bf16", model=tiny_model(), train_data=tiny_data(40)),
+    ("precision='fp16'", dict(speed=Speed(precision="fp16")), "unknown precision 'fp16'; allowed: 'float32', 'bf16'"),
+    ("precision=None", dict(speed=Speed(precision=None)), "unknown precision None; allowed"),
+    ("bf16 on a float64 model", dict(speed=Speed(precision="bf16"), model=tiny_model(), train_data=tiny_data(40)),
      "parameters are torch.float64; autocast leaves other dtypes alone"),
-    ("compile='bogus'", dict(compile="bogus"), "compile='bogus' is not a torch.compile backend here; allowed: .*"
+    ("compile='bogus'", dict(speed=Speed(compile="bogus")),
+     "compile='bogus' is not a torch.compile backend here; allowed: .*"
      "'inductor'"),
-    ("compile=1", dict(compile=1), "compile must be True, False or the name of a torch.compile backend"),
-    ("fused=1", dict(method="svag", l=2, fused=1), "fused must be True or False, got 1"),
-    ("fused sgd", dict(fused=True), "fused applies only to SVAG's two batches .* not method 'sgd'"),
-    ("fused with batch norm", dict(method="adam", l=2, fused=True, model=mlp(64, 10, hidden=(8,), seed=0)),
+    ("compile=1", dict(speed=Speed(compile=1)), "compile must be True, False or the name of a torch.compile backend"),
+    ("fused=1", dict(method="svag", l=2, speed=Speed(fused=1)), "fused must be True or False, got 1"),
+    ("fused sgd", dict(speed=Speed(fused=True)), "fused applies only to SVAG's two batches .* not method 'sgd'"),
+    ("fused with batch norm", dict(method="adam", l=2, speed=Speed(fused=True), model=mlp(64, 10, hidden=(8,), seed=0)),
      r"fused=True .* batch norm in training mode \(layer '2' \(BatchNorm1d\)\).* Use fused=False"),
 ]
 
@@ -125,7 +127,8 @@ def test_fused_at_l_1_is_one_batch_and_allows_batch_norm():
     model = mlp(64, 10, hidden=(8,), seed=0)
     reference = mlp(64, 10, hidden=(8,), seed=0)
     for m, fused in ((model, True), (reference, False)):
-        Trainer(m, digits_for("mlp"), method="svag", l=1, batch_size=8, fused=fused, log_every=3).run(3)
+        Trainer(m, digits_for("mlp"), method="svag", l=1, batch_size=8, speed=Speed(fused=fused),
+                logging=LogSettings(log_every=3)).run(3)
     assert torch.equal(flat(model.state_dict().values()), flat(reference.state_dict().values()))
 
 
@@ -137,8 +140,8 @@ def test_compile_with_inductor_matches_eager_to_float_rounding():
     runs = []
     for compile in (False, True):
         model = tiny_model(dtype=torch.float32)
-        trainer = Trainer(model, data, method="svag", l=2, fused=True, lr=0.3, batch_size=5, seed=3, log_every=3,
-                          compile=compile)
+        trainer = Trainer(model, data, method="svag", l=2, speed=Speed(fused=True, compile=compile),
+                          logging=LogSettings(log_every=3), lr=0.3, batch_size=5, seed=3)
         runs.append((trainer, trainer.run(3)))
     (eager, eager_log), (compiled, compiled_log) = runs
     assert compiled_log.config["compile"] == "inductor"
@@ -148,8 +151,9 @@ def test_compile_with_inductor_matches_eager_to_float_rounding():
 
 def test_compiled_bf16_fused_run_resumes_identically(tmp_path):
     data = digits_for("mlp")
-    settings = dict(method="adam", l=2, fused=True, precision="bf16", compile="aot_eager", lr=0.01,
-                    batch_size=8, seed=4, log_every=2)
+    settings = dict(method="adam", l=2, speed=Speed(fused=True, precision="bf16", compile="aot_eager"),
+                    logging=LogSettings(log_every=2), lr=0.01,
+                    batch_size=8, seed=4)
     whole = Trainer(network("mlp"), data, **settings)
     whole.run(4)
     first = Trainer(network("mlp"), data, **settings)
@@ -173,7 +177,7 @@ def test_fused_pass_equals_two_passes_to_float64_rounding(method, kind, l):
     runs = []
     for fused in (False, True):
         trainer = Trainer(network(kind, torch.float64), data, method=method, l=l, lr=lr, batch_size=8, seed=2,
-                          weight_decay=0.01, log_every=2, fused=fused)
+                          weight_decay=0.01, logging=LogSettings(log_every=2), speed=Speed(fused=fused))
         runs.append((trainer, trainer.run(2)))
     (two, two_log), (one, one_log) = runs
     start = flat(network(kind, torch.float64).parameters())

@@ -18,7 +18,8 @@ torch = pytest.importorskip("torch")
 
 from sdesim.methods import svag_weights  # noqa: E402
 from sdesim.torch.data import BatchSampler, TensorData, covariance_factor  # noqa: E402
-from sdesim.torch.training import Trainer, stream_seeds, train  # noqa: E402
+from sdesim.torch.train_settings import stream_seeds  # noqa: E402
+from sdesim.torch.training import DataSettings, LogSettings, Trainer, train  # noqa: E402
 from tiny_torch import tiny_data, tiny_model  # noqa: E402
 
 torch.set_num_threads(1)
@@ -49,7 +50,8 @@ def test_svag_gradient_has_minibatch_mean_and_l_times_its_covariance(l, sampling
     sigma1 = (g - mean).T @ (g - mean) / len(data)
     cov = l * covariance_factor(sampling, len(data), batch) * sigma1 / batch
 
-    trainer = Trainer(model, data, method="svag", l=l, batch_size=batch, sampling=sampling, seed=seed(11))
+    trainer = Trainer(model, data, method="svag", l=l, batch_size=batch, data=DataSettings(sampling=sampling),
+                      seed=seed(11))
     draws = torch.stack([trainer.combined_gradient() for _ in range(4000)])
     n = len(draws)
     z_mean = (draws.mean(0) - mean) / torch.sqrt(torch.diag(cov) / n)
@@ -74,7 +76,8 @@ def test_each_batch_has_its_own_forward_pass():
     sizes = []
     model = tiny_model(norm="batch")
     model[0].register_forward_hook(lambda module, inputs, output: sizes.append(len(inputs[0])))
-    trainer = Trainer(model, tiny_data(20), method="svag", l=3, batch_size=4, log_every=5, eval_every=5)
+    trainer = Trainer(model, tiny_data(20), method="svag", l=3, batch_size=4,
+                      logging=LogSettings(log_every=5, eval_every=5))
     trainer.run(0)                    # the log entry at step 0 evaluates the whole training set
     sizes.clear()
     trainer.run(2)
@@ -89,7 +92,7 @@ def test_svag_with_l_1_is_sgd_bit_for_bit():
     for method in ("sgd", "svag"):
         model = tiny_model(norm="batch", dropout=0.2)
         result = train(model, data, method=method, l=1, lr=0.3, batch_size=5, weight_decay=0.01, steps=25,
-                       log_every=5, seed=3, schedule={10: 0.5})
+                       logging=LogSettings(log_every=5), seed=3, schedule={10: 0.5})
         runs.append((model, result))
     (m1, r1), (m2, r2) = runs
     for p, q in zip(m1.state_dict().values(), m2.state_dict().values()):
@@ -100,7 +103,8 @@ def test_svag_with_l_1_is_sgd_bit_for_bit():
 def test_sgd_matches_torch_optim_sgd_bit_for_bit():
     data = tiny_data(40)
     model = tiny_model(dropout=0.2)
-    train(model, data, method="sgd", lr=0.3, batch_size=5, weight_decay=0.01, steps=20, seed=3, log_every=20)
+    train(model, data, method="sgd", lr=0.3, batch_size=5, weight_decay=0.01, steps=20, seed=3,
+          logging=LogSettings(log_every=20))
 
     reference = tiny_model(dropout=0.2)
     sampler_seed, _, torch_seed = stream_seeds(3)
@@ -121,7 +125,7 @@ def test_svag_matches_the_update_written_out():
     data, l, lr, decay, batch = tiny_data(30), 3, 0.2, 0.05, 4
     model = tiny_model()
     train(model, data, method="svag", l=l, lr=lr, batch_size=batch, weight_decay=decay, steps=6, seed=5,
-          schedule={4: 0.1}, log_every=6)
+          schedule={4: 0.1}, logging=LogSettings(log_every=6))
 
     reference = tiny_model()
     sampler = BatchSampler(len(data), batch, generator=torch.Generator().manual_seed(stream_seeds(5)[0]))
@@ -145,7 +149,8 @@ def test_svag_matches_the_update_written_out():
 @pytest.mark.parametrize("method,l,norm", [("svag", 2, "batch"), ("ngd", 1, None)])
 def test_resume_from_checkpoint_is_identical(tmp_path, method, l, norm):
     data, test = tiny_data(40), tiny_data(10, seed=2)
-    settings = dict(method=method, l=l, lr=0.2, batch_size=5, weight_decay=0.01, log_every=3, seed=9,
+    settings = dict(method=method, l=l, lr=0.2, batch_size=5, weight_decay=0.01, logging=LogSettings(log_every=3),
+                    seed=9,
                     schedule={5: 0.5}, test_data=test)
     whole = Trainer(tiny_model(norm=norm, dropout=0.3), data, **settings)
     whole.run(14)
@@ -167,7 +172,8 @@ def test_resume_from_checkpoint_is_identical(tmp_path, method, l, norm):
 def test_a_diverging_run_stops_cleanly_and_keeps_its_log():
     data = TensorData(torch.randn(40, 4, dtype=torch.float64, generator=torch.Generator().manual_seed(0)),
                       torch.randn(40, 2, dtype=torch.float64, generator=torch.Generator().manual_seed(1)))
-    trainer = Trainer(tiny_model(), data, method="svag", l=2, loss="mse", lr=50.0, batch_size=5, log_every=2)
+    trainer = Trainer(tiny_model(), data, method="svag", l=2, loss="mse", lr=50.0, batch_size=5,
+                      logging=LogSettings(log_every=2))
     result = trainer.run(200)
     assert result.diverged and result.stopped["step"] < 200
     assert "at effective step" in result.stopped["reason"]
@@ -181,7 +187,7 @@ def test_a_diverging_run_stops_cleanly_and_keeps_its_log():
 def test_log_is_on_effective_steps_and_converts_to_json():
     data, test = tiny_data(40), tiny_data(10, seed=2)
     results = {l: train(tiny_model(), data, test_data=test, method="svag", l=l, lr=0.1, batch_size=5, steps=8,
-                        log_every=2, eval_every=4, schedule={4: 0.1}) for l in (1, 2)}
+                        logging=LogSettings(log_every=2, eval_every=4), schedule={4: 0.1}) for l in (1, 2)}
     for l, result in results.items():
         columns = result.columns()
         assert columns["step"] == [0, 2, 4, 6, 8]
@@ -202,8 +208,9 @@ def test_monitor_is_logged_and_cannot_change_the_trajectory():
         return {"noise": 1.5 * step}
 
     plain, watched = tiny_model(dropout=0.3), tiny_model(dropout=0.3)
-    train(plain, data, batch_size=5, steps=9, log_every=3, seed=2)
-    result = train(watched, data, batch_size=5, steps=9, log_every=3, seed=2, monitor=monitor, monitor_every=3)
+    train(plain, data, batch_size=5, steps=9, logging=LogSettings(log_every=3), seed=2)
+    result = train(watched, data, batch_size=5, steps=9,
+                   logging=LogSettings(log_every=3, monitor=monitor, monitor_every=3), seed=2)
     assert calls == [0, 3, 6, 9] and result.columns()["noise"] == [0.0, 4.5, 9.0, 13.5]
     for p, q in zip(plain.parameters(), watched.parameters()):
         assert torch.equal(p, q)
@@ -229,7 +236,8 @@ def test_any_dataset_trains_as_the_same_tensors_do():
     finals = []
     for source in (data, (data.inputs, data.targets), PlainDataset(data)):
         model = tiny_model()
-        result = train(model, source, method="svag", l=2, lr=0.2, batch_size=4, steps=5, log_every=5, seed=1)
+        result = train(model, source, method="svag", l=2, lr=0.2, batch_size=4, steps=5,
+                       logging=LogSettings(log_every=5), seed=1)
         finals.append((torch.cat([p.reshape(-1) for p in model.parameters()]), result.log))
     for params, log in finals[1:]:
         assert torch.equal(params, finals[0][0]) and log == finals[0][1]

@@ -53,7 +53,7 @@ def run(method: str, settings: dict, device: str, progress: bool, threads: int =
 
     from sdesim.torch.data import digits
     from sdesim.torch.nets import mlp
-    from sdesim.torch.training import train
+    from sdesim.torch.training import LogSettings, train
 
     torch.set_num_threads(threads)
     train_data, test_data = digits()
@@ -62,9 +62,8 @@ def run(method: str, settings: dict, device: str, progress: bool, threads: int =
         model = mlp(64, 10, hidden=settings["hidden"], norm="group", seed=seed)
         results.append(train(model, train_data, test_data=test_data, method=method, lr=settings["lr"],
                              batch_size=settings["batch_size"], weight_decay=settings["weight_decay"],
-                             steps=settings["steps"], log_every=settings["log_every"],
-                             schedule={int(0.8 * settings["steps"]): 0.1}, seed=seed, device=device,
-                             progress=progress))
+                             steps=settings["steps"], schedule={int(0.8 * settings["steps"]): 0.1}, seed=seed,
+                             device=device, logging=LogSettings(log_every=settings["log_every"], progress=progress)))
     return results
 
 

@@ -42,7 +42,7 @@ if str(ROOT) not in sys.path:
 
 from sdesim.estimators import scaling_rule  # noqa: E402
 from sdesim.torch import data, nets, nsr  # noqa: E402
-from sdesim.torch.training import train  # noqa: E402
+from sdesim.torch.training import LogSettings, train  # noqa: E402
 from sdesim.validation.report import describe_t_bound, FALSE_ALARM, seed_mean, student_t  # noqa: E402
 
 FAIL_FACTOR = 1.2          # the paper: final test error > 1.2 × the best one
@@ -69,7 +69,8 @@ def run(cfg, train_set, test_set, *, kappa, seed, method="sgd", l=1, monitor=Tru
     watcher = nsr.NSRMonitor(train_set, batch, m=cfg["m"], every=measure_every, seed=seed) if monitor else None
     result = train(make_model(cfg, seed), train_set, steps=steps, method=method, l=l, lr=lr, batch_size=batch,
                    weight_decay=cfg["weight_decay"], schedule={int(0.75 * steps): 0.1}, test_data=test_set,
-                   log_every=log_every, monitor=watcher, monitor_every=measure_every if monitor else None,
+                   logging=LogSettings(log_every=log_every, monitor=watcher,
+                                       monitor_every=measure_every if monitor else None),
                    seed=seed, device=device)
     if result.stopped is not None:
         print(f"  κ={kappa} {method} l={l}: stopped: {result.stopped['reason']}")

@@ -45,7 +45,7 @@ def run(settings: dict, device: str, progress: bool, threads: int = 1) -> dict:
 
     from sdesim.torch.data import digits
     from sdesim.torch.nets import scale_invariant_mlp
-    from sdesim.torch.training import train
+    from sdesim.torch.training import LogSettings, train
 
     torch.set_num_threads(threads)
     train_data, test_data = digits()
@@ -57,8 +57,8 @@ def run(settings: dict, device: str, progress: bool, threads: int = 1) -> dict:
             model = scale_invariant_mlp(64, 10, hidden=settings["hidden"], norm="batch", seed=seed)
             runs[l].append(train(model, train_data, test_data=test_data, method="svag", l=l, lr=settings["lr"],
                                  batch_size=settings["batch_size"], weight_decay=settings["weight_decay"],
-                                 steps=settings["steps"], log_every=settings["log_every"],
-                                 schedule={decay_at: 0.1}, seed=seed, device=device, progress=progress))
+                                 steps=settings["steps"], schedule={decay_at: 0.1}, seed=seed, device=device,
+                                 logging=LogSettings(log_every=settings["log_every"], progress=progress)))
     return runs
 
 

@@ -38,24 +38,25 @@ QUICK = dict(hidden=(64,), batch_size=16, lr=0.01, beta1=0.9, beta2=0.999, eps=1
 FULL = dict(hidden=(256, 256), batch_size=16, lr=0.01, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=1e-4,
             steps=2000, log_every=100, seeds=(0, 1, 2, 3, 4), ls=(1, 2, 4, 8))
 TOLERANCE = {"test_acc": 0.015, "test_loss": 0.05}
-TRAIN_KEYS = ("method", "l", "lr", "batch_size", "beta1", "beta2", "eps", "weight_decay", "steps", "log_every")
+TRAIN_KEYS = ("method", "l", "lr", "batch_size", "beta1", "beta2", "eps", "weight_decay", "steps")
 
 
 def train_seeds(settings: dict, device: str = "cpu", progress: bool = False, threads: int = 1) -> list:
     """One run per seed of ``settings`` (``hidden``, ``seeds``, ``norm`` (default "batch") and the keyword
-    arguments of ``train`` in `TRAIN_KEYS`) on digits, from the MLP of that seed."""
+    arguments of ``train`` in `TRAIN_KEYS`, and ``log_every``) on digits, from the MLP of that seed."""
     import torch
 
     from sdesim.torch.data import digits
     from sdesim.torch.nets import mlp
-    from sdesim.torch.training import train
+    from sdesim.torch.training import LogSettings, train
 
     torch.set_num_threads(threads)
     train_data, test_data = digits()
     kwargs = {key: settings[key] for key in TRAIN_KEYS if key in settings}
     norm = settings.get("norm", "batch")
     return [train(mlp(64, 10, hidden=settings["hidden"], norm=norm, seed=seed), train_data, test_data=test_data,
-                  seed=seed, device=device, progress=progress, **kwargs) for seed in settings["seeds"]]
+                  seed=seed, device=device, logging=LogSettings(log_every=settings["log_every"], progress=progress),
+                  **kwargs) for seed in settings["seeds"]]
 
 
 def compare(runs: dict, reference, other, name: str, t: float) -> tuple[float, float, float]:

@@ -31,10 +31,10 @@ from sdesim.torch.samplers import epoch_reshuffling, two_independent_batches
 from sdesim.torch.nsr import NSREstimate, NSRMonitor, estimate_nsr, predict_scaling
 from sdesim.torch.scaling import scale_config
 from sdesim.torch.sde import ProblemSDE, solve, to_torchsde
-from sdesim.torch.training import Trainer, TrainResult, train
+from sdesim.torch.training import Checkpoints, DataSettings, LogSettings, Speed, Trainer, TrainResult, train
 
 __all__ = [
-    "Trainer", "TrainResult", "train", "scale_config",
+    "Trainer", "TrainResult", "train", "scale_config", "DataSettings", "LogSettings", "Checkpoints", "Speed",
     "ngd_gradient", "ngd_weights", "noise_scale", "weighted_gradient",
     "BatchSampler", "DatasetData", "TensorData", "as_data", "cifar10", "digits", "synthetic_classification",
     "synthetic_regression",

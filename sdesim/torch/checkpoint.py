@@ -14,17 +14,18 @@ One ``torch.save`` dict, read back with ``weights_only=True`` (no pickled code):
                     ``time_scale`` ``"lr"``) or Σ η_k² (the adaptive methods, ``"lr^2"``)
 ``batches``         training batches read from a torch Dataset so far: the number of the next one, which seeds
                     its augmentation (``sdesim.torch.loading``); checkpoints without it read as 0
-``optimizer``       None for SGD, SVAG, GD and NGD; for RMSprop and Adam per parameter m (None for
-                    RMSprop), v and the number of updates k (``sdesim.torch.adaptive.AdaptiveState``)
+``optimizer``       the ``state_dict`` of the run's ``sdesim.torch.optim`` optimizer (its small-step count and,
+                    for RMSprop and Adam, m, v and k per parameter); checkpoints written before the trainer
+                    stepped through it hold None (SGD, SVAG, GD, NGD) or an ``AdaptiveState`` dict, and resume
 ==================  ===========================================================================
 
 The model's architecture, the data, the loss and a callable schedule are not saved: the caller
-passes the same ones again.  SGD has no optimizer state.  Checkpoints written before ``time`` and
+passes the same ones again.  Checkpoints written before ``time`` and
 ``optimizer`` were added read as time 0 and no optimizer state (they can only be SGD-family runs);
 SGD-family checkpoints written before their log had a ``time`` column stored Σ η_k², and resume with
 Σ η_k recomputed from the schedule.
 
-Periodic checkpoints (``Trainer(checkpoint_dir=, checkpoint_every=, keep_checkpoints=)``) are such files named
+Periodic checkpoints (``Trainer(checkpoints=Checkpoints(directory, every, keep))``) are such files named
 ``step-{k:08d}.pt`` in one folder, which holds one run's timeline: `Periodic` writes them, keeps the last K
 and finds the newest readable one to resume from.
 """
@@ -97,22 +98,22 @@ class Periodic:
 
     @classmethod
     def check(cls, directory, every, keep) -> "Periodic | None":
-        """Validate ``Trainer``'s checkpoint_dir, checkpoint_every and keep_checkpoints (None: no checkpoints)
-        and create the folder."""
-        keep = strict_positive_int("keep_checkpoints", keep)
+        """Validate the trainer's ``Checkpoints(directory, every, keep)`` (None: no checkpoints) and create the
+        folder."""
+        keep = strict_positive_int("Checkpoints.keep", keep)
         if directory is None:
             if every is not None:
-                raise ValueError(f"checkpoint_every={every!r} needs checkpoint_dir, the folder to write the "
+                raise ValueError(f"Checkpoints(every={every!r}) needs a directory, the folder to write the "
                                  f"checkpoints to")
             return None
         if every is None:
-            raise ValueError(f"checkpoint_dir={str(directory)!r} needs checkpoint_every, the effective steps "
+            raise ValueError(f"Checkpoints(directory={str(directory)!r}) needs every, the effective steps "
                              f"between checkpoints")
-        every = strict_positive_int("checkpoint_every", every)
+        every = strict_positive_int("Checkpoints.every", every)
         directory = Path(directory)
         if directory.exists() and not directory.is_dir():
-            raise ValueError(f"checkpoint_dir {str(directory)!r} is a file, not a folder; give a folder for the "
-                             f"step-*.pt checkpoints")
+            raise ValueError(f"Checkpoints directory {str(directory)!r} is a file, not a folder; give a folder for "
+                             f"the step-*.pt checkpoints")
         directory.mkdir(parents=True, exist_ok=True)
         return cls(directory, every, keep)
 

@@ -38,6 +38,7 @@ from sdesim._checks import choice, positive_float, positive_int
 from sdesim.estimators import scaling_rule
 from sdesim.torch._checks import check_input_dtype, isolated_rng, per_example_loss, resolve_device
 from sdesim.torch.nets import trainable_parameters, weight_norm2
+from sdesim.torch.train_result import TrainResult
 
 SAMPLINGS = ("subset", "replacement")
 SIGNAL, NOISE, NORM = "grad_norm2", "noise_trace", "weight_norm2"
@@ -295,8 +296,6 @@ def predict_scaling(source, batch_size: int | None = None, lr: float | None = No
     measurements changes by more than `DRIFT_FRACTION` of their mean across it, with a
     slope significant at level `DRIFT_LEVEL`.
     """
-    from sdesim.torch.training import TrainResult     # here: the trainer imports this module
-
     run = source if isinstance(source, TrainResult) else None
     rows = _rows(source if run is None else run.log, plateau)
     if run is not None:
