@@ -316,6 +316,18 @@ class PaperRMSpropSVAG(AdaptiveSVAG):
         super().__init__(params, lr, l, weight_decay, beta2=decay("alpha", alpha), eps=eps)
 
 
+class AdamWSVAG(AdamSVAG):
+    """AdamW's SVAG: AdamSVAG with decoupled weight decay x ← x(1 − (η/l)(λ/l)) before each small step (λ → λ/l
+    keeps the decay per unit of SDE time, docs/theory/adaptive-sde.md); l = 1 is
+    ``torch.optim.AdamW(lr=η, betas=(β₁, β₂), eps=ε, weight_decay=λ)`` bit for bit."""
+
+    method = "adamw"
+
+    def __init__(self, params, lr: float, l: int = 1, weight_decay: float = 0.01, *,
+                 betas: tuple = (0.9, 0.999), eps: float = 1e-8):
+        super().__init__(params, lr, l, weight_decay, betas=betas, eps=eps)
+
+
 class NoisyGDChunk:
     """A chunk of the examples one NoisyGD step weighs: ``indices``, and `loss` of their per-example losses."""
 
