@@ -9,7 +9,7 @@ torchsde SDEs.  The core package never imports this.
 - ``scaling``: ``scale_config``, the square-root (adaptive) and linear (SGD) scaling rules on a run's settings;
 - ``ngd``: the NGD gradient without forming Σ;
 - ``loggers``: CSV and TensorBoard loggers that receive each log row as it is appended;
-- ``optim``: SVAG, RMSpropSVAG, AdamSVAG and NoisyGD as torch.optim optimizers for your own loop;
+- ``optim``: SVAG, RMSpropSVAG, AdamSVAG, AdamWSVAG and NoisyGD as torch.optim optimizers for your own loop;
 - ``clipping``, ``param_groups``: their per-batch gradient clipping and per-group hyperparameters;
 - ``samplers``: SVAG's independent batches and DataLoader's epoch reshuffling, resumable, for a ``DataLoader``;
 - ``data``: digits, synthetic sets, any torch ``Dataset``, CIFAR-10 from a local folder;
@@ -26,7 +26,7 @@ from sdesim.torch.nets import (
     check_scale_invariance, cnn, mlp, scale_invariant_cnn, scale_invariant_mlp, trainable_parameters, weight_norm2,
 )
 from sdesim.torch.ngd import ngd_gradient, ngd_weights, noise_scale, weighted_gradient
-from sdesim.torch.optim import SVAG, AdamSVAG, NoisyGD, PaperRMSpropSVAG, RMSpropSVAG
+from sdesim.torch.optim import SVAG, AdamSVAG, AdamWSVAG, NoisyGD, PaperRMSpropSVAG, RMSpropSVAG
 from sdesim.torch.samplers import epoch_reshuffling, two_independent_batches
 from sdesim.torch.nsr import NSREstimate, NSRMonitor, estimate_nsr, predict_scaling
 from sdesim.torch.scaling import scale_config
@@ -43,5 +43,5 @@ __all__ = [
     "weight_norm2",
     "ProblemSDE", "solve", "to_torchsde",
     "Logger", "CSVLogger", "TensorBoardLogger", "read_csv",
-    "SVAG", "AdamSVAG", "NoisyGD", "PaperRMSpropSVAG", "RMSpropSVAG", "epoch_reshuffling", "two_independent_batches",
+    "SVAG", "AdamSVAG", "AdamWSVAG", "NoisyGD", "PaperRMSpropSVAG", "RMSpropSVAG", "epoch_reshuffling", "two_independent_batches",
 ]

@@ -416,13 +416,22 @@ class AdaptiveSVAG(SVAGFamily):
         self.small_hyperparameters = self.hyperparameters.small_step(l)
         self._small = {}                  # the group keys' values -> their small-step hyperparameters
         hyper = self.hyperparameters
-        decays = {"betas": (hyper.beta1, hyper.beta2)} if self.method == "adam" else {"alpha": hyper.beta2}
+        decays = {"betas": (hyper.beta1, hyper.beta2)} if hyper.beta1 is not None and self.method != "paper_rmsprop" \
+            else {"alpha": hyper.beta2}
+        decoupled = {"decoupled_weight_decay": True} if hyper.decoupled_weight_decay else {}
         super().__init__(params, lr, weight_decay, l=l, small_steps=l * l, clip_norm=clip_norm,
                          settings={"method": self.method, "l": l, **hyper.settings()},
-                         group_defaults={**decays, "eps": hyper.eps})
+                         group_defaults={**decays, "eps": hyper.eps, "foreach": None, **decoupled})
 
     def _check_group(self, index: int, group: dict) -> None:
         super()._check_group(index, group)
+        if self.hyperparameters.decoupled_weight_decay and group.get("decoupled_weight_decay") is not True:
+            raise ValueError(f"param_groups[{index}] sets decoupled_weight_decay={group['decoupled_weight_decay']!r}: "
+                             f"{type(self).__name__} is AdamW's SVAG (decoupled weight decay); use AdamSVAG for "
+                             f"Adam's coupled weight decay")
+        if group["foreach"] is not None and not isinstance(group["foreach"], bool):
+            raise ValueError(f"param_groups[{index}]['foreach'] must be True, False or None (as torch chooses), "
+                             f"got {group['foreach']!r}")
         self._group_hyperparameters(group, index)
 
     def _group_hyperparameters(self, group: dict, index: int | None = None):
@@ -431,10 +440,11 @@ class AdaptiveSVAG(SVAGFamily):
         if key not in self._small:
             where = "" if index is None else f"param_groups[{index}]: "
             try:
-                if self.method == "adam":
+                if "betas" in self.defaults:
                     beta1, beta2 = _pair("betas", group["betas"])
-                    hyper = check_hyperparameters("adam", beta1=decay("betas[0]", beta1), beta2=decay("betas[1]", beta2),
-                                                  eps=group["eps"], bias_correction=self.hyperparameters.bias_correction)
+                    hyper = check_hyperparameters(self.method, beta1=decay("betas[0]", beta1),
+                                                  beta2=decay("betas[1]", beta2), eps=group["eps"],
+                                                  bias_correction=self.hyperparameters.bias_correction)
                 else:
                     hyper = check_hyperparameters(self.method, beta2=decay("alpha", group["alpha"]), eps=group["eps"])
             except ValueError as error:
@@ -454,7 +464,8 @@ class AdaptiveSVAG(SVAGFamily):
         moments.exp_avg = [state["exp_avg"] for state in states] if first_moment else None
         moments.exp_avg_sq = [state["exp_avg_sq"] for state in states]
         moments.steps = [state["step"] for state in states]
-        adaptive_step(params, moments, self._group_hyperparameters(group), group["lr"] / self.l, group["weight_decay"])
+        adaptive_step(params, moments, self._group_hyperparameters(group), group["lr"] / self.l, group["weight_decay"],
+                      foreach=group["foreach"])
         for state, steps in zip(states, moments.steps):
             state["step"] = steps
 
@@ -499,6 +510,18 @@ class PaperRMSpropSVAG(AdaptiveSVAG):
     def __init__(self, params, lr: float, l: int = 1, weight_decay: float = 0.0, *, alpha: float = 0.99,
                  eps: float = 1e-8, clip_norm: float | None = None):
         super().__init__(params, lr, l, weight_decay, beta2=decay("alpha", alpha), eps=eps, clip_norm=clip_norm)
+
+
+class AdamWSVAG(AdamSVAG):
+    """AdamW's SVAG: AdamSVAG with decoupled weight decay x ← x(1 − (η/l)(λ/l)) before each small step (λ → λ/l
+    keeps the decay per unit of SDE time, docs/theory/adaptive-sde.md); l = 1 is
+    ``torch.optim.AdamW(lr=η, betas=(β₁, β₂), eps=ε, weight_decay=λ)`` bit for bit."""
+
+    method = "adamw"
+
+    def __init__(self, params, lr: float, l: int = 1, weight_decay: float = 0.01, *,
+                 betas: tuple = (0.9, 0.999), eps: float = 1e-8, clip_norm: float | None = None):
+        super().__init__(params, lr, l, weight_decay, betas=betas, eps=eps, clip_norm=clip_norm)
 
 
 class NoisyGDChunk:
