@@ -202,3 +202,15 @@ def test_a_resumed_run_whose_lr_differs_mid_effective_step_is_refused():
     again.param_groups[0]["lr"] = 2 * LR
     with pytest.raises(RuntimeError, match=r"learning rate was set during effective step 0, after 1 of its 2"):
         run(model, again, 1, l=2)
+
+
+def test_a_warm_up_from_lr_0_is_torchs_and_a_negative_group_lr_is_refused():
+    """A schedule may set a group's lr to 0 (Hugging Face's warm-up starts there): a step that does not move x."""
+    warm_up = lambda k: min(1.0, k / 3)       # noqa: E731  0, 1/3, 2/3, 1, ...
+    a, b = tiny_model(), tiny_model()
+    opt_a, opt_b = AdamSVAG(a.parameters(), lr=LR), torch.optim.Adam(b.parameters(), lr=LR)
+    run(a, opt_a, 6, scheduler=torch.optim.lr_scheduler.LambdaLR(opt_a, warm_up))
+    run(b, opt_b, 6, scheduler=torch.optim.lr_scheduler.LambdaLR(opt_b, warm_up))
+    assert same(a, b) and not same(a, tiny_model())
+    with pytest.raises(ValueError, match=r"param_groups\[1\]\['lr'\] .* must be a finite number >= 0, got -0\.1"):
+        SVAG(groups(tiny_model(), lr=-0.1), lr=LR)

@@ -40,8 +40,10 @@ def _off(key: str, value) -> bool:
 
 def check_group(optimizer, index: int, group: dict) -> None:
     """Raise if group ``index`` sets a torch hyperparameter ``optimizer`` does not honour (module docstring),
-    or an honoured lr or weight decay out of range."""
-    finite_number(f"param_groups[{index}]['lr'] (the learning rate η)", group["lr"], positive=True)
+    or an lr or weight decay out of range.  A group's lr may be 0, as in torch (a schedule's warm-up from 0,
+    a frozen group); the optimizer's own η must be > 0."""
+    finite_number(f"param_groups[{index}]['lr'] (the learning rate η_k; 0 is a step that does not move x, as a "
+                  f"warm-up from 0 takes)", group["lr"], positive=False)
     finite_number(f"param_groups[{index}]['weight_decay'] (λ of eq. (7))", group["weight_decay"], positive=False)
     name = type(optimizer).__name__
     for key, value in group.items():
