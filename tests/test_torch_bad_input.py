@@ -462,3 +462,85 @@ def test_a_diverged_runs_table_says_so():
     calm = train(torch.nn.Linear(8, 1), synthetic_regression(40), loss="mse", lr=0.01, batch_size=5, steps=5,
                  logging=LogSettings(log_every=5))
     assert "Diverged" not in calm.table()
+
+
+# ---------------------------------------------------------------------------------------------------
+# the drop-in optimizers refuse misuse at the first wrong call (issue 21, point 5)
+
+def _linear():
+    torch.manual_seed(0)
+    return torch.nn.Linear(3, 2).double()
+
+
+def test_svag_step_after_a_plain_backward_is_refused_and_mark_combined_allows_it():
+    from sdesim.torch import SVAG
+
+    model = _linear()
+    opt = SVAG(model.parameters(), lr=0.1, l=2)
+    model(torch.ones(4, 3, dtype=torch.float64)).sum().backward()
+    with pytest.raises(RuntimeError, match=r"SVAG\(l=2\)\.step\(\) with a gradient that did not come from the two "
+                                           r"batches.*SGD step of η/l.*opt\.mark_combined\(\)"):
+        opt.step()
+    assert opt.small_steps_taken == 0
+    opt.mark_combined()
+    opt.step()
+    assert opt.small_steps_taken == 1
+    model(torch.ones(4, 3, dtype=torch.float64)).sum().backward()
+    with pytest.raises(RuntimeError, match=r"did not come from the two batches"):   # the mark lasts one small step
+        opt.step()
+
+
+@pytest.mark.parametrize("name", ["AdamSVAG", "RMSpropSVAG", "AdamWSVAG", "PaperRMSpropSVAG"])
+def test_sparse_gradients_are_refused_by_the_adaptive_methods_by_name(name):
+    import sdesim.torch as st
+
+    embedding = torch.nn.Embedding(10, 3, sparse=True)
+    opt = getattr(st, name)(embedding.parameters(), lr=0.1)
+    embedding(torch.tensor([1, 2])).sum().backward()
+    with pytest.raises(RuntimeError, match=rf"{name} does not support sparse gradients \(param_groups\[0\]"
+                                           rf"\['params'\]\[0\] \(shape \(10, 3\)\)\): make the embedding dense"):
+        opt.step()
+
+
+def test_svag_takes_sparse_gradients_as_torchs_sgd_bit_for_bit():
+    from sdesim.torch import SVAG
+
+    mine, theirs = (torch.nn.Embedding(10, 3, sparse=True) for _ in range(2))
+    theirs.load_state_dict(mine.state_dict())
+    opts = SVAG(mine.parameters(), lr=0.1), torch.optim.SGD(theirs.parameters(), lr=0.1)
+    for model, opt in zip((mine, theirs), opts):
+        for rows in ([1, 2], [2, 5]):
+            opt.zero_grad()
+            (model(torch.tensor(rows)) ** 2).sum().backward()
+            opt.step()
+    assert torch.equal(mine.weight, theirs.weight)
+
+
+def test_a_noisy_gd_chunk_used_twice_or_from_an_earlier_step_is_refused():
+    from sdesim.torch import NoisyGD
+
+    model = _linear()
+    opt = NoisyGD(model.parameters(), lr=0.1, n=4, batch_size=2)
+    inputs = torch.ones(4, 3, dtype=torch.float64)
+    first, second = opt.draw(chunk_size=2)
+    first.loss(model(inputs[first.indices]).sum(1)).backward()
+    with pytest.raises(RuntimeError, match=r"this chunk's loss was already taken in this step \(examples 0\.\.1\)"):
+        first.loss(model(inputs[first.indices]).sum(1))
+    second.loss(model(inputs[second.indices]).sum(1)).backward()
+    opt.step()
+    opt.draw(chunk_size=2)
+    with pytest.raises(RuntimeError, match=r"this chunk is from an earlier step's draw"):
+        first.loss(model(inputs[first.indices]).sum(1))
+
+
+@pytest.mark.parametrize("make,message", [
+    (lambda p: __import__("sdesim.torch", fromlist=["NoisyGD"]).NoisyGD(p, 0.1, n=1, batch_size=1),
+     r"n=1: noisy GD needs at least 2 training examples"),
+    (lambda p: __import__("sdesim.torch", fromlist=["x"]).two_independent_batches(10, 2, draws=2.5),
+     r"draws must be an integer >= 0 \(the number of draws, small steps\), got 2\.5"),
+    (lambda p: __import__("sdesim.torch", fromlist=["x"]).epoch_reshuffling(10, 2, seed=-1),
+     r"seed must be an integer >= 0 \(the sampler's seed\), got -1"),
+], ids=["ngd n=1", "draws=2.5", "seed=-1"])
+def test_degenerate_counts_are_refused_with_what_they_mean(make, message):
+    with pytest.raises(ValueError, match=message):
+        make(_linear().parameters())

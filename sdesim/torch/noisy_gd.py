@@ -23,7 +23,14 @@ class NoisyGDChunk:
             shape = tuple(losses.shape) if isinstance(losses, torch.Tensor) else type(losses).__name__
             raise ValueError(f"chunk.loss takes one loss per example of the chunk, shape ({len(self.indices)},), "
                              f"got {shape}; use reduction='none'")
-        self._owner._chunks_used += 1
+        if self._owner._chunks is None or not any(chunk is self for chunk in self._owner._chunks):
+            raise RuntimeError("this chunk is from an earlier step's draw: take the losses of this step's chunks, "
+                               "those the last opt.draw() returned")
+        if self in self._owner._chunks_used:
+            raise RuntimeError(f"this chunk's loss was already taken in this step (examples {int(self.indices[0])}.."
+                               f"{int(self.indices[-1])}): each chunk goes into the gradient once, or its examples "
+                               f"would count twice")
+        self._owner._chunks_used.append(self)
         return (losses * self._weights.to(losses.device)).sum() / self._total
 
 
@@ -42,6 +49,9 @@ class NoisyGD(SmallStepOptimizer):
                  sample_size: int | None = None, weight_decay: float = 0.0, seed: int = 0):
         n = strict_positive_int("n (the number of training examples)", n)
         batch_size = strict_positive_int("batch_size", batch_size)
+        if n < 2:
+            raise ValueError(f"n={n}: noisy GD needs at least 2 training examples (its noise has the covariance of "
+                             f"the per-example gradients, which one example does not have)")
         if batch_size > n:
             raise ValueError(f"batch_size={batch_size} exceeds n={n}")
         if sampling not in NGD_SAMPLINGS:
@@ -56,7 +66,7 @@ class NoisyGD(SmallStepOptimizer):
         if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
             raise ValueError(f"seed must be an integer >= 0, got {seed!r}")
         self.generator = torch.Generator().manual_seed(seed)
-        self._chunks, self._chunks_used = None, 0
+        self._chunks, self._chunks_used = None, []
         super().__init__(params, lr, weight_decay, small_steps=1,
                          settings={"method": "ngd", "n": n, "batch_size": batch_size, "sampling": sampling,
                                    "sample_size": sample_size})
@@ -73,14 +83,14 @@ class NoisyGD(SmallStepOptimizer):
         indices = torch.arange(self.n) if indices is None else indices
         self._chunks = [NoisyGDChunk(self, indices[start:start + chunk], weights[start:start + chunk], m)
                         for start in range(0, m, chunk)]
-        self._chunks_used = 0
+        self._chunks_used = []
         return self._chunks
 
     def step(self, closure=None):
         if self._chunks is None:
             raise RuntimeError("call opt.draw() before each NoisyGD.step(): the noise is drawn once per step")
-        if self._chunks_used != len(self._chunks):
-            raise RuntimeError(f"only {self._chunks_used} of this step's {len(self._chunks)} chunks went into the "
+        if len(self._chunks_used) != len(self._chunks):
+            raise RuntimeError(f"only {len(self._chunks_used)} of this step's {len(self._chunks)} chunks went into the "
                                f"gradient (chunk.loss(...).backward() for each): the step would miss examples")
         loss = super().step(closure)
         self._chunks = None

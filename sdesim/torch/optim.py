@@ -101,6 +101,7 @@ class AdaptiveSVAG(SVAGFamily):
     rescaled for l at its small steps."""
 
     method = None
+    takes_sparse_gradients = False
 
     def __init__(self, params, lr, l, weight_decay, *, clip_norm=None, **hyperparameters):
         l = strict_positive_int("l", l)

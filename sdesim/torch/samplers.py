@@ -34,9 +34,13 @@ from sdesim.torch._checks import strict_positive_int
 SAMPLINGS = ("subset", "replacement", "disjoint_halves")
 
 
+MEANING = {"seed": "the sampler's seed", "draws": "the number of draws, small steps", "start": "draws already taken",
+           "the position": "draws already taken"}
+
+
 def _position(name: str, value) -> int:
     if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 0:
-        raise ValueError(f"{name} must be an integer >= 0 (draws already taken), got {value!r}")
+        raise ValueError(f"{name} must be an integer >= 0 ({MEANING[name]}), got {value!r}")
     return int(value)
 
 

@@ -42,6 +42,8 @@ class SmallStepOptimizer(torch.optim.Optimizer):
     hyperparameters they honour besides lr and weight decay (``group_defaults``), and write `_update`.
     """
 
+    takes_sparse_gradients = True    # x ← x − h(g + λx) takes them, as torch.optim.SGD does; moments do not
+
     def __init__(self, params, lr, weight_decay, *, small_steps: int, settings: dict, group_defaults=None):
         self.small_steps = small_steps
         self.settings = settings
@@ -145,6 +147,12 @@ class SmallStepOptimizer(torch.optim.Optimizer):
                 f"torch.optim skips such parameters silently, but then the step (with its weight decay) is not "
                 f"the method's for them.  Give the optimizer only the parameters the loss uses, or freeze the "
                 f"others (p.requires_grad_(False))")
+        sparse = [] if self.takes_sparse_gradients else [
+            _describe(g, i, group, p) for g, group in enumerate(self.param_groups)
+            for i, p in enumerate(group["params"]) if p.grad is not None and p.grad.is_sparse]
+        if sparse:
+            raise RuntimeError(f"{type(self).__name__} does not support sparse gradients ({', '.join(sparse[:3])}"
+                               f"{' ...' if len(sparse) > 3 else ''}): make the embedding dense (sparse=False)")
         return [[p for p in group["params"] if p.grad is not None] for group in self.param_groups]
 
     def state_dict(self) -> dict:

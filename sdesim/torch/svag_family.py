@@ -39,6 +39,7 @@ class SVAGFamily(SmallStepOptimizer):
         self.batches = 1 if l == 1 else 2    # independent batches per small step
         self.clip_norm = _clip_norm(clip_norm)
         self._batches_in = set()             # the batches whose gradient `batch` has put into .grad this small step
+        self._combined = False               # combine, backward or mark_combined was called this small step
         super().__init__(params, lr, weight_decay, small_steps=small_steps,
                          settings={**settings, "clip_norm": self.clip_norm}, group_defaults=group_defaults)
 
@@ -58,6 +59,7 @@ class SVAGFamily(SmallStepOptimizer):
         """c₁·loss1 + c₂·loss2 (``weights``), each loss the mean over its own batch; at l = 1 the one loss itself.
         ``combine(...).backward()`` puts g = c₁∇L_γ₁ + c₂∇L_γ₂ in ``.grad``; with ``clip_norm`` use `backward`."""
         self._check_losses(losses, "combine")
+        self._combined = True
         if self.batches == 1:
             return losses[0]
         c1, c2 = self.weights
@@ -69,6 +71,7 @@ class SVAGFamily(SmallStepOptimizer):
         ``combine(*losses).backward()``.  ``scaler``: a ``torch.amp.GradScaler``; the losses are scaled by it
         and each batch is clipped where its unscaled gradient would be; then ``scaler.step(opt)`` as usual."""
         self._check_losses(losses, "backward")
+        self._combined = True
         if scaler is not None:
             losses = [scaler.scale(loss) for loss in losses]
         if self.clip_norm is None:
@@ -93,9 +96,16 @@ class SVAGFamily(SmallStepOptimizer):
             raise RuntimeError(f"batch {i}'s gradient is already in .grad for this small step: clipping applies to "
                                f"a batch's whole gradient, so accumulate its micro-batches in one `with opt.batch({i}):`")
         self._batches_in.add(i)
+        self._combined = True
         weight = self.weights[i] if self.batches == 2 else 1.0
         scale = 1.0 if scaler is None else float(scaler.get_scale())
         return batch_gradient(self._all_params(), weight, self.clip_norm, scale)
+
+    def mark_combined(self) -> None:
+        """Declare that ``.grad`` holds this small step's c₁∇L_γ₁ + c₂∇L_γ₂ formed by your own code (for example
+        one weighted pass over both batches), not through `combine`, `backward` or `batch`: at l > 1 `step`
+        refuses a gradient that came from none of them."""
+        self._combined = True
 
     def _all_params(self) -> list:
         return [p for group in self.param_groups for p in group["params"]]
@@ -105,6 +115,12 @@ class SVAGFamily(SmallStepOptimizer):
         self._batches_in = set()
 
     def step(self, closure=None):
+        if self.batches == 2 and not self._combined and any(p.grad is not None for p in self._all_params()):
+            raise RuntimeError(
+                f"{type(self).__name__}(l={self.l}).step() with a gradient that did not come from the two batches: "
+                f"call opt.combine(loss1, loss2).backward() or opt.backward(loss1, loss2) before each step (a plain "
+                f"loss.backward() would make this an SGD step of η/l, not SVAG's); if your code forms "
+                f"c₁∇L₁ + c₂∇L₂ itself (opt.weights), call opt.mark_combined() before opt.step()")
         if self.clip_norm is not None and len(self._batches_in) != self.batches:
             raise RuntimeError(
                 f"{type(self).__name__} has clip_norm={self.clip_norm}, but only {len(self._batches_in)} of the "
@@ -112,12 +128,12 @@ class SVAGFamily(SmallStepOptimizer):
                 f"opt.backward({'loss' if self.batches == 1 else 'loss1, loss2'}) instead of .backward(), so that "
                 f"each batch's gradient is clipped before they are combined")
         loss = super().step(closure)
-        self._batches_in = set()
+        self._batches_in, self._combined = set(), False
         return loss
 
     def skip_step(self) -> None:
         super().skip_step()
-        self._batches_in = set()
+        self._batches_in, self._combined = set(), False
 
     def split(self, *batch, own_sampling: bool = False) -> list:
         """One small step's examples cut into its batches, each a forward pass's input: [γ₁, γ₂] (B rows each

@@ -236,6 +236,8 @@ class Trainer(BatchReading, RunLog, Resumable):
         for p in self.params:
             if p.grad is None:
                 p.grad = torch.zeros_like(p)
+        if hasattr(self.optimizer, "mark_combined"):
+            self.optimizer.mark_combined()        # _fill_gradient formed c₁∇L_γ₁ + c₂∇L_γ₂ (or one batch's)
         self.optimizer.step()
 
     def _examples_per_small_step(self) -> int:
