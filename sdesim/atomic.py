@@ -100,9 +100,9 @@ def save_figure(figure, path, **options) -> None:
         figure.savefig(handle, format=suffix or None, **options)
 
 
-def append_whole(path, text: str) -> None:
-    """Append ``text`` (whole lines) to ``path`` and fsync it; on an error the file is cut back to its earlier
-    length, so it never ends in a torn line, and an `OutputError` says so."""
+def append_whole(path, text: str, *, sync: bool = True) -> None:
+    """Append ``text`` (whole lines) to ``path`` in one write and, with ``sync``, fsync it; on an error the file
+    is cut back to its earlier length, so it never ends in a torn line, and an `OutputError` says so."""
     path = Path(path)
     data = memoryview(text.encode("utf-8"))
     try:
@@ -114,7 +114,8 @@ def append_whole(path, text: str) -> None:
         try:
             while data:
                 data = data[os.write(fd, data):]
-            os.fsync(fd)
+            if sync:
+                os.fsync(fd)
         except OSError as error:
             try:
                 os.ftruncate(fd, size)
@@ -124,6 +125,18 @@ def append_whole(path, text: str) -> None:
             raise _failed(path, error, True, verb="append to", kept=kept) from error
     finally:
         os.close(fd)
+
+
+def sync_file(path) -> None:
+    """fsync the file at ``path`` (rows appended without ``sync``); an error is an `OutputError`."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+    except OSError as error:
+        raise _failed(Path(path), error, True, verb="flush", kept="its last rows may be lost") from error
 
 
 def unwritable(folder) -> str | None:
