@@ -11,14 +11,15 @@ import sys
 import numpy as np
 
 from sdesim._importable import import_named
-from sdesim.estimators.exit_status import PASSED_KIND, exit_status
+from sdesim.atomic import OutputError
+from sdesim.estimators.exit_status import OUTPUT_FAILED, PASSED_KIND, exit_status
 from sdesim.estimators.record import user_functions
 from sdesim.estimators.references import REFERENCES
 from sdesim.estimators.test_functions import TESTS
 from sdesim.estimators.weak_error import DEFAULT_ADAPTIVE_L, DEFAULT_L, ERROR_KINDS, SWEEP_METHODS
 from sdesim.executors import connect
 from sdesim.methods import METHOD_TABLE, METHODS, SCHEMES
-from sdesim.outputs import output_file, output_folder, picture_file, write_json
+from sdesim.outputs import distinct_outputs, output_file, output_folder, picture_file, write_json
 from sdesim.problems import NOISE_LAWS, PROBLEMS, SAMPLINGS, Problem, make_problem
 from sdesim.problems.datasets import load_regression_data
 from sdesim.simulate import BUILTIN_OBSERVABLES, simulate
@@ -219,6 +220,7 @@ def _converge_command(args) -> int:
 
     output_file(args.json, "--json")
     picture = picture_file(args.plot, "--plot")
+    distinct_outputs({"--json": args.json, "--plot": picture})
     problem, x0 = problem_from_args(args, CONVERGE_DEFAULTS)
     if args.x0 is None and problem.default_x0 is None and ":" not in args.problem:
         x0 = np.full(problem.dim, CONVERGE_X0)
@@ -246,7 +248,7 @@ def _converge_command(args) -> int:
         except Exception as error:   # the record above is kept; say what went wrong with the picture
             print(f"sdesim converge: error: the picture could not be written: {type(error).__name__}: {error}",
                   file=sys.stderr)
-            return 2
+            return OUTPUT_FAILED if isinstance(error, OSError) else 2
         print(f"wrote {picture}")
     return _interrupted(args) if study.interrupted else exit_status(study.fits[t].kind for t in study.test_functions)
 
@@ -516,6 +518,9 @@ def main(argv=None) -> int:
     args.argv = list(sys.argv[1:] if argv is None else argv)   # the command as run, for the record
     try:
         return args.run(args)
+    except OutputError as err:    # the work is done, its output could not be written (sdesim.atomic)
+        print(f"sdesim {args.command}: error: {err}", file=sys.stderr)
+        return OUTPUT_FAILED
     except (ValueError, TypeError, FileNotFoundError) as err:
         print(f"sdesim {args.command}: error: {err}", file=sys.stderr)
         return 2

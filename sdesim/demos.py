@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from sdesim._checks import finite_array, positive_float, positive_int
+from sdesim.atomic import save_figure
 from sdesim.estimators.weak_error import weak_error_study
 from sdesim.problems import double_well, quadratic
 from sdesim.simulate import simulate
@@ -74,7 +75,7 @@ class Demo:
         return "\n".join(lines)
 
     def save(self, path, dpi: int = 90) -> None:
-        self.figure.savefig(path, dpi=dpi)
+        save_figure(self.figure, path, dpi=dpi)
 
 
 def _figure(width: float, height: float, columns: int = 1):

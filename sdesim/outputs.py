@@ -1,10 +1,13 @@
-"""The files a command writes, checked before any work: a JSON record, a picture, an output folder."""
+"""The files a command writes, checked before any work: a JSON record, a picture, an output folder, and that
+no two outputs of one command name the same file.  They are written atomically (`sdesim.atomic`)."""
 
 from __future__ import annotations
 
 import json
 import os
 from pathlib import Path
+
+from sdesim.atomic import unwritable, writable_folder, write_text
 
 IMAGE_SUFFIXES = (".png", ".pdf", ".svg", ".jpg", ".jpeg", ".eps", ".ps", ".tif", ".tiff", ".webp")
 
@@ -19,8 +22,9 @@ def output_file(path, what: str):
     folder = target.parent if str(target.parent) else Path(".")
     if not folder.is_dir():
         raise ValueError(f"{what} {path!r}: the folder {str(folder)!r} does not exist")
-    if (target.exists() and not os.access(target, os.W_OK)) or not os.access(folder, os.W_OK | os.X_OK):
-        raise ValueError(f"{what} {path!r} cannot be written (permission denied)")
+    why = "permission denied" if target.exists() and not os.access(target, os.W_OK) else unwritable(folder)
+    if why is not None:
+        raise ValueError(f"{what} {path!r} cannot be written ({why})")
     return target
 
 
@@ -39,18 +43,26 @@ def picture_file(path, what: str):
 
 def output_folder(path, what: str):
     """Check, before any work, that ``path`` is a folder that exists or can be created, and can be written."""
-    target = Path(path)
-    if target.exists() and not target.is_dir():
-        raise ValueError(f"{what} {path!r} is a file, not a folder")
-    existing = target
-    while not existing.exists():
-        existing = existing.parent
-    if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
-        raise ValueError(f"{what} {path!r} cannot be written (permission denied in {str(existing)!r})")
-    return target
+    return writable_folder(what, path)
+
+
+def distinct_outputs(paths: dict) -> None:
+    """Refuse, before any work, two files of one command that are the same file (``--json r.png --plot r``:
+    the picture would overwrite the record; a link counts too).  ``paths``: option -> path, or None (none)."""
+    seen = {}
+    for option, path in paths.items():
+        if path is None:
+            continue
+        key = (os.stat(path).st_dev, os.stat(path).st_ino) if os.path.exists(path) else os.path.realpath(path)
+        if key in seen:
+            first, first_path = seen[key]
+            raise ValueError(f"{first} {str(first_path)!r} and {option} {str(path)!r} are the same file; give each "
+                             f"output its own file")
+        seen[key] = option, path
 
 
 def write_json(path, data) -> None:
+    """Write ``data`` as JSON to ``path`` (None: nothing) atomically: a reader sees the old file or the new one."""
     if path:
-        Path(path).write_text(json.dumps(data, indent=1) + "\n")
+        write_text(path, json.dumps(data, indent=1) + "\n")
         print(f"wrote {path}")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from sdesim.atomic import save_figure
 from sdesim.estimators.test_functions import describe
 from sdesim.methods import METHOD_TABLE
 
@@ -96,5 +97,5 @@ def plot_weak_error(study, path=None, *, ax=None):
             bars += "; bars hidden by a marker are smaller than it"
     ax.text(0.01, 0.01, bars, transform=ax.transAxes, fontsize=6, color="0.35", va="bottom")
     if path is not None:
-        fig.savefig(path, dpi=120)
+        save_figure(fig, path, dpi=120)
     return fig

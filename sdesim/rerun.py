@@ -19,7 +19,7 @@ from pathlib import Path
 from sdesim.cli import (CONVERGE_DEFAULTS, _reference_from_args, _tests_from_args, build_parser, problem_factory,
                         problem_from_args)
 from sdesim.estimators.record import changed_functions, differing_rows, git_commit, user_functions, versions
-from sdesim.outputs import output_file
+from sdesim.outputs import distinct_outputs, output_file
 
 
 def read_record(path) -> dict:
@@ -59,6 +59,7 @@ def rerun(path, out=None) -> int:
     record = read_record(path)
     args = recorded_args(record, path)
     output_file(out, "--json")
+    distinct_outputs({"RECORD.json": path, "--json": out})   # the record re-run is the evidence: never overwritten
     try:
         reasons = changed_functions(record.get("user_functions") or {}, functions_now(args))
     except ValueError as error:      # a module that no longer imports, a factory that fails

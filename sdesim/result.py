@@ -12,6 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
+from sdesim.atomic import write_text
+
 
 def to_jsonable(value):
     """Arrays to nested lists, numpy scalars to Python numbers, NaN to null; recursively."""
@@ -97,7 +99,7 @@ class Result:
     def to_json(self, path=None, indent: int = 1) -> str:
         text = json.dumps(self.to_dict(), indent=indent)
         if path is not None:
-            Path(path).write_text(text + "\n")
+            write_text(path, text + "\n")   # atomically: the old file or the new one, never a torn one
         return text
 
     @classmethod

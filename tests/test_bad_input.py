@@ -247,6 +247,9 @@ BAD_COMMANDS = [
      "sdesim moments: error: --x 1,1 and --x0 3,3 name different points; the moments are checked at one point: "
      "give --x or --x0"),
     (["converge", "--l", ""], "argument --l: expected comma-separated integers \\(at least one\\)"),
+    (["converge", "--json", "w.png", "--plot", "w"],    # .png is added to the picture's name: the same file
+     "sdesim converge: error: --json 'w.png' and --plot 'w.png' are the same file; give each output its own file"),
+    (["converge", "--json", "w.svg", "--plot", "./w.svg"], "--json 'w.svg' and --plot 'w.svg' are the same file"),
     (["demo", "histograms", "--paths", "1"],
      "sdesim demo: error: paths must be at least 100 for demonstration 'histograms', got 1"),
 ]

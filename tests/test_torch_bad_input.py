@@ -23,7 +23,8 @@ from sdesim.torch.data import (  # noqa: E402
 )
 from sdesim.torch._checks import squared_error  # noqa: E402
 from sdesim.torch.scaling import scale_config  # noqa: E402
-from sdesim.torch.training import DataSettings, LogSettings, Trainer, train  # noqa: E402
+from sdesim.torch.loggers import CSVLogger, read_csv  # noqa: E402
+from sdesim.torch.training import Checkpoints, DataSettings, LogSettings, Trainer, train  # noqa: E402
 from tiny_torch import tiny_data, tiny_model  # noqa: E402
 
 torch.set_num_threads(1)
@@ -75,6 +76,13 @@ def junk() -> str:
     with open("junk.pt", "wb") as handle:
         handle.write(b"not a checkpoint")
     return "junk.pt"
+
+
+def torn_csv() -> str:
+    """A CSV log whose last row was cut while being written (0.91 of 0.91796875), in the current folder."""
+    with open("run.csv", "w", newline="") as handle:
+        handle.write("step,loss\r\n0,0.5\r\n1,0.91")
+    return "run.csv"
 
 
 def monitor(every=10, **settings):
@@ -287,6 +295,13 @@ BAD = [
      "no checkpoint file"),
     ("a checkpoint without keys", lambda: checkpoint.write("run.pt", {"step": 0}), ValueError,
      "checkpoint state lacks"),
+    ("checkpoints in a folder under a file", lambda: trainer(checkpoints=Checkpoints(junk() + "/ck", every=1)),
+     ValueError, "Checkpoints directory 'junk.pt/ck' cannot be created \\(not a directory \\(ENOTDIR\\)\\)"),
+    # -- loggers
+    ("a torn CSV log", lambda: read_csv(torn_csv()), ValueError,
+     "'run.csv' is torn: its last line \\(3\\) does not end with a line break; the file was cut while being written"),
+    ("a CSV log under a file", lambda: CSVLogger(junk() + "/run.csv"), ValueError,
+     "CSVLogger folder 'junk.pt' is a file, not a folder"),
     ("resume on other data", lambda: Trainer.load(saved(), tiny_model(), tiny_data(16)), ValueError,
      "trained on 12 examples, this data set has 16"),
     ("resume without the schedule function", lambda: Trainer.load(saved(schedule=lambda k: 1.0), tiny_model(),

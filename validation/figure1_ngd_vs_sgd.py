@@ -38,6 +38,7 @@ for path in (ROOT, ROOT / "validation"):
         sys.path.insert(0, str(path))
 
 from figure4_svag_tracks_sgd import arguments  # noqa: E402
+from sdesim.atomic import save_figure, write_text  # noqa: E402
 from sdesim.validation.report import describe_t_bound, FALSE_ALARM, seed_mean, student_t  # noqa: E402
 
 QUICK = dict(hidden=(128,), batch_size=16, lr=0.2, weight_decay=0.0, steps=1000, log_every=100, seeds=(0, 1, 2))
@@ -90,7 +91,7 @@ def plot(runs: dict, path: Path, caption: str = "") -> None:
     axes[0].legend()
     figure.suptitle("GD, SGD and NGD with SGD's noise covariance (group-norm MLP, digits; means over seeds)"
                     + (f"\n{caption}" if caption else ""))
-    figure.savefig(path, dpi=120)
+    save_figure(figure, path, dpi=120)
 
 
 def main(argv=None) -> int:
@@ -140,7 +141,7 @@ def main(argv=None) -> int:
         f"device {args.device}; {total:.0f} s in all.", "",
         "Final values, mean ± standard error over seeds:", "", *rows, "",
         f"Verdict: {'PASS' if passed else 'FAIL'} (NGD matches SGD)", "", *[f"- {line}" for line in lines], ""])
-    (args.out / f"{stem}.md").write_text(text)
+    write_text(args.out / f"{stem}.md", text)
     print(text)
     print(f"wrote {args.out / (stem + '.png')} and {args.out / (stem + '.md')}")
     return 0 if passed else 1

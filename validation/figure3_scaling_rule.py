@@ -43,6 +43,7 @@ if str(ROOT) not in sys.path:
 from sdesim.estimators import scaling_rule  # noqa: E402
 from sdesim.torch import data, nets, nsr  # noqa: E402
 from sdesim.torch.training import LogSettings, train  # noqa: E402
+from sdesim.atomic import save_figure, write_text  # noqa: E402
 from sdesim.validation.report import describe_t_bound, FALSE_ALARM, seed_mean, student_t  # noqa: E402
 
 FAIL_FACTOR = 1.2          # the paper: final test error > 1.2 × the best one
@@ -215,9 +216,9 @@ def main(argv=None):
     # outputs -----------------------------------------------------------------------------
     table = _markdown(cfg, prediction, rows, best, R, R_se, R11, norms, accs, svag_theory, svag_kappa, verdicts,
                       started)
-    (out / "figure3_scaling_rule.md").write_text(table)
+    write_text(out / "figure3_scaling_rule.md", table)
     _plot(out / "figure3_scaling_rule.png", cfg, prediction, rows, best, svag, svag_kappa)
-    (out / "figure3_scaling_rule.json").write_text(json.dumps(
+    write_text(out / "figure3_scaling_rule.json", json.dumps(
         {"settings": cfg, "prediction": prediction.__dict__, "rows": rows, "svag_norms": norms, "svag_test_acc": accs,
          "verdicts": [dict(claim=c, passed=bool(p), reason=w) for c, p, w in verdicts]}, indent=1, default=float))
     print(table)
@@ -324,7 +325,7 @@ def _plot(path, cfg, p, rows, best, svag, svag_kappa):
     ax3.legend(fontsize=8)
     ax4.set(xlabel="effective step", ylabel="|x|²", yscale="log", title="weight norm: SGD (11) vs SVAG → SDE (12)")
     ax4.legend(fontsize=8)
-    fig.savefig(path, dpi=110)
+    save_figure(fig, path, dpi=110)
 
 
 if __name__ == "__main__":

@@ -30,6 +30,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from sdesim.atomic import save_figure, write_text  # noqa: E402
 from sdesim.validation.report import describe_t_bound, FALSE_ALARM, seed_mean, student_t  # noqa: E402
 
 QUICK = dict(hidden=(64, 64), batch_size=32, lr=0.4, weight_decay=1e-3, steps=1000, log_every=100,
@@ -114,7 +115,7 @@ def plot(runs: dict, path: Path, caption: str = "") -> None:
         ax.grid(alpha=0.3)
     axes[0].legend()
     figure.suptitle("SVAG tracks SGD (scale-invariant MLP, digits; means over seeds)" + (f"\n{caption}" if caption else ""))
-    figure.savefig(path, dpi=120)
+    save_figure(figure, path, dpi=120)
 
 
 def arguments(doc: str, argv, quick: dict, full: dict, full_help: str = "GPU-scale settings"):
@@ -157,7 +158,7 @@ def main(argv=None) -> int:
         "Final values, mean ± standard error over seeds:", "", table(runs, seconds), "",
         f"Verdict: {'PASS' if passed else 'FAIL'} (allowed: 1.5 points or {describe_t_bound(n)} per comparison)", "",
         *[f"- {line}" for line in lines], ""])
-    (args.out / f"{stem}.md").write_text(text)
+    write_text(args.out / f"{stem}.md", text)
     print(text)
     print(f"wrote {args.out / (stem + '.png')} and {args.out / (stem + '.md')}")
     return 0 if passed else 1

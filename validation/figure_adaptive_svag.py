@@ -31,6 +31,7 @@ for path in (ROOT, ROOT / "validation"):
         sys.path.insert(0, str(path))
 
 from figure4_svag_tracks_sgd import arguments, summary  # noqa: E402
+from sdesim.atomic import save_figure, write_text  # noqa: E402
 from sdesim.validation.report import describe_t_bound, FALSE_ALARM, student_t  # noqa: E402
 
 QUICK = dict(hidden=(64,), batch_size=16, lr=0.01, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=1e-4, steps=400,
@@ -119,7 +120,7 @@ def plot(curves: dict, path: Path, names, title: str, xlabel: str = "effective s
         ax.grid(alpha=0.3)
     np.atleast_1d(axes)[0].legend()
     figure.suptitle(title)
-    figure.savefig(path, dpi=120)
+    save_figure(figure, path, dpi=120)
 
 
 def train_all(labelled: dict, args) -> tuple[dict, dict, float]:
@@ -141,7 +142,7 @@ def write(args, stem: str, title: str, settings: dict, seconds: float, note: str
         f"Settings: {settings}; device {args.device}; {seconds:.0f} s in all.  {note}", "",
         "Final values, mean ± standard error over seeds:", "", table_text, "",
         f"Verdict: {'PASS' if passed else 'FAIL'} ({allowed})", "", *[f"- {line}" for line in lines], ""])
-    (args.out / f"{stem}.md").write_text(text)
+    write_text(args.out / f"{stem}.md", text)
     print(text)
     print(f"wrote {args.out / (stem + '.png')} and {args.out / (stem + '.md')}")
 

@@ -50,6 +50,7 @@ for path in (ROOT, ROOT / "validation"):
 
 from figure4_svag_tracks_sgd import arguments  # noqa: E402
 from figure_adaptive_svag import plot  # noqa: E402
+from sdesim.atomic import write_text  # noqa: E402
 from sdesim.validation.report import describe_t_bound, FALSE_ALARM, seed_mean, student_t  # noqa: E402
 
 QUICK = dict(hidden=(64,), batch_size=16, lr=0.01, momentum=0.9, weight_decay=1e-4,
@@ -225,7 +226,7 @@ def main(argv=None) -> int:
         *[f"- {scaling} l={l}: {'tracks' if ok else 'does not track'} l = 1"
           + (" (reported, not judged: the paper's SVAG with η/(1 − β) against SGD)" if scaling == NO_MOMENTUM else "")
           for (scaling, l), ok in tracks.items()], ""])
-    (args.out / f"{stem}.md").write_text(text)
+    write_text(args.out / f"{stem}.md", text)
     print(text)
     print(f"wrote {args.out / (stem + '.png')} and {args.out / (stem + '.md')}")
     return {"PASS": 0, "FAIL": 1, "INCONCLUSIVE": 2}[result]

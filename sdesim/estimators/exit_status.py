@@ -4,6 +4,8 @@
     1    any is rejected (moments: FAIL)
     3    otherwise: some inconclusive, or nothing judged (moments: no verdict, too few samples)
     130  interrupted (Ctrl-C), whatever was judged before
+    4    an output could not be written after the work (a full disk, a read-only folder: `sdesim.atomic`),
+         whatever was judged; the message names the file, and the old file, if any, is unchanged
 
 Bad input is an error before any work (exit status 2, `sdesim.cli.main`), never a verdict.
 """
@@ -11,6 +13,7 @@ Bad input is an error before any work (exit status 2, `sdesim.cli.main`), never 
 from __future__ import annotations
 
 CONFIRMED, REJECTED, INCONCLUSIVE, INTERRUPTED = 0, 1, 3, 130
+OUTPUT_FAILED = 4
 KINDS = ("confirmed", "rejected", "inconclusive")
 # a moment check's `passed` (True, False, or None below its calibrated sample size) as a verdict kind
 PASSED_KIND = {True: "confirmed", False: "rejected", None: "inconclusive"}

@@ -39,6 +39,7 @@ from pathlib import Path
 
 import torch
 
+from sdesim.atomic import replacing, writable_folder
 from sdesim.torch._checks import strict_positive_int
 
 FORMAT = "sdesim.torch.checkpoint/1"
@@ -47,14 +48,15 @@ KEYS = ("format", "config", "model", "rng", "step", "examples", "log", "pending_
 
 
 def write(path, state: dict) -> Path:
-    """Write ``state`` (a dict with ``KEYS``) to ``path`` atomically (temporary file, then rename)."""
+    """Write ``state`` (a dict with ``KEYS``) to ``path`` atomically (`sdesim.atomic.replacing`: a temporary file
+    in the same folder, fsynced, then renamed); on a full disk or a read-only folder nothing is left behind and an
+    ``OutputError`` names the path and the reason."""
     missing = set(KEYS) - set(state)
     if missing:
         raise ValueError(f"checkpoint state lacks {sorted(missing)}")
     path = Path(path)
-    temporary = path.with_name(path.name + ".partial")
-    torch.save({**state, "format": FORMAT}, temporary)
-    temporary.replace(path)
+    with replacing(path, "wb") as handle:
+        torch.save({**state, "format": FORMAT}, handle)
     return path
 
 
@@ -98,8 +100,8 @@ class Periodic:
 
     @classmethod
     def check(cls, directory, every, keep) -> "Periodic | None":
-        """Validate the trainer's ``Checkpoints(directory, every, keep)`` (None: no checkpoints) and create the
-        folder."""
+        """Validate the trainer's ``Checkpoints(directory, every, keep)`` (None: no checkpoints), create the
+        folder and check that files can be written in it, before the first step."""
         keep = strict_positive_int("Checkpoints.keep", keep)
         if directory is None:
             if every is not None:
@@ -114,8 +116,7 @@ class Periodic:
         if directory.exists() and not directory.is_dir():
             raise ValueError(f"Checkpoints directory {str(directory)!r} is a file, not a folder; give a folder for "
                              f"the step-*.pt checkpoints")
-        directory.mkdir(parents=True, exist_ok=True)
-        return cls(directory, every, keep)
+        return cls(writable_folder("Checkpoints directory", directory, create=True), every, keep)
 
     def refuse_existing(self) -> None:
         """A fresh run refuses a folder that already holds checkpoints (another run's timeline)."""

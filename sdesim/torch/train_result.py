@@ -6,6 +6,8 @@ import json
 import math
 from dataclasses import dataclass
 
+from sdesim.atomic import write_text
+
 
 @dataclass
 class TrainResult:
@@ -69,6 +71,5 @@ class TrainResult:
             return value
         text = json.dumps(clean(self.to_dict()), indent=1)
         if path is not None:
-            with open(path, "w") as handle:
-                handle.write(text)
+            write_text(path, text)   # atomically (sdesim.atomic)
         return text

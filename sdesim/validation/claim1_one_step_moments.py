@@ -22,6 +22,7 @@ import numpy as np
 
 from sdesim.estimators.moment_checks import MIN_PATHS, moment_checks
 from sdesim.problems import linear_regression, quadratic
+from sdesim.atomic import save_figure
 from sdesim.validation.report import all_passed, Check, ClaimResult, figure_path, IDENTITY, Timer, Z
 
 NAME = "one_step_moments"
@@ -132,5 +133,5 @@ def _plot(data, out_dir) -> str:
     ax.set_ylabel("largest |remainder| × l²")
     ax.set_title("Lemmas 4.6/4.7: remainders are O(l⁻²) (flat lines)")
     ax.legend(fontsize=7)
-    fig.savefig(path, dpi=110)
+    save_figure(fig, path, dpi=110)
     return relative

@@ -18,6 +18,7 @@ import numpy as np
 from sdesim.estimators.decomposition import decompose
 from sdesim.estimators.order import fit_order
 from sdesim.problems import quadratic
+from sdesim.atomic import save_figure
 from sdesim.validation.report import all_passed, Check, ClaimResult, figure_path, fmt, IDENTITY, Timer, Z
 
 NAME = "decomposition"
@@ -96,5 +97,5 @@ def _plot(result, out_dir) -> str:
     ax.set_ylabel(f"|part of the weak error|, g = {result.test}")
     ax.set_title(f"eq. (4) on quadratic, exponential noise, η={result.lr:g}, T={result.time:g}", fontsize=9)
     ax.legend(fontsize=8)
-    fig.savefig(path, dpi=110)
+    save_figure(fig, path, dpi=110)
     return relative

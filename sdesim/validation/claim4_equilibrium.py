@@ -28,6 +28,7 @@ import numpy as np
 from sdesim.estimators.scaling_rule import SQRT2, closeness, closeness_fails, sgd_equilibrium_norm
 from sdesim.problems import scale_invariant
 from sdesim.validation.equilibrium import equilibrium, extrapolate
+from sdesim.atomic import save_figure
 from sdesim.validation.report import all_passed, Check, ClaimResult, figure_path, fmt, IDENTITY, Timer, Z
 
 NAME = "equilibrium"
@@ -191,5 +192,5 @@ def _plot(points, C, out_dir) -> str:
     ax.set_ylabel("C")
     ax.set_title("SGD vs SDE equilibria on the scale-invariant problem", fontsize=9)
     ax.legend(fontsize=8)
-    fig.savefig(path, dpi=110)
+    save_figure(fig, path, dpi=110)
     return relative

@@ -19,6 +19,7 @@ import math
 from sdesim.estimators.scaling_rule import SQRT2, largest_kappa, lsi_closeness, lsi_fails, lsi_nsr_threshold
 from sdesim.problems import scale_invariant
 from sdesim.validation.equilibrium import equilibrium
+from sdesim.atomic import save_figure
 from sdesim.validation.report import all_passed, Check, ClaimResult, figure_path, fmt, Timer, Z
 
 NAME = "scaling_rule"
@@ -125,5 +126,5 @@ def _plot(points, kappa_star, C, out_dir) -> str:
     ax.set_ylabel("C_κ")
     ax.set_title("linear scaling rule on the scale-invariant problem", fontsize=9)
     ax.legend(fontsize=8)
-    fig.savefig(path, dpi=110)
+    save_figure(fig, path, dpi=110)
     return relative

@@ -21,6 +21,7 @@ import math
 import sdesim
 from sdesim.estimators.scaling_rule import linear_rule, sde_parameters_under_rule, square_root_rule
 from sdesim.problems import quadratic
+from sdesim.atomic import save_figure
 from sdesim.validation.report import all_passed, Check, ClaimResult, figure_path, fmt, Timer, Z
 
 NAME = "square_root_rule"
@@ -107,5 +108,5 @@ def _plot(points, tol, out_dir) -> str:
     ax.set_ylabel("E L at equilibrium / baseline")
     ax.set_title("Adam on a quadratic with batch noise", fontsize=9)
     ax.legend(fontsize=8)
-    fig.savefig(path, dpi=110)
+    save_figure(fig, path, dpi=110)
     return relative

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
+from sdesim.atomic import save_figure, write_text
 from sdesim.result import to_jsonable
 
 Z = 5.0   # tolerances are Z standard errors: a two-sided false alarm about 6 times in 10 million for a normal z
@@ -210,7 +211,7 @@ def weak_error_figure(studies: dict, out_dir, name: str, prefix: str = "") -> st
     for ax, (label, study) in zip(fig.subplots(1, len(studies)), studies.items()):
         plot_weak_error(study, ax=ax)
         ax.set_title(f"{prefix}{label}: {study.problem['name']}, η={study.lr:g}, T={study.time:g}", fontsize=9)
-    fig.savefig(path, dpi=100)
+    save_figure(fig, path, dpi=100)
     return relative
 
 
@@ -254,6 +255,6 @@ def write_report(results, out_dir, *, quick: bool, seconds: float) -> Path:
         settings = ", ".join(f"{k}={v}" for k, v in r.settings.items())
         lines += ["", f"Settings ({'quick' if r.quick else 'full'}): {settings}."]
     path = out / "REPORT.md"
-    path.write_text("\n".join(lines) + "\n")
-    (out / "results.json").write_text(json.dumps([r.to_dict() for r in results], indent=1) + "\n")
+    write_text(path, "\n".join(lines) + "\n")     # atomically, as every output (sdesim.atomic)
+    write_text(out / "results.json", json.dumps([r.to_dict() for r in results], indent=1) + "\n")
     return path

@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 import time
 
+from sdesim.atomic import writable_folder
 from sdesim.validation import (claim1_one_step_moments, claim2_weak_order, claim3_decomposition,
                                claim4_equilibrium, claim5_scaling_rule, claim6_adaptive_weak_order,
                                claim7_square_root_rule)
@@ -30,9 +31,10 @@ def select(only=None) -> list:
 def validate(quick: bool = True, out_dir="sdesim-validation", only=None, progress: bool | None = None):
     """Check the claims (all, or those named in ``only``), write REPORT.md and results.json in ``out_dir``.
 
-    Returns (list of `ClaimResult`, path of the report).
+    Returns (list of `ClaimResult`, path of the report).  ``out_dir`` is checked writable before the first claim.
     """
     modules = select(only)
+    writable_folder("out_dir", out_dir)
     if progress is None:
         progress = sys.stderr.isatty()
     start = time.perf_counter()
