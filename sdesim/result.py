@@ -130,6 +130,55 @@ class Result:
             text = Path(text_or_path).read_text()
         return cls.from_dict(json.loads(text))
 
+    # Samples ------------------------------------------------------------------------------
+    @classmethod
+    def from_samples(cls, times, samples: dict, *, problem="your simulator", method: str = "outside",
+                     lr: float = float("nan"), l: int = 1, seed: int | None = None) -> "Result":
+        """A `Result` from any simulator's samples: mean and standard error over paths at each time.
+
+        ``samples[name]`` holds one row of samples per checkpoint time, shape (len(times), paths)
+        or (len(times), paths, d): mean = Σ_i v_i / n and stderr = s / √n (s the sample standard
+        deviation, n the paths).  A path with a value that is not finite at some time counts as
+        blown up (``diverged``): the means there are over the other paths, as `sdesim.simulate`'s.
+        ``problem`` (a name or a {"name", "params"} record) and ``method`` label the messages.
+        """
+        times = np.atleast_1d(np.asarray(times, dtype=np.float64))
+        if times.ndim != 1 or times.size == 0 or not np.all(np.isfinite(times)):
+            raise ValueError(f"times must be a non-empty list of finite checkpoint times, got {times.tolist()}")
+        if not isinstance(samples, dict) or not samples:
+            raise TypeError("samples must be a non-empty dict {observable name: array of shape "
+                            f"(len(times), paths) or (len(times), paths, d)}}, got {type(samples).__name__}")
+        arrays, paths = {}, None
+        for name, value in samples.items():
+            try:
+                a = np.asarray(value, dtype=np.float64)
+            except (TypeError, ValueError):
+                raise TypeError(f"samples[{name!r}] must be an array of numbers") from None
+            if a.ndim not in (2, 3) or a.shape[0] != times.size or a.shape[1] < 2:
+                raise ValueError(f"samples[{name!r}] must have shape (len(times), paths) or (len(times), paths, d) "
+                                 f"with {times.size} times and at least 2 paths, got shape {a.shape}")
+            if paths not in (None, a.shape[1]):
+                raise ValueError(f"samples[{name!r}] has {a.shape[1]} paths, the others {paths}: one path per row")
+            arrays[name], paths = a, a.shape[1]
+        ok = np.ones((times.size, paths), dtype=bool)       # a path survives until its first non-finite value
+        for a in arrays.values():
+            ok &= np.isfinite(a).reshape(times.size, paths, -1).all(axis=2)
+        ok = np.logical_and.accumulate(ok, axis=0)
+        counts = ok.sum(axis=1)
+        observables = {}
+        with np.errstate(invalid="ignore", divide="ignore"):
+            for name, a in arrays.items():
+                w = ok.reshape(ok.shape + (1,) * (a.ndim - 2))
+                n = counts.reshape((-1,) + (1,) * (a.ndim - 2))
+                mean = np.where(w, a, 0.0).sum(axis=1) / n
+                var = np.where(w, (np.where(w, a, 0.0) - mean[:, None]) ** 2, 0.0).sum(axis=1) / (n - 1)
+                observables[name] = Observable(mean, np.sqrt(var / n))
+        lost = np.flatnonzero(counts < paths)
+        record = {"name": problem, "params": {}} if isinstance(problem, str) else dict(problem)
+        return cls(problem=record, method=method, lr=lr, l=l, steps=0, paths=paths, seed=seed, times=times,
+                   observables=observables, counts=counts, diverged=int(paths - counts[-1]),
+                   first_divergence_time=float(times[lost[0]]) if lost.size else None)
+
     # Text ---------------------------------------------------------------------------------
     def table(self, max_components: int = 4) -> str:
         """A readable table: one row per checkpoint, mean ± standard error of each observable."""

@@ -36,7 +36,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from sdesim.estimators.order import RESOLVED_Z
+from sdesim.estimators.order import RESOLVED_Z, fit_order
 
 
 @dataclass(frozen=True)
@@ -171,3 +171,20 @@ def covariance(rows, picks, ref_se, kind) -> np.ndarray:
     b = np.array([0.5 * s_b * ref_se[1, k_b] for _, _, k_b, s_b in picks])
     shared = np.outer(a, a) + np.outer(b, b)
     return cov + shared - np.diag(np.diag(shared))
+
+
+def rows_and_fit(name, levels: dict, fit_l, ref_mean, ref_se, times, kind, rule, fit_from):
+    """Every level's `Row` of test ``name`` ({l: level}, in increasing l) and the `fit_order` over ``fit_l``."""
+    rows, fitted, picks = [], [], []
+    usable = [l for l, level in levels.items() if not level.diverged]   # a diverged level predicts nothing
+    for l, level in levels.items():
+        coarser = [(c, levels[c].estimates[name].mean[0]) for c in usable if c < l][-2:]
+        row, pick = level_row(l, name, level, coarser, ref_mean, ref_se, times, kind)
+        rows.append(row)
+        if l in fit_l:
+            fitted.append(row)
+            picks.append(pick)
+    if not fitted:
+        return rows, fit_order([float(fit_from)], [math.nan], [1.0], **rule)
+    return rows, fit_order([r.l for r in fitted], [r.error for r in fitted], covariance(fitted, picks, ref_se, kind),
+                           **rule, diverged=[r.diverged for r in fitted])

@@ -35,7 +35,7 @@ from sdesim.estimators import study_warnings
 from sdesim.estimators.record import git_commit, user_functions, versions
 from sdesim.estimators.references import check_reference, plan_references
 from sdesim.estimators.sde_terms import study_clock
-from sdesim.estimators.study_rows import RESOLVED_Z, Row, covariance, level_row
+from sdesim.estimators.study_rows import RESOLVED_Z, Row, rows_and_fit
 from sdesim.estimators.test_functions import EXTRA_TESTS, check_tests, describe
 from sdesim.kernels.stats import BlockStats
 from sdesim.methods import METHOD_TABLE, plan as step_plan
@@ -389,20 +389,10 @@ def weak_error_study(problem: Problem, *, lr: float | None = None, time: float =
         ref_mean, ref_se, notes[name] = ref
         fit_l = [l for l in l_values if l >= fit_from
                  and not (ref_kind == "extrapolation" and l in l_values[-2:])]
-        test_rows, picks = [], []
-        present = [l for l in l_values if (method, l, None) in levels]
-        usable = [l for l in present if not levels[(method, l, None)].diverged]   # a diverged level predicts nothing
-        for l in present:
-            coarser = [(c, levels[(method, c, None)].estimates[name].mean[0]) for c in usable if c < l][-2:]
-            row, pick = level_row(l, name, levels[(method, l, None)], coarser, ref_mean, ref_se, times, kind)
-            rows.append(row)
-            if l in fit_l:
-                test_rows.append(row)
-                picks.append(pick)
-        fits[name] = (fit_order([r.l for r in test_rows], [r.error for r in test_rows],
-                                covariance(test_rows, picks, ref_se, kind), **rule,
-                                diverged=[r.diverged for r in test_rows]) if test_rows else
-                      fit_order([float(fit_from)], [math.nan], [1.0], **rule))
+        present = {l: levels[(method, l, None)] for l in l_values if (method, l, None) in levels}
+        level_rows, fits[name] = rows_and_fit(name, present, fit_l, ref_mean, ref_se, times, kind, rule, fit_from)
+        rows += level_rows
+        test_rows = [r for r in level_rows if r.l in fit_l]
         warnings += [f"{name}, l = {r.l}: the error {r.error:.3g} is within {RESOLVED_Z:g} standard errors "
                      f"({r.stderr:.2g}) of 0: the Monte Carlo noise floor" for r in test_rows
                      if not r.resolved and math.isfinite(r.error) and math.isfinite(r.stderr)]

@@ -322,7 +322,8 @@ def assert_weak_order(study_or_errors, expected: float = 1.0, *, precision: floa
 
 
 def assert_one_step_moments(problem, l=(1, 4), *, x=None, lr: float = 0.1, paths: int = 100_000, seed: int = 0,
-                            methods=None, orders=(1, 2, 3), sigmas: float = DEFAULT_SIGMAS, atol: float = ROUNDING):
+                            methods=None, orders=(1, 2, 3), sigmas: float = DEFAULT_SIGMAS, atol: float = ROUNDING,
+                            step=None, noise_factor=None):
     """Assert the one-step moments of SVAG (Lemma 4.7) and of the SDE (Lemma 4.6) at x match their exact values.
 
     Runs `moment_checks`: ``paths`` one-step
@@ -330,7 +331,23 @@ def assert_one_step_moments(problem, l=(1, 4), *, x=None, lr: float = 0.1, paths
     moments E Δ, E ΔΔᵀ, E Δ^{⊗3} (``orders``) must match the exact ones entry by
     entry.  ``methods``: ``"svag"`` and, where the SDE has a closed form, ``"sde"``
     (default: all that apply).  Returns the `MomentCheck`.
+
+    ``step``: YOUR code instead of sdesim's kernel, ``step(x, rng) -> next x`` on an array
+    (paths, d), one small SVAG step η/l with the one integer ``l`` (``seed``: an int or a
+    `numpy.random.Generator`); ``noise_factor``: the square root F of the noise covariance
+    (F Fᵀ = S) it draws with, ``"symmetric"``, ``"cholesky"`` or F, which E Δ^{⊗3} depends on
+    (`sdesim.testing.outside_steps`).
     """
+    orders = tuple(orders)
+    if not orders or any(o not in (1, 2, 3) for o in orders):
+        raise ValueError(f"orders must be a non-empty subset of (1, 2, 3), got {orders!r}")
+    if step is not None or noise_factor is not None:
+        if methods not in (None, "svag", ("svag",)) or step is None:
+            raise ValueError("step= checks your SVAG step against Lemma 4.7 (methods 'svag' only), and "
+                             "noise_factor= goes with step=")
+        from sdesim.testing.outside_steps import assert_step_moments
+        return assert_step_moments(problem, step, l=l, x=x, lr=lr, paths=paths, seed=seed, orders=orders,
+                                   noise_factor=noise_factor, sigmas=_sigmas(sigmas), atol=_atol(atol))
     if not isinstance(problem, Problem):
         raise TypeError(f"problem must be an sdesim Problem (see sdesim.problems), got {type(problem).__name__}")
     sigmas, atol = _sigmas(sigmas), _atol(atol)
@@ -345,9 +362,6 @@ def assert_one_step_moments(problem, l=(1, 4), *, x=None, lr: float = 0.1, paths
         if m not in available:
             raise ValueError(f"the SDE of problem {problem.name!r} has no closed-form one-step law, so its moments "
                              "cannot be checked; use methods=('svag',)")
-    orders = tuple(orders)
-    if not orders or any(o not in (1, 2, 3) for o in orders):
-        raise ValueError(f"orders must be a non-empty subset of (1, 2, 3), got {orders!r}")
     check = moment_checks(problem, x=x, lr=lr, l_values=l_values, paths=paths, seed=seed, remainder_l=())
     names = {1: "E Δ", 2: "E ΔΔᵀ", 3: "E Δ^{⊗3}"}
     failures = []
