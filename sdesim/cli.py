@@ -10,6 +10,7 @@ import sys
 
 import numpy as np
 
+from sdesim import interrupts
 from sdesim._importable import import_named
 from sdesim.atomic import OutputError
 from sdesim.estimators.exit_status import OUTPUT_FAILED, PASSED_KIND, exit_status
@@ -175,13 +176,13 @@ def _simulate_command(args) -> int:
     result = simulate(
         problem, args.method, lr=args.lr, l=args.l, steps=args.steps, paths=args.paths, seed=args.seed, x0=x0,
         checkpoints=args.checkpoints, observables=args.observables, dt=args.dt, scheme=args.scheme,
-        threads=args.threads, progress=args.progress, **adaptive_from_args(args),
+        threads=args.threads, progress=args.progress, keep_interrupted=True, **adaptive_from_args(args),
     )
     print(result.table())
     if args.json:
         result.to_json(args.json)
         print(f"wrote {args.json}")
-    return 0
+    return _interrupted(args) if result.interrupted else 0
 
 
 # The default study: a quadratic problem with skewed (exponential) gradient noise, where
@@ -258,10 +259,11 @@ def problem_factory(args) -> dict:
     return user_functions(factory=import_named(args.problem, "--problem factory")) if ":" in args.problem else {}
 
 
-def _interrupted(args) -> int:
-    """Ctrl-C cut a study short: what finished was printed and written; exit as shells expect."""
+def _interrupted(args, error=None) -> int:
+    """Ctrl-C or SIGTERM cut a command short: what finished was printed and written; exit as shells expect
+    (130, 143: `sdesim.interrupts.exit_code`)."""
     print(f"sdesim {args.command}: interrupted", file=sys.stderr)
-    return 130
+    return interrupts.exit_code(error)
 
 
 def _decompose_command(args) -> int:
@@ -321,6 +323,8 @@ def _validate_command(args) -> int:
     failed = [r.name for r in results if not r.passed]
     print(f"{len(results) - len(failed)} of {len(results)} claims pass" + (f"; failed: {', '.join(failed)}" if failed else ""))
     print(f"wrote {path}")
+    if interrupts.received():
+        return _interrupted(args)
     return 1 if failed else 0
 
 
@@ -517,16 +521,16 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     args.argv = list(sys.argv[1:] if argv is None else argv)   # the command as run, for the record
     try:
-        return args.run(args)
+        with interrupts.caught():   # SIGTERM stops like Ctrl-C, keeping what finished
+            return args.run(args)
     except OutputError as err:    # the work is done, its output could not be written (sdesim.atomic)
         print(f"sdesim {args.command}: error: {err}", file=sys.stderr)
         return OUTPUT_FAILED
     except (ValueError, TypeError, FileNotFoundError) as err:
         print(f"sdesim {args.command}: error: {err}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print(f"sdesim {args.command}: interrupted", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as error:
+        return _interrupted(args, error)
 
 
 if __name__ == "__main__":

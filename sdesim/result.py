@@ -68,6 +68,7 @@ class Result:
     time_scale: str = "lr"        # "lr": t = kη (SGD, SVAG, NGD, SDE); "lr^2": t = kη² (RMSprop, Adam, their SDEs);
                                   # "dt": an SDE in its own terms, t = k·dt (``lr`` holds dt)
     hyperparameters: dict = field(default_factory=dict)   # the adaptive methods' beta1, beta2, eps, ...
+    interrupted: bool = False     # Ctrl-C or SIGTERM stopped the run: ``counts`` paths reached each checkpoint
 
     def mean(self, name: str) -> np.ndarray:
         return self._get(name).mean
@@ -89,7 +90,7 @@ class Result:
             "counts": self.counts, "diverged": self.diverged,
             "first_divergence_time": self.first_divergence_time, "x0": self.x0, "dt": self.dt,
             "scheme": self.scheme, "block_size": self.block_size, "path_offset": self.path_offset,
-            "versions": self.versions, "time_scale": self.time_scale, "hyperparameters": self.hyperparameters,
+            "versions": self.versions, "time_scale": self.time_scale, "hyperparameters": self.hyperparameters, "interrupted": self.interrupted,
         }
         if self.kept_paths is not None:
             out["kept_paths"] = self.kept_paths
@@ -120,7 +121,7 @@ class Result:
             kept_paths=None if kept is None else np.asarray(kept, dtype=np.float64),
             kept_times=None if kept is None else np.asarray(data["kept_times"], dtype=np.float64),
             versions=data.get("versions", {}), time_scale=data.get("time_scale", "lr"),
-            hyperparameters=data.get("hyperparameters", {}),
+            hyperparameters=data.get("hyperparameters", {}), interrupted=data.get("interrupted", False),
         )
 
     @classmethod
@@ -204,6 +205,8 @@ class Result:
         head = (f"{self.method}" + (f" (l={self.l})" if self.l != 1 or self.method == "svag" else "")
                 + f" on {self.problem['name']}, {'dt' if self.time_scale == 'dt' else 'lr'}={self.lr:g}, {self.steps} steps, {self.paths} paths, seed {self.seed}")
         out = [head, *lines]
+        if self.interrupted:
+            out.append(f"interrupted: the paths column says how many of the {self.paths} paths reached each time")
         if self.diverged:
             out.append(f"warning: {self.diverged} of {self.paths} paths blew up (NaN or inf), the first at "
                        f"t = {self.first_divergence_time:g}; the means above are over the paths that did not")

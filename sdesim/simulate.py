@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import platform
 import warnings
@@ -15,6 +16,7 @@ import numpy as np
 import sdesim
 from sdesim import rng
 from sdesim._checks import check_memory, format_bytes, positive_int, user_call
+from sdesim.kernels import slicing
 from sdesim.kernels.build import kernel_module
 from sdesim.kernels.stats import BlockStats
 from sdesim.methods import ADAPTIVE_SDE, LINEAR, METHOD_TABLE, StepPlan, own_terms_plan, plan
@@ -242,6 +244,8 @@ class Run:
         self.kept = np.full(kept_shape, np.nan)
         self.module = kernel_module(problem.functions, self.plan.kind, self.layout.user_functions, self.layout.user_sizes,
                                     constant_noise=problem.constant_noise)
+        self.slicer = slicing.Slicer()   # kernel calls of bounded wall time, so that signals are seen
+        self.partial = None              # what an interrupted `blocks` had computed
 
     def _optimizer_start(self) -> np.ndarray:
         """The optimizer state every path starts from: m = 0, v = v₀/u_scale (so u = v₀ at every l), k = 0.
@@ -278,23 +282,51 @@ class Run:
                          threads * (data + scratch))
 
     def blocks(self, path_offset: int, paths: int) -> BlockStats:
-        """Statistics of the paths path_offset … path_offset + paths − 1."""
+        """Statistics of the paths path_offset … path_offset + paths − 1.
+
+        The kernel runs them in calls of about `slicing.TARGET_SECONDS` each (pieces of paths, slices of
+        steps), bit for bit one call's numbers, so that Ctrl-C and SIGTERM are seen between calls.
+        """
         path_offset = positive_int("path_offset", path_offset, allow_zero=True)
         paths = positive_int("paths", paths)
         if path_offset % self.block_size:
             raise ValueError(f"path_offset ({path_offset}) must be a multiple of block_size ({self.block_size}) "
                              "so that partial runs merge into the same blocks as one run")
-        stats = BlockStats.empty(math.ceil(paths / self.block_size), len(self.small), self.layout.size,
-                                 covariance=self.covariance, tracked=self.layout.observed)
-        f_mat, c_vec, k_mat = self.transition
-        self.module.run_paths(
-            self.problem.data, self.x0, self.opt0, self.key, path_offset, paths, self.block_size,
-            self.plan.step_params(self.problem.weight_decay, self.problem.diagonal_noise), f_mat, c_vec, k_mat, self.corrections, self.small, self.layout.want, self.problem.noise_rank, self.problem.state_size, self.keep_every,
-            self.problem.constant_noise,
-            stats.counts, stats.means, stats.m2s, stats.comoments, self.kept, stats.bad_counts, stats.first_bad,
-        )
+        sizes = (self.problem.dim, self.opt0.size, self.problem.state_size)
+        parts = []
+        try:
+            for offset, n in self.slicer.pieces(path_offset, paths, self.block_size, slicing.row_bytes(*sizes)):
+                self._sliced(offset, n, sizes, parts)
+        except KeyboardInterrupt:   # the statistics of every call that ran: each checkpoint its paths reached
+            self.partial = BlockStats.concatenate(parts) if parts else None
+            raise
+        stats = parts[0] if len(parts) == 1 else BlockStats.concatenate(parts)
         self.layout.check_lengths(stats, self.effective * self.plan.time_per_step)
         return stats
+
+    def _sliced(self, path_offset: int, paths: int, sizes: tuple, parts: list) -> None:
+        """One piece of `blocks`, appended to ``parts`` and filled by kernel calls until every path has run every step."""
+        n_blocks = math.ceil(paths / self.block_size)
+        stats = BlockStats.empty(n_blocks, len(self.small), self.layout.size,
+                                 covariance=self.covariance, tracked=self.layout.observed)
+        parts.append(stats)
+        f_mat, c_vec, k_mat = self.transition
+        params = self.plan.step_params(self.problem.weight_decay, self.problem.diagonal_noise)
+
+        def call(until, resume):
+            self.module.run_paths(
+                self.problem.data, self.x0, self.opt0, self.key, path_offset, paths, self.block_size,
+                params, f_mat, c_vec, k_mat, self.corrections, self.small, self.layout.want, self.problem.noise_rank, self.problem.state_size, self.keep_every,
+                self.problem.constant_noise,
+                stats.counts, stats.means, stats.m2s, stats.comoments, self.kept, stats.bad_counts, stats.first_bad,
+                until, resume,
+            )
+
+        def resume_state(paused: bool) -> tuple:
+            return (slicing.resume_state(n_blocks, self.block_size, *sizes) if paused
+                    else slicing.no_resume(*sizes))
+
+        self.slicer.run(call, int(self.small[-1]), paths, resume_state)
 
     def chunks(self, paths: int, path_offset: int = 0, blocks_per_chunk: int = 64):
         """(offset, paths) pairs cutting a range into whole blocks, for progress and interruption."""
@@ -313,7 +345,8 @@ def simulate(problem: Problem, method: str = "sgd", *, lr: float | None = None, 
              paths: int = 10_000, seed: int = 0, x0=None, checkpoints=None, observables=None,
              user_observables=None, dt: float | None = None, scheme: str = "euler", keep_paths: int = 0,
              keep_every: int | None = None, threads: int | None = None, block_size: int = DEFAULT_BLOCK_SIZE,
-             path_offset: int = 0, progress: bool = False, return_blocks: bool = False, **hyperparameters):
+             path_offset: int = 0, progress: bool = False, return_blocks: bool = False, keep_interrupted: bool = False,
+             **hyperparameters):
     """Run ``paths`` independent paths of ``method`` on ``problem`` for ``steps`` effective steps.
 
     Effective step k is time t = kη; SVAG with l takes l small steps of η/l per
@@ -332,7 +365,9 @@ def simulate(problem: Problem, method: str = "sgd", *, lr: float | None = None, 
     A problem written for another η (`sdesim.problems.custom.lr_mismatch`) gives a UserWarning.
 
     Returns a `Result` (and the per-block statistics if
-    ``return_blocks``, for merging partial runs of one study).
+    ``return_blocks``, for merging partial runs of one study).  With ``keep_interrupted``, Ctrl-C (or
+    SIGTERM, `sdesim.interrupts`) returns what ran instead of raising: a Result with ``interrupted``
+    True whose ``counts`` say how many paths reached each checkpoint (it raises if no kernel call finished).
     """
     if isinstance(problem, Problem) and problem.sde_terms:
         if lr is not None:
@@ -363,17 +398,24 @@ def simulate(problem: Problem, method: str = "sgd", *, lr: float | None = None, 
                         "Use fewer paths, fewer checkpoints or a larger block_size, or run the paths in parts "
                         "(path_offset, return_blocks=True) and merge their block statistics")
         bar = progress_bar(footprint, f"{method} l={l}") if progress else None
-        parts = []
+        parts, interrupted = [], False
         try:
             for offset, n in chunks:
                 parts.append(run.blocks(offset, n))
                 if bar is not None:
                     bar.update(n * int(run.small[-1]))
+        except KeyboardInterrupt:
+            parts += [] if run.partial is None else [run.partial]
+            if not (keep_interrupted and parts):
+                raise
+            interrupted = True
         finally:
             if bar is not None:
                 bar.close()
         stats = BlockStats.concatenate(parts)
     result = run.result(stats, paths, path_offset)
+    if interrupted:
+        result = dataclasses.replace(result, interrupted=True)
     return (result, stats) if return_blocks else result
 
 

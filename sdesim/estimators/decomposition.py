@@ -38,6 +38,7 @@ class Decomposition:
     seed: int
     rows: list          # one dict per l: estimates, reference, and the three parts with standard errors
     fits: dict          # part -> OrderFit of its size against l, or None where the part is zero to rounding
+                        # (all None when interrupted: a run cut short is not judged)
     interrupted: bool = False
 
     def to_dict(self) -> dict:
@@ -49,6 +50,9 @@ class Decomposition:
 
     def verdict(self, part: str) -> str:
         fit = self.fits[part]
+        if self.interrupted:
+            done = ", ".join(str(r["l"]) for r in self.rows) or "none"
+            return f"NOT JUDGED: interrupted (Ctrl-C or SIGTERM) after the levels l = {done}"
         if fit is None:
             largest = max(abs(r[part]) for r in self.rows)
             return f"no {part.replace('_', '-')} part: zero to rounding at every l (|value| ≤ {largest:.1e})"
@@ -111,7 +115,9 @@ def decompose(problem: Problem, *, lr: float = 0.2, time: float = 1.0, test: str
     fits: dict[str, OrderFit | None] = {}
     for part in PARTS:
         values, errors = [r[part] for r in rows], [r[part + "_stderr"] for r in rows]
-        if rows and max(errors) == 0 and max(map(abs, values)) <= 1e-10 * scale:
+        if outcome.interrupted:   # the levels that finished are kept; a run cut short gives no verdict
+            fits[part] = None
+        elif rows and max(errors) == 0 and max(map(abs, values)) <= 1e-10 * scale:
             fits[part] = None
         else:
             fits[part] = fit_order([r["l"] for r in rows], values, errors, **rule)

@@ -42,6 +42,8 @@ from numba import prange
 
 from sdesim._jit import fma
 
+from sdesim.kernels.slicing import (DONE, IDLE, LIVE, NEW, finish, load_lanes, load_path, save_lanes, save_path,
+                                     slot, status)
 from sdesim.kernels.tuples import copy_arrays
 from sdesim.rng import normal, seed_path
 from sdesim.rng.lanes import LANES, normal_lanes, store_lane
@@ -406,7 +408,7 @@ def record(x, path, k, ci, at_checkpoint, b, local, want, grad, noise, obs, delt
 @parallel_jit
 def run_paths_any(data, x0, opt0, key, path_offset, n_paths, block_size, params, f_mat, c_vec, k_mat, corrections,
                   checkpoints, want, noise_rank, state_size, keep_every, constant_noise,
-                  counts, means, m2s, comoments, kept, bad_counts, first_bad):
+                  counts, means, m2s, comoments, kept, bad_counts, first_bad, until, resume):
     """``run_paths`` one path at a time, for any problem."""
     n_blocks = counts.shape[0]
     d = x0.shape[0]
@@ -428,15 +430,26 @@ def run_paths_any(data, x0, opt0, key, path_offset, n_paths, block_size, params,
         local = copy_arrays(data)
         for p in range(b * block_size, min((b + 1) * block_size, n_paths)):
             path = path_offset + p
-            start_path(x, start, local, key, path, rng, pstate, noise, constant_noise, kept, opt, opt_start)
+            s = slot(b, block_size, p)
+            state = status(resume, s)
+            if state == DONE:
+                continue
+            if state == NEW:
+                start_path(x, start, local, key, path, rng, pstate, noise, constant_noise, kept, opt, opt_start)
+                k = 0
+                ci = 0
+            else:   # paused by the call before at step `until` (sdesim.kernels.slicing)
+                k, ci = load_path(resume, s, x, opt, rng, pstate)
+                if constant_noise:
+                    noise_factor(start, local, noise)
             keep = path < kept.shape[0]
-            k = 0
-            ci = 0
+            paused = False
             while ci < n_ckpt:
-                # advance to the next checkpoint (or kept point) in one tight loop
+                # advance to the next checkpoint (or kept point, or the call's end) in one tight loop
                 stop = checkpoints[ci]
                 if keep:
                     stop = min(stop, (k // keep_every + 1) * keep_every)
+                stop = min(stop, until)
                 if stop > k:
                     bad = advance(stop - k, x, local, rng, pstate, opt, params,
                                   f_loc, c_loc, k_loc, corrections, g1, g2, noise, z, constant_noise)
@@ -451,12 +464,18 @@ def run_paths_any(data, x0, opt0, key, path_offset, n_paths, block_size, params,
                     break
                 if at_checkpoint:
                     ci += 1
+                if k == until and ci < n_ckpt:
+                    save_path(resume, s, LIVE, k, ci, x, opt, rng, pstate)
+                    paused = True
+                    break
+            if not paused:
+                finish(resume, s)
 
 
 @parallel_jit
 def run_paths_scalar(data, x0, opt0, key, path_offset, n_paths, block_size, params, f_mat, c_vec, k_mat, corrections,
                      checkpoints, want, noise_rank, state_size, keep_every, constant_noise,
-                     counts, means, m2s, comoments, kept, bad_counts, first_bad):
+                     counts, means, m2s, comoments, kept, bad_counts, first_bad, until, resume):
     """``run_paths`` for d = 1, one noise column and no optimizer state: paths two at a time, in lanes a and b.
 
     The buffers have constant size one.  A lane whose path has diverged (or lane b when
@@ -496,18 +515,35 @@ def run_paths_scalar(data, x0, opt0, key, path_offset, n_paths, block_size, para
         for p in range(b * block_size, last, 2):
             # lane a runs path p, lane b path p + 1 (or, unrecorded, path p again)
             paths = (path_offset + p, path_offset + p + 1 if p + 1 < last else path_offset + p)
-            live[0] = True
-            live[1] = p + 1 < last
-            start_path(xa, start, local, key, paths[0], rng_a, pstate_a, noise_a, constant_noise, kept, no_opt, no_opt)
-            start_path(xb, start, local, key, paths[1], rng_b, pstate_b, noise_b, constant_noise, kept, no_opt, no_opt)
+            s = slot(b, block_size, p)
+            state = status(resume, s)
+            if state == DONE:
+                continue
+            if state == NEW:
+                live[0] = True
+                live[1] = p + 1 < last
+                start_path(xa, start, local, key, paths[0], rng_a, pstate_a, noise_a, constant_noise, kept, no_opt,
+                           no_opt)
+                start_path(xb, start, local, key, paths[1], rng_b, pstate_b, noise_b, constant_noise, kept, no_opt,
+                           no_opt)
+                k = 0
+                ci = 0
+            else:   # paused by the call before (sdesim.kernels.slicing)
+                live[0] = state == LIVE
+                live[1] = status(resume, s + 1) == LIVE
+                k, ci = load_path(resume, s, xa, no_opt, rng_a, pstate_a)
+                load_path(resume, s + 1, xb, no_opt, rng_b, pstate_b)
+                if constant_noise:
+                    noise_factor(start, local, noise_a)
+                    noise_factor(start, local, noise_b)
             keep = paths[0] < kept.shape[0]  # lane a has the lower path index
-            k = 0
-            ci = 0
+            paused = False
             while ci < n_ckpt and (live[0] or live[1]):
-                # advance both lanes to the next checkpoint (or kept point) in one tight loop
+                # advance both lanes to the next checkpoint (or kept point, or the call's end) in one tight loop
                 stop = checkpoints[ci]
                 if keep:
                     stop = min(stop, (k // keep_every + 1) * keep_every)
+                stop = min(stop, until)
                 while k < stop and (live[0] or live[1]):
                     bad = advance_pair(stop - k, xa, xb, local, rng_a, rng_b, pstate_a, pstate_b, no_opt, params,
                                        f_loc, c_loc, k_loc, corrections, g1a, g1b, g2a, g2b, noise_a, noise_b, za, zb,
@@ -538,6 +574,13 @@ def run_paths_scalar(data, x0, opt0, key, path_offset, n_paths, block_size, para
                         live[lane] = False
                 if at_checkpoint:
                     ci += 1
+                if k == until and ci < n_ckpt and (live[0] or live[1]):
+                    save_path(resume, s, LIVE if live[0] else IDLE, k, ci, xa, no_opt, rng_a, pstate_a)
+                    save_path(resume, s + 1, LIVE if live[1] else IDLE, k, ci, xb, no_opt, rng_b, pstate_b)
+                    paused = True
+                    break
+            if not paused:
+                finish(resume, s)
 
 
 EXPONENT_BITS = np.uint64(0x7FF0000000000000)
@@ -590,7 +633,7 @@ def advance_lanes(n, k, xs, bits, lanes, outputs, rng, zs, n_normals, live, x, d
 @jit
 def run_lanes_block(b, data, x0, key, path_offset, n_paths, block_size, params, f_mat, c_vec, k_mat, checkpoints,
                     want, state_size, keep_every, constant_noise, counts, means, m2s, comoments, kept, bad_counts,
-                    first_bad, n_normals, buffers):
+                    first_bad, n_normals, buffers, until, resume):
     """Block b of ``run_paths_lanes``, on the buffers its caller sized: x, g1, grad (d), noise and
     recorded_noise (d × noise columns), z (normals per step), xs and gs (d × LANES), zs (normals per step × LANES).
 
@@ -619,23 +662,35 @@ def run_lanes_block(b, data, x0, key, path_offset, n_paths, block_size, params, 
     local = copy_arrays(data)
     last = min((b + 1) * block_size, n_paths)
     for first in range(b * block_size, last, LANES):
+        s = slot(b, block_size, first)
+        state = status(resume, s)
+        if state == DONE:
+            continue
         for lane in range(LANES):
             paths[lane] = path_offset + first + lane
-            live[lane] = first + lane < last
-            if live[lane]:   # otherwise the lane keeps the previous lane's stream, unrecorded
-                start_path(x, start, local, key, paths[lane], rng, pstate, noise, constant_noise, kept,
-                           no_opt, no_opt)
-            store_lane(lanes, lane, rng)
-            for j in range(d):
-                xs[j, lane] = start[j]
+        if state == NEW:
+            for lane in range(LANES):
+                live[lane] = first + lane < last
+                if live[lane]:   # otherwise the lane keeps the previous lane's stream, unrecorded
+                    start_path(x, start, local, key, paths[lane], rng, pstate, noise, constant_noise, kept,
+                               no_opt, no_opt)
+                store_lane(lanes, lane, rng)
+                for j in range(d):
+                    xs[j, lane] = start[j]
+            k = 0
+            ci = 0
+        else:   # paused by the call before (sdesim.kernels.slicing)
+            k, ci = load_lanes(resume, s, xs, lanes, live)
+            if constant_noise:
+                noise_factor(start, local, noise)
         keep = paths[0] < kept.shape[0]  # lane 0 has the lowest path index
         n_live = LANES
-        k = 0
-        ci = 0
+        paused = False
         while ci < n_ckpt and n_live > 0:
             stop = checkpoints[ci]
             if keep:
                 stop = min(stop, (k // keep_every + 1) * keep_every)
+            stop = min(stop, until)
             if stop > k:
                 n_live = advance_lanes(stop - k, k, xs, bits, lanes, outputs, rng, zs, n_normals, live, x, local,
                                        g1, gs, ws, noise, z, params, f_loc, c_loc, k_loc, constant_noise, start, b,
@@ -654,12 +709,18 @@ def run_lanes_block(b, data, x0, key, path_offset, n_paths, block_size, params, 
                     n_live -= 1
             if at_checkpoint:
                 ci += 1
+            if k == until and ci < n_ckpt and n_live > 0:
+                save_lanes(resume, s, k, ci, xs, lanes, live)
+                paused = True
+                break
+        if not paused:
+            finish(resume, s)
 
 
 @parallel_jit
 def run_paths_lanes(data, x0, opt0, key, path_offset, n_paths, block_size, params, f_mat, c_vec, k_mat, corrections,
                     checkpoints, want, noise_rank, state_size, keep_every, constant_noise,
-                    counts, means, m2s, comoments, kept, bad_counts, first_bad):
+                    counts, means, m2s, comoments, kept, bad_counts, first_bad, until, resume):
     """``run_paths`` for the steps whose only random numbers are standard normals, LANES paths at once."""
     d = x0.shape[0]
     n_normals = noise_rank if normals_per_noise_column else d
@@ -670,13 +731,14 @@ def run_paths_lanes(data, x0, opt0, key, path_offset, n_paths, block_size, param
         zs = np.empty((max(n_normals, 1), LANES))
         run_lanes_block(b, data, x0, key, path_offset, n_paths, block_size, params, f_mat, c_vec, k_mat,
                         checkpoints, want, state_size, keep_every, constant_noise, counts, means, m2s, comoments,
-                        kept, bad_counts, first_bad, n_normals, (x, g1, grad, noise, recorded_noise, z, xs, gs, zs))
+                        kept, bad_counts, first_bad, n_normals, (x, g1, grad, noise, recorded_noise, z, xs, gs, zs),
+                        until, resume)
 
 
 @parallel_jit
 def run_paths_lanes_scalar(data, x0, opt0, key, path_offset, n_paths, block_size, params, f_mat, c_vec, k_mat,
                            corrections, checkpoints, want, noise_rank, state_size, keep_every, constant_noise,
-                           counts, means, m2s, comoments, kept, bad_counts, first_bad):
+                           counts, means, m2s, comoments, kept, bad_counts, first_bad, until, resume):
     """``run_paths_lanes`` for d = 1 and one normal per step, on buffers of constant size (unrolled loops)."""
     for b in prange(counts.shape[0]):
         x, g1, grad = np.empty(1), np.empty(1), np.empty(1)
@@ -684,12 +746,13 @@ def run_paths_lanes_scalar(data, x0, opt0, key, path_offset, n_paths, block_size
         z, xs, gs, zs = np.empty(1), np.empty((1, LANES)), np.empty((1, LANES)), np.empty((1, LANES))
         run_lanes_block(b, data, x0, key, path_offset, n_paths, block_size, params, f_mat, c_vec, k_mat,
                         checkpoints, want, state_size, keep_every, constant_noise, counts, means, m2s, comoments,
-                        kept, bad_counts, first_bad, 1, (x, g1, grad, noise, recorded_noise, z, xs, gs, zs))
+                        kept, bad_counts, first_bad, 1, (x, g1, grad, noise, recorded_noise, z, xs, gs, zs),
+                        until, resume)
 
 
 def run_paths(data, x0, opt0, key, path_offset, n_paths, block_size, params, f_mat, c_vec, k_mat, corrections,
               checkpoints, want, noise_rank, state_size, keep_every, constant_noise,
-              counts, means, m2s, comoments, kept, bad_counts, first_bad):
+              counts, means, m2s, comoments, kept, bad_counts, first_bad, until, resume):
     """Run paths path_offset … path_offset + n_paths − 1 and fill the per-block statistics.
 
     Block b holds paths [b·block_size, (b+1)·block_size) of this call; its running
@@ -699,7 +762,8 @@ def run_paths(data, x0, opt0, key, path_offset, n_paths, block_size, params, f_m
     are copied per block, so threads never share them.  With ``constant_noise`` the
     noise factor D is computed once per path instead of at every Gaussian step.
     ``params`` is a `sdesim.methods.StepParams`; ``opt0`` the optimizer state every
-    path starts from (empty for methods without one).
+    path starts from (empty for methods without one).  Paths stop at small step ``until`` and
+    continue from ``resume`` in the next call (`sdesim.kernels.slicing`).
     """
     # d > 1 without lanes moved together runs one path at a time: lanes moved one by one gained 1.4x in
     # 10-D but compiled in 20 s instead of 13 (benchmarks/RESULTS.md §1)
@@ -714,4 +778,4 @@ def run_paths(data, x0, opt0, key, path_offset, n_paths, block_size, params, f_m
         kernel = run_paths_any
     kernel(data, x0, opt0, key, path_offset, n_paths, block_size, params, f_mat, c_vec, k_mat, corrections,
            checkpoints, want, noise_rank, state_size, keep_every, constant_noise,
-           counts, means, m2s, comoments, kept, bad_counts, first_bad)
+           counts, means, m2s, comoments, kept, bad_counts, first_bad, until, resume)

@@ -219,8 +219,10 @@ def _cell(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
 
 
-def write_report(results, out_dir, *, quick: bool, seconds: float) -> Path:
-    """Write REPORT.md (a table of claims, then each claim's measured values) and results.json."""
+def write_report(results, out_dir, *, quick: bool, seconds: float, not_run=None) -> Path:
+    """Write REPORT.md (a table of claims, then each claim's measured values) and results.json.
+
+    ``not_run``: the claims an interrupt (Ctrl-C, SIGTERM) left unjudged, named at the top."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     passed = sum(r.passed for r in results)
@@ -236,6 +238,9 @@ def write_report(results, out_dir, *, quick: bool, seconds: float) -> Path:
              f"{Z:g} standard errors of the Monte Carlo estimates; a fitted order passes when it is confirmed by the "
              "rule of `sdesim converge` at the confidence and precision its claim's settings declare; seeds are fixed, "
              "so the numbers repeat exactly.", "",
+             *([] if not_run is None else [
+                 f"**Interrupted** (Ctrl-C or SIGTERM): not run to the end, so not judged: {', '.join(not_run)}. "
+                 "The claims below finished before the interrupt.", ""]),
              "| claim | paper | verdict | falsifiable checks passed | why | time |",
              "| --- | --- | --- | --- | --- | --- |"]
     for r in results:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 import time
 
+from sdesim import interrupts
 from sdesim.atomic import writable_folder
 from sdesim.validation import (claim1_one_step_moments, claim2_weak_order, claim3_decomposition,
                                claim4_equilibrium, claim5_scaling_rule, claim6_adaptive_weak_order,
@@ -32,6 +33,8 @@ def validate(quick: bool = True, out_dir="sdesim-validation", only=None, progres
     """Check the claims (all, or those named in ``only``), write REPORT.md and results.json in ``out_dir``.
 
     Returns (list of `ClaimResult`, path of the report).  ``out_dir`` is checked writable before the first claim.
+    Ctrl-C or SIGTERM stops the run: the claims that finished are reported, the one cut short and those after
+    it are named as not run, never judged (`sdesim.interrupts.received` tells the caller).
     """
     modules = select(only)
     writable_folder("out_dir", out_dir)
@@ -41,11 +44,19 @@ def validate(quick: bool = True, out_dir="sdesim-validation", only=None, progres
     results = []
     from tqdm.auto import tqdm
 
-    with tqdm(modules, desc="claims", unit="claim", disable=not progress) as bar:
+    with interrupts.caught(), tqdm(modules, desc="claims", unit="claim", disable=not progress) as bar:
         for module in bar:
             bar.set_postfix_str(module.NAME)
-            results.append(module.run(quick=quick, out_dir=out_dir))
-    path = write_report(results, out_dir, quick=quick, seconds=time.perf_counter() - start)
+            try:
+                result = module.run(quick=quick, out_dir=out_dir)
+            except KeyboardInterrupt:
+                break
+            if interrupts.received():   # its studies kept what finished: a claim judged on part of its work
+                break
+            results.append(result)
+        stopped = interrupts.received()
+    not_run = [m.NAME for m in modules[len(results):]] if stopped else None
+    path = write_report(results, out_dir, quick=quick, seconds=time.perf_counter() - start, not_run=not_run)
     return results, path
 
 
