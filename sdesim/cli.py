@@ -13,11 +13,12 @@ import numpy as np
 from sdesim import interrupts
 from sdesim._importable import import_named
 from sdesim.atomic import OutputError
+from sdesim.cli_parser import Parser, refuse_unless
 from sdesim.estimators.exit_status import OUTPUT_FAILED, PASSED_KIND, exit_status
 from sdesim.estimators.record import user_functions
 from sdesim.estimators.references import REFERENCES
 from sdesim.estimators.test_functions import TESTS
-from sdesim.estimators.weak_error import DEFAULT_ADAPTIVE_L, DEFAULT_L, ERROR_KINDS, SWEEP_METHODS
+from sdesim.estimators.weak_error import DEFAULT_ADAPTIVE_L, DEFAULT_EULER_FACTOR, DEFAULT_L, ERROR_KINDS, SWEEP_METHODS
 from sdesim.executors import connect
 from sdesim.methods import METHOD_TABLE, METHODS, SCHEMES
 from sdesim.outputs import distinct_outputs, output_file, output_folder, picture_file, write_json
@@ -211,6 +212,13 @@ def _tests_from_args(names):
     return tuple(builtin), user
 
 
+def _scheduler(args):
+    """The Dask client of ``--scheduler`` (None without one); ``--scheduler-timeout`` alone is refused, not ignored."""
+    refuse_unless(args, args.scheduler is not None, ["scheduler_timeout"],
+                  "without --scheduler ADDRESS (it is how long to wait for that scheduler)")
+    return connect(args.scheduler, args.scheduler_timeout)
+
+
 def _reference_from_args(text):
     return import_named(text, "--reference") if ":" in text else text
 
@@ -225,6 +233,8 @@ def _converge_command(args) -> int:
     problem, x0 = problem_from_args(args, CONVERGE_DEFAULTS)
     if args.x0 is None and problem.default_x0 is None and ":" not in args.problem:
         x0 = np.full(problem.dim, CONVERGE_X0)
+    refuse_unless(args, not args.exact, ["paths", "seed", "no_control_variates", "euler_factor", "scheduler"],
+                  "with --exact: exact moments draw no paths (no seed, control variates, Euler reference or scheduler)")
     tests, user_tests = _tests_from_args(args.test)
     method, unit = study_clock(problem, lr=args.lr, dt=args.dt, method=args.method, exact=args.exact,
                                hyperparameters=adaptive_from_args(args), control_variates=not args.no_control_variates,
@@ -235,7 +245,7 @@ def _converge_command(args) -> int:
         method=method, reference=_reference_from_args(args.reference), exact=args.exact, paths=args.paths,
         seed=args.seed, x0=x0, error=args.error, expected=args.expected, precision=args.precision,
         fit_from=args.fit_from, control_variates=not args.no_control_variates, euler_factor=args.euler_factor,
-        client=connect(args.scheduler, args.scheduler_timeout), progress=_progress(args),
+        client=_scheduler(args), progress=_progress(args),
         hyperparameters=adaptive_from_args(args))
     study.command = ["sdesim", *args.argv] if hasattr(args, "argv") else None
     study.user_functions = {**problem_factory(args), **study.user_functions}
@@ -275,7 +285,7 @@ def _decompose_command(args) -> int:
         x0 = np.full(problem.dim, CONVERGE_X0)
     result = decompose(problem, lr=args.lr, time=args.time, test=args.test, l_values=args.l, paths=args.paths,
                        seed=args.seed, x0=x0, control_variates=not args.no_control_variates,
-                       precision=args.precision, client=connect(args.scheduler, args.scheduler_timeout),
+                       precision=args.precision, client=_scheduler(args),
                        progress=_progress(args))
     print(result.table())
     write_json(args.json, result.to_dict())
@@ -347,7 +357,7 @@ def _demo_command(args) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="sdesim", description="Simulate SGD, SVAG, noisy GD and the Itô SDE.")
+    parser = Parser(prog="sdesim", description="Simulate SGD, SVAG, noisy GD and the Itô SDE.")
     sub = parser.add_subparsers(dest="command", required=True)
     sim = sub.add_parser("simulate", help="run one method on one problem and print the observables",
                          formatter_class=_HelpFormatter)
@@ -421,7 +431,8 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--paths", type=int, default=100_000, help="paths per l (at least 100)")
     g.add_argument("--seed", type=int, default=0, help="random seed")
     g.add_argument("--no-control-variates", action="store_true", help="plain Monte Carlo (for comparison)")
-    g.add_argument("--euler-factor", type=int, default=8, help="reference 'euler': how much finer than the finest l")
+    g.add_argument("--euler-factor", type=int, help="reference 'euler' only: how much finer than the finest l "
+                   f"(default: {DEFAULT_EULER_FACTOR})")
     g.add_argument("--scheduler", metavar="ADDRESS", help="run the paths on this Dask scheduler")
     g.add_argument("--scheduler-timeout", type=float, default=30.0, metavar="SECONDS",
                    help="how long to wait for the scheduler before giving up")

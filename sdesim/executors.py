@@ -60,7 +60,7 @@ def execute(problem: Problem, tasks: list[Task], runs: dict, *, client=None, pro
     for task in tasks:
         expected[task.label] += 1
     footprint = Footprint.combine(runs[task.label].footprint(task.paths) for task in tasks)
-    check_footprint(footprint, f"{sum(t.paths for t in tasks)} paths over {len(expected)} levels",
+    check_footprint(footprint, f"{sum(t.paths for t in tasks)} paths in all, over {len(expected)} levels",
                     "Use fewer paths or fewer l values")
     steps = {label: int(run.small[-1]) for label, run in runs.items()}
     bar = progress_bar(footprint, desc) if progress else None

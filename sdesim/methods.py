@@ -156,14 +156,27 @@ class StepPlan:
         return self.time_per_step / self.steps_per_unit
 
     def small_steps(self, effective_steps) -> np.ndarray:
-        """Small-step indices of effective steps k (errors if k·η/h is not a whole number)."""
-        k = np.asarray(effective_steps, dtype=np.float64) * self.steps_per_unit
+        """Small-step indices of effective steps k: k·(time of a step)/h, which must be a whole number ≥ 1 for k ≥ 1.
+
+        A recorded time that is not a whole number of steps h, or one that no step fits into (h longer than
+        it: zero steps would report the start values there), is refused, never rounded.
+        """
+        effective = np.asarray(effective_steps)
+        k = effective.astype(np.float64) * self.steps_per_unit
         rounded = np.rint(k)
-        if np.any(np.abs(k - rounded) > 1e-9 * np.maximum(1.0, k)):
-            bad = np.asarray(effective_steps)[np.abs(k - rounded) > 1e-9 * np.maximum(1.0, k)][0]
+        bad = (np.abs(k - rounded) > 1e-9 * np.maximum(1.0, k)) | ((effective > 0) & (rounded < 1))
+        if np.any(bad):
+            first = effective[bad][0]
             unit = {"lr^2": "η²", "dt": "H"}.get(self.time_scale, "η")
-            raise ValueError(f"checkpoint at effective step {bad} (time {bad}·{unit}) is not a whole number "
-                             f"of steps of size {self.h:g}; choose dt so that {unit}/dt is an integer")
+            when = f"effective step {first} (t = {first}·{unit} = {first * self.time_per_step:g})"
+            advice = (f"choose a dt that divides every recorded time (the horizon and each checkpoint; "
+                      f"{unit}/dt an integer always does)")
+            if first * self.steps_per_unit < 1:
+                raise ValueError(f"the step dt = {self.h:g} is longer than the time of {when}: it fits zero times, "
+                                 f"and zero steps would report the start values there; {advice}")
+            raise ValueError(f"the time of {when} is not a whole number of steps dt = {self.h:g} "
+                             f"({first * self.steps_per_unit:.6g} steps), and a recorded time is never rounded; "
+                             f"{advice}")
         return rounded.astype(np.int64)
 
     def step_params(self, weight_decay: float, diagonal_noise: bool = False) -> StepParams:
@@ -217,8 +230,8 @@ class StepPlan:
 
 
 def _beta(name: str, value) -> float:
-    value = positive_float(name, value, allow_zero=True)
-    if value >= 1.0:
+    value = positive_float(name, value, allow_zero=True) if not isinstance(value, (int, float)) else float(value)
+    if not 0.0 <= value < 1.0:   # NaN too
         raise ValueError(f"{name} must lie in [0, 1) (an exponential average's decay), got {value}")
     return value
 
@@ -284,6 +297,9 @@ def plan(method: str, lr: float, l: int = 1, *, dt: float | None = None, scheme:
         raise ValueError(f"scheme {scheme!r} applies only to method 'sde', not {method!r}, which has one step "
                          "of its own; leave scheme at 'euler'")
     hyper = adaptive_hyper(method, **hyperparameters)
+    if dt is not None and l != 1:
+        raise ValueError(f"l = {l} does not apply with dt: dt is the step itself (l only sets the default step, "
+                         f"{'η²/l²' if spec.adaptive else 'η/l'}); give l or dt, not both")
     if method == "sgd":
         return StepPlan("sgd", STOCHASTIC, lr, 1.0, time_per_step=lr)
     if method == "svag":
@@ -341,6 +357,9 @@ def own_terms_plan(method: str, unit: float, l: int = 1, *, dt: float | None = N
                          "not to an SDE in its own terms")
     unit = positive_float("dt (the time of one step)", unit)
     l = positive_int("l", l)
+    if dt is not None and l != 1:
+        raise ValueError(f"l = {l} does not apply with dt: dt is the Euler step itself (l only sets the default "
+                         "step, unit/l); give l or dt, not both")
     h = unit / l if dt is None else positive_float("dt", dt)
     return StepPlan("sde", GAUSSIAN, h, unit / h, noise_scale=math.sqrt(h), scheme="euler", time_per_step=unit,
                     time_scale="dt", own_terms=True)

@@ -329,9 +329,12 @@ class Run:
         self.slicer.run(call, int(self.small[-1]), paths, resume_state)
 
     def chunks(self, paths: int, path_offset: int = 0, blocks_per_chunk: int = 64):
-        """(offset, paths) pairs cutting a range into whole blocks, for progress and interruption."""
+        """(offset, paths) pairs cutting a range into whole blocks, for progress and interruption.
+
+        Made one at a time, as they run: nothing proportional to ``paths`` exists before the work.
+        """
         step = self.block_size * blocks_per_chunk
-        return [(path_offset + start, min(step, paths - start)) for start in range(0, paths, step)]
+        return ((path_offset + start, min(step, paths - start)) for start in range(0, paths, step))
 
     def result(self, stats: BlockStats, paths: int, path_offset: int = 0) -> Result:
         return make_result(self.problem, self.plan, stats, self.layout, lr=self.lr, l=self.l, steps=self.steps,
@@ -391,7 +394,6 @@ def simulate(problem: Problem, method: str = "sgd", *, lr: float | None = None, 
     mismatch = lr_mismatch(problem, run.lr)   # None for a problem that declares no η (an SDE in its own terms)
     if mismatch is not None:   # a Result has no warnings of its own: Python's
         warnings.warn(mismatch, UserWarning, stacklevel=2)
-    chunks = run.chunks(paths, path_offset)
     with _threads(threads):
         footprint = run.footprint(paths)
         check_footprint(footprint, f"{paths} paths of {method}",
@@ -400,7 +402,7 @@ def simulate(problem: Problem, method: str = "sgd", *, lr: float | None = None, 
         bar = progress_bar(footprint, f"{method} l={l}") if progress else None
         parts, interrupted = [], False
         try:
-            for offset, n in chunks:
+            for offset, n in run.chunks(paths, path_offset):
                 parts.append(run.blocks(offset, n))
                 if bar is not None:
                     bar.update(n * int(run.small[-1]))

@@ -6,7 +6,11 @@ checks) fail if they are reached.  The one error that only a run can find, a use
 observable changing length on a path, has a focused test at the end.
 """
 
+import json
 import re
+import subprocess
+import sys
+from pathlib import Path
 
 import numba
 import numpy as np
@@ -16,6 +20,9 @@ import user_problem
 from sdesim import demos, simulate
 from sdesim.cli import main
 from sdesim.estimators import moment_checks
+from sdesim.estimators.adaptive_moments import adaptive_moment_checks
+from sdesim.estimators.moment_checks import moment_checks as sampled_moment_checks   # before no_paths_move patches it
+from sdesim.estimators.weak_error import weak_error_study
 from sdesim.problems import custom, quadratic
 from sdesim.problems.datasets import load_regression_data
 from sdesim.simulate import Run
@@ -228,6 +235,22 @@ BAD_SIMULATE = [
 ]
 
 
+# a step that fits zero times, or not a whole number of times, into a recorded time; dt with l (issue 21)
+BAD_SIMULATE += [
+    (dict(method="sde", dt=1e12), ValueError, "the step dt = 1e\\+12 is longer than the time of effective step 4 "
+     "\\(t = 4·η = 0.4\\): it fits zero times, and zero steps would report the start values there"),
+    (dict(method="rmsprop_sde", dt=1e12), ValueError, "dt = 1e\\+12 is longer than the time of effective step 4 "
+     "\\(t = 4·η² = 0.04\\): it fits zero times"),
+    (dict(method="sde", dt=0.3), ValueError, "the time of effective step 4 \\(t = 4·η = 0.4\\) is not a whole number "
+     "of steps dt = 0.3 \\(1.33333 steps\\), and a recorded time is never rounded; choose a dt that divides"),
+    (dict(method="sde", dt=0.2, checkpoints=[1, 4]), ValueError, "dt = 0.2 is longer than the time of effective "
+     "step 1 \\(t = 1·η = 0.1\\): it fits zero times"),
+    (dict(method="sde", l=4, dt=0.01), ValueError, "l = 4 does not apply with dt: dt is the step itself"),
+    (dict(method="rmsprop", beta2=-1e-9), ValueError, "beta2 must lie in \\[0, 1\\) \\(an exponential average's "
+     "decay\\), got -1e-09"),
+]
+
+
 @pytest.mark.parametrize("kwargs,error,message", BAD_SIMULATE, ids=[m[:40] for _, _, m in BAD_SIMULATE])
 def test_bad_simulate_arguments_are_refused_before_any_path_moves(kwargs, error, message, no_paths_move):
     with pytest.raises(error, match=message):
@@ -252,6 +275,37 @@ BAD_COMMANDS = [
     (["converge", "--json", "w.svg", "--plot", "./w.svg"], "--json 'w.svg' and --plot 'w.svg' are the same file"),
     (["demo", "histograms", "--paths", "1"],
      "sdesim demo: error: paths must be at least 100 for demonstration 'histograms', got 1"),
+    # issue 21: negative values reach the range checks (argparse took them for options) ...
+    (["simulate", "--method", "rmsprop", "--eps", "-1e-8"], "sdesim simulate: error: eps \\(ε, added to √v\\) must be "
+     "finite and > 0, got -1e-08"),
+    (["simulate", "--method", "rmsprop", "--beta2", "-1e-9"], "sdesim simulate: error: beta2 must lie in \\[0, 1\\)"),
+    (["converge", "--l", "-1,2,4"], "sdesim converge: error: l values must be integers >= 1, got -1"),
+    (["simulate", "--lr", "-inf"], "sdesim simulate: error: lr \\(the learning rate η\\) must be finite and > 0, "
+     "got -inf"),
+    # ... options that do not apply are refused, not ignored ...
+    (["converge", "--scheduler-timeout", "5"], "sdesim converge: error: --scheduler-timeout does not apply without "
+     "--scheduler ADDRESS"),
+    (["decompose", "--scheduler-timeout", "5"], "sdesim decompose: error: --scheduler-timeout does not apply without "
+     "--scheduler ADDRESS"),
+    (["converge", "--euler-factor", "4"], "sdesim converge: error: euler_factor applies only to the Euler–Maruyama "
+     "reference \\(reference 'euler', or 'auto' with an adaptive method\\); this study's references are exact"),
+    (["converge", "--exact", "--problem", "linear_regression", "--test", "norm2", "--paths", "500", "--seed", "3"],
+     "sdesim converge: error: --paths, --seed do not apply with --exact: exact moments draw no paths"),
+    (["converge", "--exact", "--problem", "linear_regression", "--test", "norm2", "--euler-factor", "4"],
+     "sdesim converge: error: --euler-factor does not apply with --exact"),
+    (["simulate", "--method", "sde", "--l", "4", "--dt", "0.01"],
+     "sdesim simulate: error: l = 4 does not apply with dt"),
+    # ... a folder given as data, a step that fits zero times, a fit range with no level: clear errors, no work
+    (["simulate", "--problem", "linear_regression", "--data", str(Path(__file__).parent)],
+     "sdesim simulate: error: data file '.*' is a folder; give a file"),
+    (["simulate", "--method", "sde", "--dt", "1e12", "--steps", "5"],
+     "sdesim simulate: error: the step dt = 1e\\+12 is longer than the time of effective step 5"),
+    (["simulate", "--method", "rmsprop_sde", "--dt", "1e12", "--steps", "5"],
+     "sdesim simulate: error: the step dt = 1e\\+12 is longer than the time of effective step 5"),
+    (["converge", "--fit-from", "100"], "sdesim converge: error: fit_from = 100 is above every l of the sweep "
+     "\\(1, 2, 4, 8, 16, 32, 64\\): the fit would have no level; give fit_from at most 64"),
+    (["converge", "--reference", "extrapolation", "--l", "1,2,4"], "sdesim converge: error: reference 'extrapolation' "
+     "takes the two finest l \\(2, 4\\) out of the fit, which leaves no l ≥ fit_from = 2 of the sweep \\(1, 2, 4\\)"),
 ]
 
 
@@ -259,6 +313,23 @@ BAD_COMMANDS = [
 def test_bad_commands_exit_2_with_a_message(argv, message, capsys, no_paths_move):
     assert exit_status(argv) == 2
     assert re.search(message, capsys.readouterr().err)
+
+
+BAD_STUDIES = [   # weak_error_study: a fit range with no level, an Euler factor without an Euler reference
+    (dict(fit_from=100), "fit_from = 100 is above every l of the sweep \\(1, 2, 4\\)"),
+    (dict(reference="extrapolation"), "reference 'extrapolation' takes the two finest l \\(2, 4\\) out of the fit"),
+    (dict(reference="extrapolation", fit_from=8), "fit_from = 8 is above every l of the sweep"),
+    (dict(euler_factor=4), "euler_factor applies only to the Euler–Maruyama reference"),
+    (dict(euler_factor=4, exact=True), "euler_factor applies only to the Euler–Maruyama reference; exact=True"),
+    (dict(fit_from=100, exact=True), "fit_from = 100 is above every l of the sweep"),
+]
+
+
+@pytest.mark.parametrize("kwargs,message", BAD_STUDIES, ids=[m[:40] for _, m in BAD_STUDIES])
+def test_bad_studies_are_refused_before_any_path_moves(kwargs, message, no_paths_move):
+    with pytest.raises(ValueError, match=message):
+        weak_error_study(QUAD, **{"lr": 0.2, "time": 0.4, "tests": ("norm2",), "l_values": (1, 2, 4), "paths": 200,
+                                  **kwargs})
 
 
 @pytest.mark.parametrize("argv,x", [
@@ -290,6 +361,50 @@ def test_moments_runs_at_x0_when_x_is_not_given(argv, x, monkeypatch, capsys):
         assert seen["x"] is None       # moment_checks then takes the problem's start point
     else:
         np.testing.assert_array_equal(seen["x"], x)
+
+
+# --- refusals in constant time: 10¹⁵ paths, under a 1 GiB address-space limit ---------------------------
+
+CHILD = """
+import json, resource, sys, time
+resource.setrlimit(resource.RLIMIT_AS, (1 << 30, 1 << 30))
+from sdesim.cli import main
+rss, start = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, time.perf_counter()
+code = main(sys.argv[1:])
+print(json.dumps({"code": code, "seconds": time.perf_counter() - start,
+                  "grew_kib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - rss}))
+"""
+HUGE = str(10**15)
+
+
+@pytest.mark.parametrize("argv", [["simulate", "--paths", HUGE], ["simulate", "--method", "svag", "--l", "4", "--paths", HUGE],
+                                  ["converge", "--paths", HUGE, "--plot", "none"], ["decompose", "--paths", HUGE],
+                                  ["moments", "--paths", HUGE], ["moments", "--method", "adam", "--paths", HUGE]],
+                         ids=lambda a: " ".join(a[:3]))
+def test_a_run_too_large_is_refused_at_once_with_little_memory(argv):
+    """Before: simulate built a list of every chunk of paths (1.9 GB at 10¹², killed at 10¹⁵) and moments
+    allocated the samples (a MemoryError traceback).  Now each refuses from its estimate, the work and the
+    memory of the run untouched: a refusal takes about 0.05-0.6 s here and a few MB beyond the modules it
+    imports (simulate 6 MB, the studies ~50 MB of estimator modules); the bounds below leave room for a busy machine."""
+    done = subprocess.run([sys.executable, "-c", CHILD, *argv], capture_output=True, text=True, timeout=120)
+    assert "would need" in done.stderr, done.stderr[-2000:]
+    measured = json.loads(done.stdout.strip().splitlines()[-1])
+    assert measured["code"] == 2
+    assert measured["seconds"] < 5 and measured["grew_kib"] < 150 * 1024, measured
+
+
+def test_the_moment_checks_refuse_samples_too_large_before_drawing_them(monkeypatch):
+    """Before: numpy's MemoryError (a traceback) at 10¹⁵; at 10⁹ the samples were drawn, 16 GB and more."""
+    def drawn(*args, **kwargs):
+        raise AssertionError("samples drawn before the input was refused")
+
+    monkeypatch.setattr(moment_checks, "_svag_samples", drawn)
+    monkeypatch.setattr("sdesim.estimators.adaptive_moments.adaptive_svag_increments", drawn)
+    for call in (lambda: sampled_moment_checks(QUAD, paths=10**15),
+                 lambda: adaptive_moment_checks(quadratic(2, noise="rademacher"), "adam", paths=10**15)):
+        with pytest.raises(ValueError, match="10+ sampled increments per row in 2 dimensions would need .* Use "
+                                             "fewer paths"):
+            call()
 
 
 # --- demonstrations (sdesim.demos) ---------------------------------------------------------------------

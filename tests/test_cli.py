@@ -160,3 +160,10 @@ def test_validate_writes_its_default_report_outside_the_repository(tmp_path, mon
     monkeypatch.chdir(tmp_path)
     assert main(["validate", "--quick", "--no-progress"]) == 0
     assert seen["out"] == "sdesim-validation"
+
+
+def test_negative_values_are_values_not_options(tmp_path):
+    """argparse took -1,2 (and -1e-8, -inf) for an option: "expected one argument" (issue 21)."""
+    out = tmp_path / "negative.json"
+    assert main(["simulate", "--x0", "-1,2", "--steps", "1", "--paths", "100", "--json", str(out)]) == 0
+    assert json.loads(out.read_text())["x0"] == [-1.0, 2.0]

@@ -94,7 +94,7 @@ def test_the_form_of_a_20000_by_300_data_set_is_refused_with_its_size(small_mach
 def test_a_study_with_control_variates_refuses_what_does_not_fit_before_any_path_moves(
         small_machine, no_paths_move):
     small_machine(100 * 2**20)
-    settings = dict(lr=0.01, time=0.02, tests=("norm4",), l_values=(1, 2, 4), paths=100)
+    settings = dict(lr=0.01, time=0.02, tests=("norm4",), l_values=(1, 2, 4), paths=100, fit_from=1)
     problem = linear_regression(*regression_data(20000, 30), batch_size=32)   # the form: 142 MiB
     with pytest.raises(ValueError, match=r"form of least squares on n = 20000 examples in d = 30 .* would need "
                                          r"141\.9 MiB; the limit is 100\.0 MiB .*--no-control-variates"):
@@ -145,7 +145,7 @@ def test_the_command_line_refuses_a_trillion_paths(no_paths_move, capsys):
 
 
 def test_a_decomposition_too_large_for_memory_is_refused_before_any_path_moves(no_paths_move):
-    with pytest.raises(ValueError, match=r"paths over 10 levels \(.* path-steps\) would need .* the limit is"):
+    with pytest.raises(ValueError, match=r"paths in all, over 10 levels \(.* path-steps\) would need .* the limit is"):
         decompose(quadratic(2), paths=10**12)
 
 

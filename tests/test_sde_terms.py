@@ -67,7 +67,7 @@ def test_converge_on_an_sde_factory_reports_rows_at_h_equal_to_H_over_l(tmp_path
     out = tmp_path / "reverting.json"
     assert main(["converge", "--problem", "user_sde:reverting", "--dt", "0.5", "--time", "1", "--l", "1,2,4",
                  "--test", "x,norm2", "--reference", "user_sde:reverting_mean", "--paths", "2000", "--seed", str(seed(13)),
-                 "--plot", "none", "--json", str(out)]) == 3   # three levels, 2000 paths: inconclusive
+                 "--fit-from", "1", "--plot", "none", "--json", str(out)]) == 3   # three levels, 2000 paths: inconclusive
     data = json.loads(out.read_text())
     assert {fit["kind"] for fit in data["fits"].values()} == {"inconclusive"}
     assert data["method"] == "sde" and data["dt"] == 0.5 and data["lr"] is None and data["time_scale"] == "dt"

@@ -93,7 +93,7 @@ def test_heavy_tails_non_finite_values_and_missed_tests_reach_the_table_and_the_
     your_module(tmp_path, monkeypatch, extra=TESTS)
     out = tmp_path / "tan.json"
     assert main(["converge", "--problem", "arctan_sde:make_problem", "--test", "x,arctan_sde:tan_x,arctan_sde:log_x",
-                 "--reference", "arctan_sde:exact", "--dt", "0.5", "--time", "2", "--l", "1,2,4",
+                 "--reference", "arctan_sde:exact", "--dt", "0.5", "--time", "2", "--l", "1,2,4", "--fit-from", "1",
                  "--paths", "20480", "--seed", str(seed(192)), "--plot", "none", "--json", str(out)]) in (0, 1, 3)
     footer = [line[len("warning: "):] for line in capsys.readouterr().out.splitlines() if line.startswith("warning: ")]
     recorded = json.loads(out.read_text())["warnings"]
@@ -110,12 +110,14 @@ def test_heavy_tails_non_finite_values_and_missed_tests_reach_the_table_and_the_
 
 def test_a_study_at_another_learning_rate_than_the_problem_declares_says_so():
     problem = custom("quartic", 2, lr=0.1, **QUARTIC)
-    study = weak_error_study(problem, lr=0.2, time=0.4, tests=("x",), l_values=[1, 2, 4], paths=200, seed=seed(193))
+    study = weak_error_study(problem, lr=0.2, time=0.4, tests=("x",), l_values=[1, 2, 4], paths=200, seed=seed(193),
+                             fit_from=1)
     mismatch = [w for w in study.warnings if w.startswith("problem 'quartic' is written for lr = 0.1")]
     assert len(mismatch) == 1 and "runs at lr = 0.2" in mismatch[0]
     assert f"warning: {mismatch[0]}" in study.table() and mismatch[0] in study.to_dict()["warnings"]
     assert study.to_dict()["problem"]["params"]["lr"] == 0.1
-    matched = weak_error_study(problem, lr=0.1, time=0.4, tests=("x",), l_values=[1, 2, 4], paths=200, seed=seed(193))
+    matched = weak_error_study(problem, lr=0.1, time=0.4, tests=("x",), l_values=[1, 2, 4], paths=200, seed=seed(193),
+                               fit_from=1)
     assert not any("is written for lr" in w for w in matched.warnings)
 
 

@@ -39,8 +39,8 @@ import numpy as np
 
 from sdesim import rng
 from sdesim._checks import positive_float, positive_int
-from sdesim.estimators.moment_checks import (MIN_PATHS, MomentCheck, _svag_increments, _z, outer3,
-                                             raw_moments, sym3)
+from sdesim.estimators.moment_checks import (MIN_PATHS, MomentCheck, _svag_increments, _z, check_sample_memory,
+                                             outer3, raw_moments, sym3)
 from sdesim.methods import METHOD_TABLE, plan
 from sdesim.problems.base import Problem
 from sdesim.result import to_jsonable
@@ -330,6 +330,7 @@ def adaptive_moment_checks(problem: Problem, method: str = "adam", *, x=None, u=
     if paths < 2:
         raise ValueError("paths must be at least 2 to estimate standard errors")
     state = AdaptiveState.make(problem, method, x, u, m, t)
+    check_sample_memory(paths, problem.dim)
     check = AdaptiveMomentCheck(problem={"name": problem.name, "params": to_jsonable(problem.params)}, x=state.x,
                                 lr=lr, paths=paths, seed=seed, method=method,
                                 state={"x": state.x, "u": state.u, "m": state.m, "t": state.t, **hyper})

@@ -44,7 +44,7 @@ import numba
 import numpy as np
 
 from sdesim import rng
-from sdesim._checks import positive_float, positive_int
+from sdesim._checks import check_memory, positive_float, positive_int
 from sdesim.methods import svag_weights
 from sdesim.problems.base import Problem
 from sdesim.result import to_jsonable
@@ -121,6 +121,20 @@ def _svag_increments(sample_grad, init_state, x, data, key, c1, c2, h, weight_de
             out[i, j] = -h * (c1 * g1[j] + c2 * g2[j] + weight_decay * x[j])
 
 
+SAMPLE_COPIES = 8      # arrays of paths × d held at once: the samples, the normals, the adaptive increments
+CHUNK = 200_000        # samples whose products (orders 1-3) `raw_moments` forms at once
+
+
+def check_sample_memory(paths: int, dim: int) -> None:
+    """Refuse, before any sample is drawn, ``paths`` one-step samples that would not fit in memory.
+
+    Need ≈ 8 bytes × (SAMPLE_COPIES · paths · d + 2 · min(paths, CHUNK) · (d + d² + d³)) (measured with tracemalloc).
+    """
+    need = 8 * (SAMPLE_COPIES * paths * dim + 2 * min(paths, CHUNK) * (dim + dim**2 + dim**3))
+    check_memory(need, f"{paths} sampled increments per row in {dim} dimensions",
+                 "Use fewer paths")
+
+
 def _mean_stderr(total, total_of_squares, n: int):
     """Sample mean and its standard error √((mean of squares − mean²)/(n − 1)), from sums over n samples."""
     mean = total / n
@@ -142,7 +156,7 @@ def _sde_samples(problem: Problem, x, lr: float, l: int, paths: int, gen) -> np.
     return (f_mat @ x + c_vec - x) + gen.standard_normal((paths, problem.dim)) @ k_mat.T
 
 
-def raw_moments(samples: np.ndarray, chunk: int = 200_000):
+def raw_moments(samples: np.ndarray, chunk: int = CHUNK):
     """Sample raw moments of orders 1-3 and their standard errors, from n×d increments."""
     n, d = samples.shape
     sums = [np.zeros((d,) * k) for k in (1, 2, 3)]
@@ -248,6 +262,7 @@ def moment_checks(problem: Problem, *, x=None, lr: float = 0.1, l_values=(1, 2, 
     l_values = [positive_int("l", l) for l in l_values]
     x = problem.start_point(x)
     _pieces(problem, x)  # raises early if Λ is unknown
+    check_sample_memory(paths, problem.dim)
     key = rng.stream_key(seed)
     check = MomentCheck(problem={"name": problem.name, "params": to_jsonable(problem.params)}, x=x, lr=lr,
                         paths=paths, seed=seed)

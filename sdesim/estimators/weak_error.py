@@ -49,6 +49,7 @@ SWEEP_METHODS = ("svag", "sde", "rmsprop", "adam", "paper_rmsprop", "rmsprop_sde
 ERROR_KINDS = ("max_over_steps", "at_time")
 MIN_PATHS = 100                 # Monte Carlo paths per level: standard errors to trust, 50 in each half
 MEMORY_LIMIT = 4 * 2**30        # bytes of block statistics a study may hold
+DEFAULT_EULER_FACTOR = 8        # reference 'euler': its step this many times finer than the finest level's
 
 
 @dataclass
@@ -237,6 +238,25 @@ def _l_values(l_values) -> tuple:
     return tuple(sorted(values))
 
 
+def fit_levels(l_values: tuple, fit_from: int, extrapolated: bool = False) -> list:
+    """The l values of a fit: those ≥ ``fit_from``, less the two finest when they make the (extrapolated) reference."""
+    return [l for l in l_values if l >= fit_from and not (extrapolated and l in l_values[-2:])]
+
+
+def _check_fit_range(l_values: tuple, fit_from: int, extrapolated: bool) -> None:
+    """Refuse, before any work, a fit range that holds no level of the sweep."""
+    if fit_levels(l_values, fit_from, extrapolated):
+        return
+    listed = ", ".join(map(str, l_values))
+    if not extrapolated or fit_from > l_values[-1]:
+        raise ValueError(f"fit_from = {fit_from} is above every l of the sweep ({listed}): the fit would have no "
+                         f"level; give fit_from at most {l_values[-1]}, or add larger l values")
+    raise ValueError(f"reference 'extrapolation' takes the two finest l ({l_values[-2]}, {l_values[-1]}) out of the "
+                     f"fit, which leaves no l ≥ fit_from = {fit_from} of the sweep ({listed}) to fit; add l values "
+                     f"above {l_values[-1]}, or lower fit_from to at most {l_values[-3] if len(l_values) > 2 else 1}, "
+                     "or use another reference")
+
+
 def error_kind(value: str) -> str:
     """'max_over_steps' or 'at_time' (hyphens allowed, as on the command line)."""
     value = value.replace("-", "_") if isinstance(value, str) else value
@@ -261,7 +281,7 @@ def weak_error_study(problem: Problem, *, lr: float | None = None, time: float =
                      exact: bool = False, paths: int = 100_000, seed: int = 0, x0=None,
                      error: str = "max_over_steps", expected: float | None = None, precision: float = 0.1,
                      confidence: float = 0.95, fit_from: int = 2, control_variates: bool = True,
-                     euler_factor: int = 8, client=None, progress: bool = False, block_size: int = 1024,
+                     euler_factor: int | None = None, client=None, progress: bool = False, block_size: int = 1024,
                      hyperparameters=None, dt: float | None = None) -> Study:
     """Estimate e(l) for each test function and l, fit the order p and judge order ``expected``.
 
@@ -277,11 +297,13 @@ def weak_error_study(problem: Problem, *, lr: float | None = None, time: float =
     functions of x (a vector-valued one gives one row per component).  ``reference`` is
     ``"auto"``, ``"exact"``, ``"extrapolation"``, ``"euler"`` or a callable
     ``exact(name, times)`` returning E g(X_t) for the test called ``name`` (None for a test it
-    has no value for).  ``expected``: the order to judge, by default the method's declared
+    has no value for); ``euler_factor`` (default 8, refused without an Euler reference): the Euler
+    reference's step is that many times finer than the finest level's.  ``expected``: the order to judge, by default the method's declared
     ``weak_order`` (`sdesim.methods.METHOD_TABLE`).  ``error``: ``"max_over_steps"`` (the paper's, Definition 4.2) or
     ``"at_time"``.  The verdict is ``confirmed`` when the ``confidence`` interval of p
     contains ``expected`` and is at most ``precision`` wide either side.  ``fit_from``: the
-    smallest l in the fit, fixed before the run (default 2: l = 1, SGD itself, is the most
+    smallest l in the fit, fixed before the run (a range that holds no level of the sweep is refused;
+    default 2: l = 1, SGD itself, is the most
     pre-asymptotic level, and with the maximum over steps its step of largest gap often
     differs from the finer levels', which puts a kink in e(l)).  ``exact=True`` uses the exact
     moment engine (no Monte Carlo); ``client`` is a ``dask.distributed.Client`` or a
@@ -307,6 +329,7 @@ def weak_error_study(problem: Problem, *, lr: float | None = None, time: float =
     kind = error_kind(error)
     rule = dict(expected=expected, precision=check_precision(precision), confidence=check_confidence(confidence))
     fit_from = positive_int("fit_from (the smallest l in the fit)", fit_from)
+    _check_fit_range(l_values, fit_from, extrapolated=False)
     if expected is None:
         rule["expected"] = spec.weak_order
     user_tests = dict(user_tests or {})
@@ -318,7 +341,8 @@ def weak_error_study(problem: Problem, *, lr: float | None = None, time: float =
         raise ValueError(f"user test functions {sorted(clash)} have the names of built-in ones; rename them")
     reference = check_reference(reference)
     paths = positive_int("paths", paths)
-    euler_factor = positive_int("euler_factor", euler_factor)
+    euler_given = euler_factor is not None
+    euler_factor = positive_int("euler_factor", DEFAULT_EULER_FACTOR if euler_factor is None else euler_factor)
     x0 = problem.start_point(x0)
     ckpts = _recorded_steps(steps, kind)
     times = ckpts * unit
@@ -349,6 +373,9 @@ def weak_error_study(problem: Problem, *, lr: float | None = None, time: float =
         if callable(reference) or reference not in ("auto", "exact"):
             raise ValueError(f"exact=True computes the reference exactly too; reference "
                              f"{_describe_reference(reference)!r} does not apply")
+        if euler_given:
+            raise ValueError("euler_factor applies only to the Euler–Maruyama reference; exact=True computes the "
+                             "reference exactly")
         engine = ExactMoments(problem, lr)  # raises if the moments do not close
         higher = [t for t in all_tests if t not in QUADRATIC_TESTS]
         if higher:
@@ -366,6 +393,10 @@ def weak_error_study(problem: Problem, *, lr: float | None = None, time: float =
     kinds = {kind_ for kind_, _ in plan.values()}
     if "extrapolation" in kinds and len(l_values) < 3:
         raise ValueError("reference 'extrapolation' uses the two finest l and needs at least three l values")
+    _check_fit_range(l_values, fit_from, extrapolated="extrapolation" in kinds)
+    if euler_given and "euler" not in kinds:
+        raise ValueError(f"euler_factor applies only to the Euler–Maruyama reference (reference 'euler', or 'auto' "
+                         f"with an adaptive method); this study's references are {', '.join(sorted(kinds))}")
     use_cv = bool(control_variates) and problem.has_linear_quadratic and not spec.adaptive
     labels = [(method, l, None) for l in l_values]
     if "euler" in kinds:
@@ -387,8 +418,7 @@ def weak_error_study(problem: Problem, *, lr: float | None = None, time: float =
         if ref is None:
             break   # interrupted before the reference levels finished
         ref_mean, ref_se, notes[name] = ref
-        fit_l = [l for l in l_values if l >= fit_from
-                 and not (ref_kind == "extrapolation" and l in l_values[-2:])]
+        fit_l = fit_levels(l_values, fit_from, ref_kind == "extrapolation")
         present = {l: levels[(method, l, None)] for l in l_values if (method, l, None) in levels}
         level_rows, fits[name] = rows_and_fit(name, present, fit_l, ref_mean, ref_se, times, kind, rule, fit_from)
         rows += level_rows

@@ -35,6 +35,9 @@ def load_regression_data(path) -> tuple[np.ndarray, np.ndarray]:
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"data file {str(path)!r} does not exist")
+    if path.is_dir():
+        raise ValueError(f"data file {str(path)!r} is a folder; give a file: a .npz with arrays features and "
+                         "targets, or a .csv whose last column is the target")
     if path.suffix == ".npz":
         return _load_npz(path)
     if path.suffix == ".csv":
@@ -77,6 +80,8 @@ def _read_csv(path: Path) -> np.ndarray:
     except UnicodeDecodeError:
         raise ValueError(f"{path} is not a text file; a .csv holds comma-separated numbers, "
                          "the last column the target") from None
+    except OSError as error:   # not readable (permissions, a special file): say which file and why
+        raise ValueError(f"data file {str(path)!r} cannot be read: {error.strerror or error}") from None
     lines = [(number, line.split("#", 1)[0].strip()) for number, line in enumerate(text.splitlines(), 1)]
     rows = [(number, [field.strip() for field in line.split(",")]) for number, line in lines if line]
     if not rows:
