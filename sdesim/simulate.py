@@ -18,6 +18,7 @@ from sdesim import rng
 from sdesim._checks import check_memory, format_bytes, positive_int, user_call
 from sdesim.kernels import slicing
 from sdesim.kernels.build import kernel_module
+from sdesim.kernels.guards import FLAGGED_BUILTINS, Guard
 from sdesim.kernels.stats import BlockStats
 from sdesim.methods import ADAPTIVE_SDE, LINEAR, METHOD_TABLE, StepPlan, own_terms_plan, plan
 from sdesim.problems.base import Problem
@@ -84,11 +85,12 @@ class Layout:
     user_sizes: tuple            # 0 for a scalar user observable
     size: int                    # entries the kernel writes, checks included
     checks: dict = field(default_factory=dict)   # vector user observable name -> index of its length check
+    nan_flags: dict = field(default_factory=dict)   # name -> index of its NaN flag (sdesim.kernels.guards)
 
     @property
     def observed(self) -> int:
-        """Entries that hold observables (the checks excluded)."""
-        return self.size - len(self.checks)
+        """Entries that hold observables (the checks and flags excluded)."""
+        return self.size - len(self.checks) - len(self.nan_flags)
 
     def check_lengths(self, stats: BlockStats, times: np.ndarray) -> None:
         """Raise if a vector user observable changed length on a path (see the class docstring)."""
@@ -145,7 +147,8 @@ def observable_layout(problem: Problem, x0: np.ndarray, observables, user_observ
         if not (callable(fn) and hasattr(fn, "py_func")):
             raise TypeError(f"user observable {name!r} must be a numba-compiled function of x "
                             f"(decorate it with @numba.njit), got {fn!r}")
-        value = np.asarray(user_call(f"user observable {name!r}", f"{name}(x) at x0 = {x0}", fn, x0), dtype=np.float64)
+        value = np.asarray(user_call(f"user observable {name!r}", f"{name}(x) at x0 = {x0}", fn, x0.copy()),
+                           dtype=np.float64)   # a copy: a function that writes into x cannot move the start
         if value.ndim > 1 or value.shape == (0,):
             raise ValueError(f"user observable {name!r} must return a number or a 1-d array of at least one entry, "
                              f"got shape {value.shape}")
@@ -160,7 +163,9 @@ def observable_layout(problem: Problem, x0: np.ndarray, observables, user_observ
         raise ValueError("no observables requested; name at least one")
     vectors = [name for name, size in zip(user_observables or {}, sizes) if size]
     checks = {name: start + i for i, name in enumerate(vectors)}
-    return Layout(want, slices, tuple(functions), tuple(sizes), start + len(checks), checks)
+    flagged = [name for name in FLAGGED_BUILTINS if name in slices] + list(user_observables or {})
+    nan_flags = {name: start + len(checks) + i for i, name in enumerate(flagged)}
+    return Layout(want, slices, tuple(functions), tuple(sizes), start + len(checks) + len(nan_flags), checks, nan_flags)
 
 
 @contextmanager
@@ -246,6 +251,10 @@ class Run:
                                     constant_noise=problem.constant_noise)
         self.slicer = slicing.Slicer()   # kernel calls of bounded wall time, so that signals are seen
         self.partial = None              # what an interrupted `blocks` had computed
+        users = [name for name in self.layout.slices if name not in BUILTIN_OBSERVABLES]
+        self.guard = Guard(problem.name, problem.functions, dict(zip(users, self.layout.user_functions)))
+        self.guard.warn_if_raising()
+        self.run_paths = self.guard.naming_failures(self.module.run_paths)   # an exception names its function
 
     def _optimizer_start(self) -> np.ndarray:
         """The optimizer state every path starts from: m = 0, v = v₀/u_scale (so u = v₀ at every l), k = 0.
@@ -302,6 +311,18 @@ class Run:
             raise
         stats = parts[0] if len(parts) == 1 else BlockStats.concatenate(parts)
         self.layout.check_lengths(stats, self.effective * self.plan.time_per_step)
+        stats = BlockStats.empty(math.ceil(paths / self.block_size), len(self.small), self.layout.size,
+                                 covariance=self.covariance, tracked=self.layout.observed)
+        f_mat, c_vec, k_mat = self.transition
+        self.run_paths(
+            self.problem.data, self.x0, self.opt0, self.key, path_offset, paths, self.block_size,
+            self.plan.step_params(self.problem.weight_decay, self.problem.diagonal_noise), f_mat, c_vec, k_mat, self.corrections, self.small, self.layout.want, self.problem.noise_rank, self.problem.state_size, self.keep_every,
+            self.problem.constant_noise,
+            stats.counts, stats.means, stats.m2s, stats.comoments, self.kept, stats.bad_counts, stats.first_bad,
+        )
+        times = self.effective * self.plan.time_per_step
+        self.layout.check_lengths(stats, times)
+        self.guard.check_nans(stats.means, stats.counts, self.layout.nan_flags, times)
         return stats
 
     def _sliced(self, path_offset: int, paths: int, sizes: tuple, parts: list) -> None:
@@ -314,7 +335,7 @@ class Run:
         params = self.plan.step_params(self.problem.weight_decay, self.problem.diagonal_noise)
 
         def call(until, resume):
-            self.module.run_paths(
+            self.run_paths(
                 self.problem.data, self.x0, self.opt0, self.key, path_offset, paths, self.block_size,
                 params, f_mat, c_vec, k_mat, self.corrections, self.small, self.layout.want, self.problem.noise_rank, self.problem.state_size, self.keep_every,
                 self.problem.constant_noise,

@@ -16,6 +16,7 @@ import numba
 import numpy as np
 import pytest
 
+import user_observables
 import user_problem
 from sdesim import demos, simulate
 from sdesim.cli import main
@@ -23,7 +24,8 @@ from sdesim.estimators import moment_checks
 from sdesim.estimators.adaptive_moments import adaptive_moment_checks
 from sdesim.estimators.moment_checks import moment_checks as sampled_moment_checks   # before no_paths_move patches it
 from sdesim.estimators.weak_error import weak_error_study
-from sdesim.problems import custom, quadratic
+from sdesim.kernels.guards import UserFunctionError
+from sdesim.problems import custom, from_record, quadratic
 from sdesim.problems.datasets import load_regression_data
 from sdesim.simulate import Run
 
@@ -443,3 +445,114 @@ def test_a_user_observable_that_changes_length_on_a_path_stops_the_run():
                                          "another length at t = 2 on a path; it must return one length at every x"):
         simulate(QUAD, "sgd", lr=0.1, steps=20, paths=64, seed=0, x0=[1.0, -3.0],
                  user_observables={"positive": positive_entries, "first": first})
+
+
+# --- found only by running: user functions that write into x, return NaN or raise ----------------------
+
+# quadratic(2) heads for (1, 1) (Hessian diag(1, 2)): from x0 = (−5, −5) both entries stay negative for 4
+# steps of lr 0.1; from (−3, −300) x₀ turns positive by step 20 and x₁ does not; from (−30, −3) the reverse
+MISBEHAVING = dict(method="sgd", lr=0.1, paths=64, seed=0, user_observables=user_observables.ALL)
+
+
+def test_a_user_observable_that_writes_into_x_leaves_the_paths_alone():
+    """It writes into its own copy: the paths, and the functions after it, see x as the step left it."""
+    ran = simulate(QUAD, steps=4, x0=[-5.0, -5.0], checkpoints=[0, 1, 2, 3], keep_paths=4, **MISBEHAVING)
+    plain = simulate(QUAD, **{**MISBEHAVING, "user_observables": None}, steps=4, x0=[-5.0, -5.0],
+                     checkpoints=[0, 1, 2, 3], keep_paths=4)
+    np.testing.assert_array_equal(ran.mean("x"), plain.mean("x"))
+    np.testing.assert_array_equal(ran.kept_paths, plain.kept_paths)
+    for name in ("scribble", "first"):
+        np.testing.assert_array_equal(ran.mean(name), plain.mean("x")[:, 0])
+    assert ran.diverged == 0 and np.all(plain.mean("x") < 0)
+
+
+def test_a_nan_from_a_user_observable_stops_the_run_naming_it_and_is_no_divergence():
+    with pytest.raises(ValueError, match="observable 'log_of_minus_first' \\(user_observables:log_of_minus_first\\) "
+                                         "returned NaN at t = 2 on 64 of 64 paths, where x was finite: a NaN is the "
+                                         "function's, not a divergence of the paths"):
+        simulate(QUAD, steps=20, x0=[-3.0, -300.0], **MISBEHAVING)
+
+
+def test_a_nan_test_function_stops_the_study_naming_it():
+    from sdesim.estimators.weak_error import weak_error_study
+
+    with pytest.raises(ValueError, match="observable 'log_of_minus_first' \\(user_observables:log_of_minus_first\\) "
+                                         "returned NaN at t = "):
+        weak_error_study(QUAD, lr=0.1, time=2.0, user_tests=user_observables.ALL, l_values=[1, 2, 4], paths=128,
+                         x0=[-3.0, -300.0], seed=0, reference="extrapolation")
+
+
+def test_an_exception_in_a_user_observable_names_it_its_module_and_line(recwarn):
+    with pytest.raises(UserFunctionError, match="^observable 'checked_second' \\(user_observables:checked_second, "
+                                                ".*user_observables.py:31\\) raised ValueError: x\\[1\\] must stay "
+                                                "negative while the paths ran, so this run has no result$"):
+        simulate(QUAD, steps=20, x0=[-30.0, -3.0], **MISBEHAVING)
+    raising = [str(w.message) for w in recwarn if "can raise an exception" in str(w.message)]
+    assert all("NumbaPerformanceWarning" not in w.category.__name__ for w in recwarn)
+    assert raising in ([], ["observable 'checked_second' (user_observables:checked_second) can raise an exception, "
+                            "so numba runs these paths on one thread (it runs a parallel loop that an exception can "
+                            "leave serially)"])   # given once per process
+
+
+@numba.njit
+def loss_nan_beyond_zero(x, data):
+    """The quartic's loss, NaN once x₀ > 0."""
+    return np.nan if x[0] > 0.0 else user_problem.loss(x, data)
+
+
+def test_a_nan_from_a_problems_loss_stops_the_run_naming_it():
+    problem = custom("quartic", 2, sample_grad=user_problem.sample_grad, mean_grad=user_problem.mean_grad,
+                     noise_factor=user_problem.noise_factor, loss=loss_nan_beyond_zero, data=(0.1,), x0=[-0.5, 0.5])
+    with pytest.raises(ValueError, match="observable 'loss', from the loss of problem 'quartic' "
+                                         "\\(test_bad_input:loss_nan_beyond_zero\\), returned NaN at t = 0.5 on \\d+ "
+                                         "of 64 paths, where x was finite"):
+        simulate(problem, "sgd", lr=0.1, steps=10, paths=64, seed=0, x0=[0.5, 0.5], checkpoints=[5],
+                 observables=["x", "loss"])
+
+
+# --- user modules that do not import (--problem, --test, --reference module:name; sdesim.problems.from_record) ---
+
+BAD_MODULES = [
+    ("def make(:\n    pass\n", "a syntax error in .*broken_mod.py, line 1: invalid syntax"),
+    ("raise RuntimeError('no config file')\n", "importing it raised RuntimeError: no config file \\(at "
+                                               ".*broken_mod.py, line 1\\)"),
+    ("import not_installed_anywhere\n", "it imports 'not_installed_anywhere', which is not installed or not found "
+                                        "\\(a missing dependency\\)"),
+    (None, "no such module in the current directory or on PYTHONPATH"),
+]
+
+
+@pytest.fixture
+def module_dir(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, "path", [str(tmp_path), *sys.path])
+    monkeypatch.delitem(sys.modules, "broken_mod", raising=False)
+    return tmp_path
+
+
+@pytest.mark.parametrize("source,reason", BAD_MODULES, ids=["syntax", "raises", "dependency", "missing"])
+@pytest.mark.parametrize("option", ["--problem", "--test"])
+def test_a_user_module_that_does_not_import_exits_2_naming_it_and_why(source, reason, option, module_dir, capsys,
+                                                                      no_paths_move):
+    if source is not None:
+        (module_dir / "broken_mod.py").write_text(source)
+    command = "simulate" if option == "--problem" else "converge"
+    assert exit_status([command, option, "broken_mod:make"]) == 2
+    what = "--problem factory" if option == "--problem" else "--test function"
+    assert re.fullmatch(f"sdesim {command}: error: {what} 'broken_mod:make': module 'broken_mod' could not be "
+                        f"imported: {reason}\n", capsys.readouterr().err)
+
+
+@pytest.mark.parametrize("source,reason", BAD_MODULES, ids=["syntax", "raises", "dependency", "missing"])
+def test_the_python_api_names_a_user_module_that_does_not_import(source, reason, module_dir):
+    if source is not None:
+        (module_dir / "broken_mod.py").write_text(source)
+    with pytest.raises(ImportError, match=f"^module 'broken_mod' could not be imported: {reason}$"):
+        from_record({"name": "mine", "params": {"functions": {"drift": "broken_mod:drift",
+                                                              "diffusion": "broken_mod:diffusion"}, "data": []}})
+
+
+def test_a_file_path_for_a_module_exits_2_saying_to_give_its_name(module_dir, capsys, no_paths_move):
+    assert exit_status(["simulate", "--problem", "./broken_mod.py:make"]) == 2
+    assert ("module './broken_mod.py': give a module's name (my_module for my_module.py, importable from the current "
+            "directory or PYTHONPATH), not a file path") in capsys.readouterr().err

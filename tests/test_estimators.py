@@ -497,7 +497,7 @@ def test_cli_converge_on_your_own_sde_with_your_own_reference(tmp_path, monkeypa
 
 @pytest.mark.parametrize("argv,message", [
     (["converge", "--problem", "arctan_sde:nothing"], "module 'arctan_sde' has no 'nothing'"),
-    (["converge", "--problem", "no_such_module:f"], "no module named 'no_such_module'"),
+    (["converge", "--problem", "no_such_module:f"], "module 'no_such_module' could not be imported: no such module"),
     (["converge", "--problem", "arctan_sde:X0"], "float is not callable"),
     (["converge", "--problem", "arctan_sde:exact"], "missing 2 required positional arguments"),
     (["converge", "--problem", "arctan_sde:FUNCTIONS"], "dict is not callable"),

@@ -109,8 +109,8 @@ def test_rerun_repeats_the_rows_bit_for_bit_and_refuses_a_changed_source(your_st
     (your_study / "mystudy.py").unlink()
     monkeypatch.delitem(sys.modules, "mystudy")
     assert main(["rerun", "first.json"]) == 2
-    assert ("refusing to re-run first.json: --problem factory 'mystudy:make_problem': no module named 'mystudy'"
-            in capsys.readouterr().err)
+    assert ("refusing to re-run first.json: --problem factory 'mystudy:make_problem': module 'mystudy' could not be "
+            "imported: no such module in the current directory or on PYTHONPATH" in capsys.readouterr().err)
 
 
 def test_rerun_refuses_a_record_without_a_command(tmp_path, capsys):

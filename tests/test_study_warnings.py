@@ -81,31 +81,28 @@ def test_a_reference_callable_that_answers_no_test_is_refused_before_any_path_mo
                          reference=lambda name, times: None)
 
 
-TESTS = ("\n@numba.njit\ndef tan_x(x):\n    return np.tan(x[0])\n"
-         "\n@numba.njit\ndef log_x(x):\n    return np.log(x[0])\n")
+TESTS = "\n@numba.njit\ndef tan_x(x):\n    return np.tan(x[0])\n"
 
 
-def test_heavy_tails_non_finite_values_and_missed_tests_reach_the_table_and_the_json(tmp_path, monkeypatch, capsys):
-    # One run (one kernel to compile) for three warnings, each in its case.  tan x has no finite mean under
+def test_heavy_tails_and_missed_tests_reach_the_table_and_the_json(tmp_path, monkeypatch, capsys):
+    # One run (one kernel to compile) for two warnings, each in its case.  tan x has no finite mean under
     # Euler–Maruyama on the arctan SDE (a step can land near π/2): at H = 0.5 one block of 1024 paths holds most of
-    # its squared deviations (flagged in 30 of 30 seeds, x and log x in none); log x is NaN where x < 0, so those
-    # paths are dropped (in 30 of 30); its exact callable knows x only
+    # its squared deviations (flagged in 30 of 30 seeds, x in none); its exact callable knows x only.  (log x,
+    # NaN where x < 0, stops the study naming it: tests/test_bad_input.py)
     your_module(tmp_path, monkeypatch, extra=TESTS)
     out = tmp_path / "tan.json"
-    assert main(["converge", "--problem", "arctan_sde:make_problem", "--test", "x,arctan_sde:tan_x,arctan_sde:log_x",
+    assert main(["converge", "--problem", "arctan_sde:make_problem", "--test", "x,arctan_sde:tan_x",
                  "--reference", "arctan_sde:exact", "--dt", "0.5", "--time", "2", "--l", "1,2,4", "--fit-from", "1",
                  "--paths", "20480", "--seed", str(seed(192)), "--plot", "none", "--json", str(out)]) in (0, 1, 3)
     footer = [line[len("warning: "):] for line in capsys.readouterr().out.splitlines() if line.startswith("warning: ")]
     recorded = json.loads(out.read_text())["warnings"]
     assert footer == recorded
-    expected = ["the reference callable arctan_sde:exact returned None for 2 of 3 test functions, which fell back to "
-                "another reference: tan_x (extrapolation), log_x (extrapolation)",
-                "tan_x: heavy tails at sde l = ",
-                "paths with a non-finite value were dropped as diverged (sde l = 1: "]
+    expected = ["the reference callable arctan_sde:exact returned None for 1 of 2 test functions, which fell back to "
+                "another reference: tan_x (extrapolation)",
+                "tan_x: heavy tails at sde l = "]
     for start in expected:
         assert sum(w.startswith(start) for w in recorded) == 1, (start, recorded)
     assert sum("heavy tails" in w for w in recorded) == 1
-    assert "test function (tan_x, log_x) was NaN or inf" in recorded[-1]
 
 
 def test_a_study_at_another_learning_rate_than_the_problem_declares_says_so():

@@ -95,7 +95,7 @@ def before_run(problem, lr: float, reference, plan: dict, describe_reference) ->
 
 
 def after_run(levels: dict, times, user_tests) -> list:
-    """Heavy tails per test (the worst level and step), and non-finite values where your own tests were recorded."""
+    """Heavy tails per test (the worst level and step), and divergence where your own tests were recorded."""
     warnings, worst = [], {}
     for label, level in levels.items():
         for name, (share, blocks, k) in level.tails.items():
@@ -112,8 +112,8 @@ def after_run(levels: dict, times, user_tests) -> list:
     diverged = {label: level for label, level in levels.items() if level.diverged}
     if diverged and user_tests:
         counts = ", ".join(f"{level_name(label)}: {level.diverged} of {level.paths}" for label, level in diverged.items())
-        warnings.append(f"paths with a non-finite value were dropped as diverged ({counts}): the state or the value "
-                        f"of a test function ({', '.join(user_tests)}) was NaN or inf, and the kernels do not record "
-                        "which; a test function that is not finite where the state is (1/x at 0, log x at x ≤ 0) "
+        warnings.append(f"paths were dropped as diverged ({counts}): their state x left the finite numbers, or the "
+                        f"value of a test function ({', '.join(user_tests)}) overflowed to ±inf (a NaN stops the study, "
+                        "naming its function); a test function that is infinite where the state is finite (1/x at 0) "
                         "has no E g")
     return warnings

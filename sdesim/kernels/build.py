@@ -31,6 +31,7 @@ from pathlib import Path
 import numba
 
 from sdesim._importable import function_path
+from sdesim.kernels.guards import user_observables_source
 
 TEMPLATE = Path(__file__).with_name("template.py")
 _ROOT = Path(__file__).resolve().parents[1]
@@ -48,33 +49,6 @@ def cache_dir() -> Path:
     """Where generated kernel modules live: $SDESIM_CACHE_DIR, else ~/.cache/sdesim."""
     root = os.environ.get("SDESIM_CACHE_DIR") or Path.home() / ".cache" / "sdesim"
     return Path(root) / "kernels"
-
-
-def _user_observables_source(sizes: list[int]) -> str:
-    """``user_observables(x, obs, j)``: write the user observables into obs from entry j on.
-
-    A vector one (size > 0) is copied only when it has the length it had at x0; otherwise its
-    entries are 0 and its length check, after all the observables, is 1 instead of 0, which
-    ``Layout.check_lengths`` (sdesim.simulate) turns into an error.  A copy cut short or
-    overrunning would fail inside the parallel kernel, where numba cannot raise cleanly.
-    """
-    lines = ["@jit", "def user_observables(x, obs, j):"]
-    if any(sizes):
-        lines.append(f"    check = j + {sum(max(size, 1) for size in sizes)}")
-    for i, size in enumerate(sizes):
-        if size == 0:
-            lines.append(f"    obs[j] = user_{i}(x)")
-            lines.append("    j += 1")
-        else:
-            lines.append(f"    value_{i} = user_{i}(x)")
-            lines.append(f"    fits = len(value_{i}) == {size}")
-            lines.append(f"    for k in range({size}):")
-            lines.append(f"        obs[j + k] = value_{i}[k] if fits else 0.0")
-            lines.append("    obs[check] = 0.0 if fits else 1.0")
-            lines.append("    check += 1")
-            lines.append(f"    j += {size}")
-    lines.append("    return None")
-    return "\n".join(lines) + "\n"
 
 
 STEP_FUNCTIONS = ("stochastic_step", "gaussian_step", "linear_step", "adaptive_step", "adaptive_sde_step")
@@ -107,7 +81,7 @@ def kernel_module(functions, kind: str, user_functions=(), user_sizes=(), consta
         return _LOADED[memo_key]
     paths = {name: function_path(fn) for name, fn in bound.items()}
     cached = all(paths.values())
-    body = (_user_observables_source(list(user_sizes)) + TEMPLATE.read_text()
+    body = (user_observables_source(list(user_sizes)) + TEMPLATE.read_text()
             + f"\n\ntake_step = {kind}\n" + lane_lines)
     module = None
     if cached:

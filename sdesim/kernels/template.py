@@ -41,6 +41,7 @@ import numpy as np
 from numba import prange
 
 from sdesim._jit import fma
+from sdesim.kernels.guards import nan_observables
 
 from sdesim.kernels.slicing import (DONE, IDLE, LIVE, NEW, finish, load_lanes, load_path, save_lanes, save_path,
                                      slot, status)
@@ -344,7 +345,7 @@ def observe(x, data, want, grad, noise, obs, opt, u_scale):
         for k in range(d):
             obs[j + k] = opt[k]
         j += d
-    user_observables(x, obs, j)
+    user_observables(x, obs, j, grad)   # grad, free scratch here, holds each user function's copy of x
 
 
 @jit
@@ -390,14 +391,15 @@ def record(x, path, k, ci, at_checkpoint, b, local, want, grad, noise, obs, delt
            counts, means, m2s, comoments, kept, bad_counts, first_bad, opt, u_scale):
     """Keep x if due and, at a checkpoint, add its observables to block b's statistics.
 
-    Returns False if the observables are not finite (the path is then counted as diverged).
+    Returns False if an observable is infinite (the path is then counted as diverged); a NaN raises its
+    observable's flag instead (sdesim.kernels.guards).
     """
     if path < kept.shape[0] and k % keep_every == 0:
         for j in range(x.shape[0]):
             kept[path, k // keep_every, j] = x[j]
     if at_checkpoint:
         observe(x, local, want, grad, noise, obs, opt, u_scale)
-        if not all_finite(obs):
+        if not all_finite(obs) and not nan_observables(obs, want, x.shape[0], USER_SIZES):
             bad_counts[b] += 1
             first_bad[b] = min(first_bad[b], k)
             return False
