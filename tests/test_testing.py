@@ -162,7 +162,7 @@ def test_weak_order_from_raw_errors():
     pinned = np.random.default_rng(0).normal(0, se)
     with pytest.raises(AssertionError, match=r"order 1 is rejected(.|\n)*p = 0\.5\d\d"):
         assert_weak_order(1.0 / np.sqrt(l) + pinned, l=l, stderr=se)
-    with pytest.raises(AssertionError, match=r"inconclusive(.|\n)*exceeds the precision 0.1"):   # too noisy to tell
+    with pytest.raises(AssertionError, match=r"inconclusive(.|\n)*exceeds the precision 0.25"):   # too noisy to tell
         assert_weak_order(1.0 / l, l=l, stderr=0.25 / l)
     with pytest.raises(AssertionError, match="inconclusive(.|\n)*noise floor"):
         assert_weak_order(1e-4 * np.ones(6), l=l, stderr=se)

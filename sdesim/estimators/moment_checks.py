@@ -66,22 +66,27 @@ def outer3(a, b, c) -> np.ndarray:
     return np.einsum("i,j,k->ijk", a, b, c)
 
 
-def _pieces(problem: Problem, x):
+def _pieces(problem: Problem, x, third: bool = True):
+    """(G, Σ, Λ) at x; Λ is None where the problem does not know it and ``third`` is False (else an error)."""
     x = np.asarray(x, float)
     g = problem.mean_grad(x) + problem.weight_decay * x
     if problem.third_moment is None:
+        if not third:
+            return g, problem.sigma(x), None
         raise ValueError(f"problem {problem.name!r} does not know the third moment Λ of its gradient noise "
                          "(for least squares it is known with sampling 'with_replacement')")
     return g, problem.sigma(x), problem.third_moment(x)
 
 
 def svag_moments(problem: Problem, x, lr: float, l: int) -> list:
-    """Exact [E Δ, E ΔΔᵀ, E Δ^{⊗3}] of one SVAG step at x (derived above)."""
-    g, sigma, lam = _pieces(problem, x)
-    return [-(lr / l) * g,
-            lr**2 / l * sigma + lr**2 / l**2 * np.outer(g, g),
-            -(lr**3 / l**2) * (3 - 1 / l) / 2 * lam - (lr**3 / l**2) * 3 * sym3(np.einsum("i,jk->ijk", g, sigma))
-            - (lr**3 / l**3) * outer3(g, g, g)]
+    """Exact [E Δ, E ΔΔᵀ, E Δ^{⊗3}] of one SVAG step at x (derived above); E Δ^{⊗3} is None where Λ is unknown."""
+    g, sigma, lam = _pieces(problem, x, third=False)
+    first, second = -(lr / l) * g, lr**2 / l * sigma + lr**2 / l**2 * np.outer(g, g)
+    if lam is None:
+        return [first, second, None]
+    third = (-(lr**3 / l**2) * (3 - 1 / l) / 2 * lam
+             - (lr**3 / l**2) * 3 * sym3(np.einsum("i,jk->ijk", g, sigma)) - (lr**3 / l**3) * outer3(g, g, g))
+    return [first, second, third]
 
 
 def svag_third_moment_as_printed(problem: Problem, x, lr: float, l: int) -> np.ndarray:
@@ -326,6 +331,8 @@ def false_alarm_rates(problem: Problem, *, x=None, lr: float = 0.1, l: int = 1, 
     if method == "sde" and not problem.has_exact_sde:
         raise ValueError(f"the SDE of problem {problem.name!r} has no closed-form one-step law to sample")
     x = problem.start_point(x)
+    if method == "svag":
+        _pieces(problem, x)   # raises early if Λ is unknown: the third moment is part of every count
     exact = (svag_moments if method == "svag" else sde_moments)(problem, x, lr, l)
     entries = {k: list(combinations_with_replacement(range(problem.dim), k)) for k in (1, 2, 3)}
     exceed = {k: {t: 0 for t in thresholds} for k in entries}

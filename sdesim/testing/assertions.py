@@ -4,12 +4,18 @@ Every check is of the form
 
     |measured − expected| ≤ k · √(se_measured² + se_expected²) + atol      (k = ``sigmas``, default 5)
 
-entry by entry.  For a correct simulation each entry fails by chance with
-probability about 6·10⁻⁷ at k = 5 (two-sided normal tail), so with fixed seeds a
-test built on these never flakes.  A failure says what was measured (mean ±
-standard error), against what, by how many standard errors, and where
-(observable, component, checkpoint time).  A bad argument raises ``ValueError`` or
-``TypeError`` before anything is compared, never ``AssertionError``.
+entry by entry.  False alarms: for a correct simulation each entry fails by chance with
+probability α(k) = erfc(k/√2), 5.7·10⁻⁷ at k = 5 (the two-sided normal tail of a mean of
+many paths), and a call that compares n entries with probability at most n·α(k)
+(`sdesim.testing.power.false_alarm_rate`; `bonferroni_sigmas` gives the k for a family of
+comparisons).  The rates are measured over fresh seeds in benchmarks/RESULTS.md (section 13).
+The normal tail needs enough paths: third moments of skewed noise need 10⁵
+(`assert_one_step_moments`).  `assert_weak_order` is a different rule, with its own rate
+(its docstring).  With fixed seeds a test built on these never flakes.  A failure says
+what was measured (mean ± standard error), against what, by how many standard errors, and
+where (observable, component, checkpoint time).  A failed check always raises
+``AssertionError``; a bad argument raises ``ValueError`` or ``TypeError`` before anything is
+compared.
 """
 
 from __future__ import annotations
@@ -28,6 +34,11 @@ from sdesim.result import Result
 DEFAULT_SIGMAS = 5.0
 ROUNDING = 1e-12   # default atol: room for rounding where a standard error is 0 (exact or noise-free values)
 MAX_LISTED = 8     # failing entries listed in a message, worst first
+# assert_weak_order's rule: a half-width of 0.25 tells order 1 from 0.5 and 1.5 and is within a test's budget
+# (weak_order_paths_needed); at 99.9% the intervals reject a correct order in about 0.1% of runs at most, the
+# floor test (3 standard errors, sdesim.estimators.order.FLOOR_Z) in 0.2%
+ORDER_PRECISION = 0.25
+ORDER_CONFIDENCE = 0.999
 
 __all__ = ["assert_within_stderr", "assert_matches_exact", "assert_agree", "assert_identical_results",
            "assert_weak_order", "assert_one_step_moments"]
@@ -155,6 +166,9 @@ def assert_within_stderr(measured, stderr, expected, *, expected_stderr=0.0, sig
     The plain-array form of the other assertions: ``measured`` with its standard
     error against ``expected`` (exact, or with its own ``expected_stderr``).
     Arrays broadcast against each other; ``name`` labels the entries in the message.
+
+    False alarms: n entries of normal estimates with true standard errors fail together
+    with probability at most n·erfc(k/√2): 5.7·10⁻⁷ per entry at k = 5.
     """
     sigmas, atol = _sigmas(sigmas), _atol(atol)
     arrays = [_array(label, v) for label, v in (("measured", measured), ("stderr", stderr),
@@ -179,6 +193,9 @@ def assert_matches_exact(result, observable: str, exact, *, at=None, sigmas: flo
     ``.observables``, or `ExactMoments` ``.observables``;
     a dict of them is indexed by ``observable``) at the checkpoint time ``at``
     (one time: one row; a list of times or ``None`` for all: one row per time).
+
+    False alarms: at most n·erfc(k/√2) for n compared entries (components × times),
+    5.7·10⁻⁷ per entry at k = 5; measured over fresh seeds in benchmarks/RESULTS.md.
     """
     result = _result("result", result)
     sigmas, atol = _sigmas(sigmas), _atol(atol)
@@ -211,6 +228,9 @@ def assert_agree(result_a, result_b, observable: str, *, at=None, sigmas: float 
 
     (``None``: every checkpoint, and then both results must have the same checkpoint times).
     Their random numbers must be independent (different seeds) for the combined error to hold.
+
+    False alarms: at most n·erfc(k/√2) for n compared entries, 5.7·10⁻⁷ per entry at k = 5;
+    measured over fresh seeds in benchmarks/RESULTS.md.
     """
     a, b = _result("result_a", result_a), _result("result_b", result_b)
     sigmas, atol = _sigmas(sigmas), _atol(atol)
@@ -239,6 +259,8 @@ def assert_identical_results(result_a, result_b):
 
     For exact invariants: SVAG with l = 1 is SGD, one thread gives what two threads give,
     a JSON round trip changes nothing.
+
+    False alarms: none (rate 0): nothing random is compared, only exact equality.
     """
     a, b = _result("result_a", result_a), _result("result_b", result_b)
     problems = []
@@ -265,26 +287,32 @@ def assert_identical_results(result_a, result_b):
                              "are not bit-for-bit identical:\n  " + "\n  ".join(problems))
 
 
-def assert_weak_order(study_or_errors, expected: float = 1.0, *, precision: float | None = None,
-                      confidence: float | None = None, test: str | None = None, l=None, stderr=None):
+def assert_weak_order(study_or_errors, expected: float = 1.0, *, precision: float = ORDER_PRECISION,
+                      confidence: float = ORDER_CONFIDENCE, test: str | None = None, l=None, stderr=None):
     """Assert that weak order ``expected`` is confirmed: the rule of every study and claim.
 
     Confirmed means the ``confidence`` interval for p in e(l) = C₁ l^{−p} + C₂ l^{−p−1}
     contains ``expected`` and is at most ``precision`` wide either side (`fit_order`).
-    ``study_or_errors`` is a `Study` (the fit of test
-    function ``test``, default its first), an `OrderFit`, or the
-    weak errors e(l) themselves with ``l`` and ``stderr`` (standard errors, a covariance
-    matrix, or zeros for exact values).  ``precision`` and ``confidence`` default to the
-    study's or fit's own (0.1 and 0.95 for raw errors).  The assertion fails both when the
-    order is wrong (rejected) and when the study is too noisy to tell (inconclusive), and
-    the message says which and why.  Returns the `OrderFit`.
+    ``study_or_errors`` is a `Study` (the fit of test function ``test``, default its
+    first) or an `OrderFit`, both refitted by this rule, or the weak errors e(l)
+    themselves with ``l`` and ``stderr`` (standard errors, one for all, a covariance
+    matrix, or zeros for exact values).  The assertion fails both when the order is wrong
+    (rejected) and when the study is too noisy to tell (inconclusive), and the message says
+    which and why; standard errors that are 0 at some l and not others, or a covariance
+    that is not positive definite, fail too (every path gave one value: noise shared or
+    missing).  Returns the `OrderFit`.
+
+    False alarms: at the paths per level that `sdesim.testing.power.weak_order_paths_needed`
+    names (power 0.99; about 10⁶ for SVAG on ``linear_regression(dim=2)`` at η = 0.1,
+    l = 2…64), a correct order fails in about 0.4% of runs: rejected in 0.2%, every one by
+    the floor test (e∞ more than 3 standard errors from 0: 0.27% whatever the confidence),
+    and inconclusive in 0.2% (34 of 8000 fresh noises on four exact error sequences,
+    benchmarks/RESULTS.md section 13).  With fewer paths it is inconclusive, which fails
+    too, far more often.  Exact errors (no noise) have no false alarms.
     """
     if isinstance(expected, bool) or not isinstance(expected, numbers.Real) or not np.isfinite(expected):
         raise ValueError(f"expected (the weak order to confirm) must be a finite number, got {expected!r}")
-    if precision is not None:
-        check_precision(precision)
-    if confidence is not None:
-        check_confidence(confidence)
+    rule = dict(expected=expected, precision=check_precision(precision), confidence=check_confidence(confidence))
     table = ""
     if isinstance(study_or_errors, Study):
         study = study_or_errors
@@ -293,15 +321,16 @@ def assert_weak_order(study_or_errors, expected: float = 1.0, *, precision: floa
         test = study.test_functions[0] if test is None else test
         if test not in study.fits:
             raise ValueError(f"the study has no test function {test!r}; it has {list(study.fits)}")
-        fit = refit(study.fits[test], expected=expected, precision=precision, confidence=confidence)
         what = (f"weak order of {study.method} against the SDE on {study.problem['name']} (test function {test}, "
                 f"reference {study.references[test]})")
         table = "\n".join(f"  l = {r.l:>4}: e = {r.error:.4g} ± {r.stderr:.2g}" for r in study.rows_for(test))
+        source = study.fits[test]
+        fit = _judge_order(what, table, source.l, source.covariance, lambda: refit(source, **rule))
     elif isinstance(study_or_errors, OrderFit):
         if l is not None or stderr is not None or test is not None:
             raise ValueError("an OrderFit is already fitted; pass l, stderr or test only with a study or raw errors")
-        fit = refit(study_or_errors, expected=expected, precision=precision, confidence=confidence)
-        what = "weak order"
+        what, source = "weak order", study_or_errors
+        fit = _judge_order(what, "", source.l, source.covariance, lambda: refit(source, **rule))
     else:
         if l is None or stderr is None:
             raise ValueError("with raw weak errors, pass l= (the l values) and stderr= (their standard errors, "
@@ -309,16 +338,39 @@ def assert_weak_order(study_or_errors, expected: float = 1.0, *, precision: floa
         errors, l_arr, se = _array("errors", study_or_errors), _array("l", l), _array("stderr", stderr)
         if not (errors.ndim == l_arr.ndim == 1 and errors.shape == l_arr.shape):
             raise ValueError(f"errors and l must be 1-d of one length, got shapes {errors.shape}, {l_arr.shape}")
-        fit = fit_order(l_arr, errors, se, expected=expected, precision=0.1 if precision is None else precision,
-                        confidence=0.95 if confidence is None else confidence)
+        if se.ndim == 0:
+            se = np.full(l_arr.shape, float(se))
+        if se.shape not in (l_arr.shape, (l_arr.size, l_arr.size)) or np.any(np.diag(se) < 0 if se.ndim == 2 else se < 0):
+            raise ValueError(f"stderr must be >= 0: one number, one per l (shape {l_arr.shape}) or a covariance "
+                             f"matrix (shape {(l_arr.size, l_arr.size)}), got {np.asarray(stderr).tolist()}")
         what = "weak order"
         table = "\n".join(f"  l = {li:>4g}: e = {ei:.4g}" + (f" ± {si:.2g}" if se.ndim == 1 else "")
                           for li, ei, si in zip(l_arr, errors, np.broadcast_to(se if se.ndim == 1 else 0.0,
                                                                                l_arr.shape)))
+        fit = _judge_order(what, table, l_arr, se, lambda: fit_order(l_arr, errors, se, **rule))
     if fit.kind == "confirmed":
         return fit
     message = f"{what}: order {expected:g} is {fit.kind}, not confirmed\n  verdict: {fit.verdict}"
     raise AssertionError(message + ("\n" + table if table else ""))
+
+
+def _judge_order(what: str, table: str, l, stderr, fit):
+    """``fit()``, or an AssertionError where the errors cannot be judged: standard errors 0 at some l only,
+    or a covariance that is not positive definite (every path gave one value: shared or missing noise)."""
+    cov = np.diag(np.asarray(stderr, float) ** 2) if np.ndim(stderr) == 1 else np.asarray(stderr, float)
+    variances = np.diag(cov)
+    why = None
+    if np.any(variances == 0) and np.any(variances > 0):
+        why = f"the standard errors are 0 at l = {np.asarray(l)[variances == 0].tolist()} and > 0 elsewhere"
+    elif np.all(variances > 0) and np.all(np.isfinite(cov)):
+        try:
+            np.linalg.cholesky(0.5 * (cov + cov.T))
+        except np.linalg.LinAlgError:
+            why = "the covariance matrix of the errors is not positive definite"
+    if why is None:
+        return fit()
+    raise AssertionError(f"{what} cannot be judged: {why}; a Monte Carlo error of 0 means every path gave the same "
+                         "value (noise shared by all paths, or none)" + ("\n" + table if table else ""))
 
 
 def assert_one_step_moments(problem, l=(1, 4), *, x=None, lr: float = 0.1, paths: int = 100_000, seed: int = 0,
@@ -337,6 +389,10 @@ def assert_one_step_moments(problem, l=(1, 4), *, x=None, lr: float = 0.1, paths
     `numpy.random.Generator`); ``noise_factor``: the square root F of the noise covariance
     (F Fᵀ = S) it draws with, ``"symmetric"``, ``"cholesky"`` or F, which E Δ^{⊗3} depends on
     (`sdesim.testing.outside_steps`).
+
+    False alarms: at most n·erfc(k/√2) for n compared entries (5.7·10⁻⁷ per entry at
+    k = 5) once ``paths`` ≥ 10⁵; fewer samples raise the rate of E Δ^{⊗3} with skewed
+    noise far above it (`sdesim.estimators.moment_checks`).
     """
     orders = tuple(orders)
     if not orders or any(o not in (1, 2, 3) for o in orders):
