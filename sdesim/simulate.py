@@ -310,16 +310,6 @@ class Run:
             self.partial = BlockStats.concatenate(parts) if parts else None
             raise
         stats = parts[0] if len(parts) == 1 else BlockStats.concatenate(parts)
-        self.layout.check_lengths(stats, self.effective * self.plan.time_per_step)
-        stats = BlockStats.empty(math.ceil(paths / self.block_size), len(self.small), self.layout.size,
-                                 covariance=self.covariance, tracked=self.layout.observed)
-        f_mat, c_vec, k_mat = self.transition
-        self.run_paths(
-            self.problem.data, self.x0, self.opt0, self.key, path_offset, paths, self.block_size,
-            self.plan.step_params(self.problem.weight_decay, self.problem.diagonal_noise), f_mat, c_vec, k_mat, self.corrections, self.small, self.layout.want, self.problem.noise_rank, self.problem.state_size, self.keep_every,
-            self.problem.constant_noise,
-            stats.counts, stats.means, stats.m2s, stats.comoments, self.kept, stats.bad_counts, stats.first_bad,
-        )
         times = self.effective * self.plan.time_per_step
         self.layout.check_lengths(stats, times)
         self.guard.check_nans(stats.means, stats.counts, self.layout.nan_flags, times)
