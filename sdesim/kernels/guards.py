@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import dis
 import functools
+import os
 import warnings
 
 import numpy as np
@@ -171,8 +172,9 @@ class Guard:
         code = None if tb is None else tb.tb_frame.f_code
         for role, fn in self.roles.items():
             own = getattr(getattr(fn, "py_func", fn), "__code__", None)
-            if code is not None and own is not None and (own.co_filename, own.co_name) == (code.co_filename,
-                                                                                          code.co_name):
+            if code is not None and own is not None and own.co_name == code.co_name and \
+                    os.path.basename(own.co_filename) == os.path.basename(code.co_filename):
+                # by file name, not path: a kernel cached from another checkout keeps that checkout's paths
                 return UserFunctionError(f"{role} ({function_name(fn)}, {code.co_filename}:{tb.tb_lineno}) raised "
                                          f"{type(error).__name__}: {error} while the paths ran, so this run has no "
                                          "result")
