@@ -12,7 +12,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1] / "sdesim"
 LAYER = {"_checks": 0, "_jit": 0, "_importable": 0, "interrupts": 0, "result": 0, "atomic": -1, "rng": 1, "problems": 2, "kernels": 2,
-         "methods": 3, "simulate": 4, "executors": 4.5, "estimators": 5, "cli": 6, "plotting": 6, "testing": 6,
+         "methods": 3, "simulate": 4, "executors": 4.5, "estimators": 5, "cli": 6, "plotting": 6, "testing": 6, "lessons": 6.75,
          "validation": 6, "demos": 6,
          "cli_parser": 5.75,   # the cli's argument parser (negative values, the options given)
          "outputs": 5.5,    # the files a command writes, checked before any work (cli, rerun)
