@@ -418,6 +418,11 @@ BAD_DEMOS = [
     (lambda: demos.double_well_paths(paths=50, shown=3), "at least 100 for demonstration 'double-well', got 50"),
     (lambda: demos.stationary_gibbs(paths=99), "at least 100 for demonstration 'stationary-gibbs', got 99"),
     (lambda: demos.weak_error(paths=2), "at least 100 for demonstration 'weak-error', got 2"),
+    (lambda: demos.noise_sum(paths=10), "at least 100 for demonstration 'noise-sum', got 10"),
+    (lambda: demos.noise_sum(noise="cauchy"), "unknown noise law 'cauchy'; allowed: 'gaussian', 'rademacher', "
+                                              "'exponential'"),
+    (lambda: demos.noise_sum(steps=0), "steps must be a positive integer, got 0"),
+    (lambda: demos.noise_sum_moments("exponential", 4, -0.1), "lr must be"),
 ]
 
 
