@@ -423,6 +423,10 @@ BAD_DEMOS = [
                                               "'exponential'"),
     (lambda: demos.noise_sum(steps=0), "steps must be a positive integer, got 0"),
     (lambda: demos.noise_sum_moments("exponential", 4, -0.1), "lr must be"),
+    (lambda: demos.histograms(noise="uniform"), "unknown noise law 'uniform'; allowed: 'gaussian'"),
+    (lambda: demos.svag_skew(l_values=()), "l_values must name at least one l"),
+    (lambda: demos.svag_skew(lr=0.3), "whole number"),
+    (lambda: demos.svag_skew_limit(0.5, 1.0, noise="skewed"), "unknown noise law 'skewed'"),
 ]
 
 
