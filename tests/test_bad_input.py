@@ -427,6 +427,10 @@ BAD_DEMOS = [
     (lambda: demos.svag_skew(l_values=()), "l_values must name at least one l"),
     (lambda: demos.svag_skew(lr=0.3), "whole number"),
     (lambda: demos.svag_skew_limit(0.5, 1.0, noise="skewed"), "unknown noise law 'skewed'"),
+    (lambda: demos.anisotropic_noise(1.5), r"anisotropy must be a number in \[0, 1\] \(0: isotropic noise, 1: "
+                                           r"Σ₀\), got 1.5"),
+    (lambda: demos.gibbs_gap("high"), "anisotropy must be a number in"),
+    (lambda: demos.gibbs_gap(0.5, lr=0.6), "no stationary law"),
 ]
 
 

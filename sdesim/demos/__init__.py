@@ -20,6 +20,7 @@ from sdesim.demos.double_well import double_well_paths, gibbs_double_well
 from sdesim.demos.noise_sum import noise_sum, noise_sum_moments, standardized_moments
 from sdesim.demos.fixed_time import histograms, sde_exact_moments, svag_exact_moments
 from sdesim.demos.svag_skew import svag_skew, svag_skew_limit
+from sdesim.demos.gibbs_gap import anisotropic_noise, gibbs_gap
 from sdesim.demos.stationary import stationary_covariances, stationary_gibbs
 from sdesim.demos.weak_error import weak_error
 
@@ -27,3 +28,4 @@ __all__ = ["MIN_PATHS", "Demo", "Row", "double_well_paths", "gibbs_double_well",
            "stationary_covariances", "stationary_gibbs", "svag_exact_moments", "weak_error"]
 __all__ += ["noise_sum", "noise_sum_moments", "standardized_moments"]   # lesson 1 (issue 22)
 __all__ += ["svag_skew", "svag_skew_limit"]   # lesson 2 (issue 22)
+__all__ += ["anisotropic_noise", "gibbs_gap"]   # lesson 3 (issue 22)
