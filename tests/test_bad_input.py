@@ -423,6 +423,8 @@ BAD_DEMOS = [
                                               "'exponential'"),
     (lambda: demos.noise_sum(steps=0), "steps must be a positive integer, got 0"),
     (lambda: demos.noise_sum_moments("exponential", 4, -0.1), "lr must be"),
+    (lambda: demos.noise_sum_samples(lr=0.1, steps=10, noise="gaussian", paths=200, every=3),
+     r"every \(3\) must divide steps \(10\)"),
     (lambda: demos.histograms(noise="uniform"), "unknown noise law 'uniform'; allowed: 'gaussian'"),
     (lambda: demos.svag_skew(l_values=()), "l_values must name at least one l"),
     (lambda: demos.svag_skew(lr=0.3), "whole number"),

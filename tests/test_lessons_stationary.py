@@ -19,7 +19,7 @@ def test_lesson_runs_headless_with_its_numbers_on_their_exact_values():
     assert len(rows) == 9         # double well: SGD P(x>0), SDE E x², SDE P(x>0); SGD's covariance in both panels
     for r in rows:
         assert abs(r.z) < 5, f"{r.name}: measured {r.measured} ± {r.stderr}, exact {r.exact} (z = {r.z:.2f})"
-    assert defs["well_paths"] == 2_000 and defs["plane_paths"] == 20_000
+    assert defs["well_paths"] == 1_000 and defs["plane_paths"] == 10_000
     assert defs["gap"].rows[0].measured > 0.5            # default α = 1: far from Gibbs
     assert not defs["verdict"].right
 

@@ -54,6 +54,22 @@ def standardized_moments(samples: np.ndarray):
     return (skew, influence_skew.std(axis=0) / root), (kurt - 3.0, influence_kurt.std(axis=0) / root)
 
 
+def noise_sum_samples(*, lr: float, steps: int, noise: str, paths: int, seed: int = 0, every: int = 1):
+    """x_k = S_k on every path (paths × steps/``every``): SGD on the flat loss L = 0 (the 1-d quadratic with
+    a = 0) from x₀ = 0, kept at every ``every``-th step k = every, 2·every, …, steps."""
+    choice("noise law", noise, NOISE_LAWS)
+    lr = positive_float("lr", lr)
+    steps = positive_int("steps", steps)
+    every = positive_int("every", every)
+    if steps % every:
+        raise ValueError(f"every ({every}) must divide steps ({steps})")
+    paths = _check_paths("noise-sum", paths)
+    problem = quadratic(1, hessian=[[0.0]], minimizer=[0.0], noise=noise)
+    run = simulate(problem, "sgd", lr=lr, steps=steps, paths=paths, seed=seed, x0=[0.0], keep_paths=paths,
+                   keep_every=every, observables=["x"])
+    return run.kept_paths[:, 1:, 0]
+
+
 def noise_sum(*, lr: float = 0.1, steps: int = 16, noise: str = "exponential", paths: int = 20_000,
               seed: int = 0) -> Demo:
     """SGD on the flat loss L = 0 (the 1-d quadratic with a = 0) from x₀ = 0: x_k = S_k, the sum of k noises.
@@ -62,14 +78,7 @@ def noise_sum(*, lr: float = 0.1, steps: int = 16, noise: str = "exponential", p
     against time t = kη and the line η s t.  Right: skewness and excess kurtosis of x_k against
     −κ₃/√k and κ₄/k (`noise_sum_moments`).
     """
-    choice("noise law", noise, NOISE_LAWS)
-    lr = positive_float("lr", lr)
-    steps = positive_int("steps", steps)
-    paths = _check_paths("noise-sum", paths)
-    problem = quadratic(1, hessian=[[0.0]], minimizer=[0.0], noise=noise)
-    run = simulate(problem, "sgd", lr=lr, steps=steps, paths=paths, seed=seed, x0=[0.0], keep_paths=paths,
-                   keep_every=1, observables=["x"])
-    x = run.kept_paths[:, 1:, 0]                        # paths × steps: x_k for k = 1 … N
+    x = noise_sum_samples(lr=lr, steps=steps, noise=noise, paths=paths, seed=seed)   # paths × N: x_1 … x_N
     k = np.arange(1, steps + 1)
     d = x - x.mean(axis=0)
     var = np.mean(d**2, axis=0)

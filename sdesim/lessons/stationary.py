@@ -55,14 +55,14 @@ def _(mo):
 
 @app.cell
 def _(demos, lr):
-    well_paths = 2_000
+    well_paths = 1_000
     well = demos.double_well_paths(lr=lr.value, time=100.0, paths=well_paths, shown=4, sde_substeps=10, seed=0)
     return well, well_paths
 
 
 @app.cell
 def _(anisotropy, demos, lr):
-    plane_paths = 20_000
+    plane_paths = 10_000
     plane = demos.stationary_gibbs(lr=lr.value, noise_cov=demos.anisotropic_noise(anisotropy.value),
                                    paths=plane_paths, seed=0)
     gap = demos.gibbs_gap(anisotropy.value, lr=lr.value)
