@@ -19,7 +19,7 @@ from sdesim.demos.demo import MIN_PATHS, Demo, Row
 from sdesim.demos.double_well import double_well_paths, gibbs_double_well
 from sdesim.demos.fixed_time import histograms, sde_exact_moments, svag_exact_moments
 from sdesim.demos.stationary import stationary_covariances, stationary_gibbs
-from sdesim.demos.weak_error import weak_error
+from sdesim.demos.weak_error_plot import weak_error
 
 __all__ = ["MIN_PATHS", "Demo", "Row", "double_well_paths", "gibbs_double_well", "histograms", "sde_exact_moments",
            "stationary_covariances", "stationary_gibbs", "svag_exact_moments", "weak_error"]
