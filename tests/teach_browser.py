@@ -19,7 +19,9 @@ import sys
 import tempfile
 import time
 import urllib.request
+from pathlib import Path
 
+FIXTURE = Path(__file__).resolve().parent / "data" / "teach_fixture.py"   # a slider n, and n² in the next cell
 CHROMIUM = "/usr/bin/chromium"
 CHROMEDRIVER = "/usr/bin/chromedriver"
 # what Chromium needs here: no sandbox as root, no GPU, and no background connections (refused on a closed network)

@@ -15,9 +15,9 @@ import pytest
 
 from sdesim import lessons
 from sdesim.cli import main
+from teach_browser import FIXTURE
 
 ROOT = Path(__file__).resolve().parents[1]
-FIXTURE = Path(__file__).resolve().parent / "data" / "teach_fixture.py"
 INSTALLED = [item.name for item in lessons.LESSONS if item.path.is_file()]
 NOTEBOOKS = [str(FIXTURE), *INSTALLED]     # a lesson's name, or a notebook's path
 SERVED = ["--no-browser"]
@@ -67,6 +67,7 @@ def test_teach_without_a_lesson_is_refused(capsys, argv, message):
     (["--export", "html", "--out", "x.html", "--port", "3000"], "--port does not apply to --export"),
     (["--export", "html", "--out", "x.html", "--no-browser"], "--no-browser does not apply to --export"),
     (["--port", "70000", *SERVED], "--port 70000: a port is from 1 to 65535"),
+    (["--host", "256.0.0.1", *SERVED], "--host '256.0.0.1' cannot be served on"),
 ])
 def test_bad_options_are_refused_before_any_work(capsys, tmp_path, monkeypatch, notebook, argv, message):
     monkeypatch.chdir(tmp_path)

@@ -8,13 +8,12 @@ It runs on the fixture notebook (tests/data/teach_fixture.py: a slider and its s
 
 import pytest
 
-from teach_browser import chromium, open_lesson, redraw, served, unavailable
+from teach_browser import FIXTURE, chromium, open_lesson, redraw, served, unavailable
 
 pytest.importorskip("marimo")
 pytestmark = pytest.mark.skipif(unavailable() is not None, reason=unavailable() or "")
 
 from sdesim import lessons  # noqa: E402
-from test_teach import FIXTURE  # noqa: E402
 
 FIRST = lessons.LESSONS[0]
 
