@@ -124,8 +124,9 @@ def settled(driver, leave_out=None, quiet: float = 1.0, timeout: float = 120.0):
     return texts, last
 
 
-def open_lesson(driver, url: str, timeout: float = 120.0):
-    """Load the app and wait until it shows a slider and its outputs have settled."""
+def open_lesson(driver, url: str, timeout: float = 300.0):
+    """Load the app and wait until it shows a slider and its outputs have settled (the timeout leaves room for a
+    cold compile of the lesson's kernels)."""
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
 
@@ -147,7 +148,7 @@ def move_slider(driver, index: int = 0) -> str:
     return cell
 
 
-def redraw(driver, index: int = 0, timeout: float = 60.0) -> tuple[dict, dict, float, float]:
+def redraw(driver, index: int = 0, timeout: float = 120.0) -> tuple[dict, dict, float, float]:
     """Move slider ``index`` and time the redraw of the other cells: ``(numbers before, numbers after, seconds
     to the first change of a number, seconds to the last change of any output text)``."""
     leave_out = driver.execute_script(

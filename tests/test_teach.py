@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from sdesim import lessons
+from sdesim import teach as teach_module
 from sdesim.cli import main
 from teach_browser import FIXTURE
 
@@ -99,6 +100,15 @@ def test_a_port_in_use_is_refused_naming_a_free_one(capsys, notebook):
             probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             probe.bind(("127.0.0.1", suggested))
     assert "serving" not in out
+
+
+def test_without_a_port_the_default_or_the_next_free_one_is_served_on():
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        assert teach_module.free_port("127.0.0.1", port) > port
+    assert teach_module.serving_port("127.0.0.1", None) >= teach_module.DEFAULT_PORT
 
 
 def test_without_the_teach_extra_the_command_says_how_to_install_it(tmp_path):
