@@ -1,6 +1,6 @@
 """The ``sdesim`` command line: ``simulate``, ``converge`` (the main job), ``moments``, ``decompose``,
-``rerun`` (`sdesim.rerun`), ``validate``, ``demo`` (see docs/reference/cli.md).  The commands that judge exit
-by their verdict (`sdesim.estimators.exit_status`)."""
+``rerun`` (`sdesim.rerun`), ``validate``, ``demo``, ``teach`` (`sdesim.teach`) (see docs/reference/cli.md).
+The commands that judge exit by their verdict (`sdesim.estimators.exit_status`)."""
 
 from __future__ import annotations
 
@@ -518,6 +518,9 @@ def build_parser() -> argparse.ArgumentParser:
     again.add_argument("record", metavar="RECORD.json", help="the JSON of `sdesim converge --json`")
     again.add_argument("--json", metavar="OUT", help="write the repeated study's record to OUT")
     again.set_defaults(run=_rerun_command)
+    from sdesim.teach import add_parser as add_teach_parser   # the lessons' command, a layer above (as rerun)
+
+    add_teach_parser(sub, _HelpFormatter)
     return parser
 
 

@@ -22,7 +22,7 @@ from sdesim.demos.fixed_time import histograms, sde_exact_moments, svag_exact_mo
 from sdesim.demos.skew_decay import svag_skew, svag_skew_limit
 from sdesim.demos.anisotropy import anisotropic_noise, gibbs_gap
 from sdesim.demos.stationary import stationary_covariances, stationary_gibbs
-from sdesim.demos.weak_error import weak_error
+from sdesim.demos.weak_error_plot import weak_error
 
 __all__ = ["MIN_PATHS", "Demo", "Row", "anisotropic_noise", "double_well_paths", "gibbs_double_well", "gibbs_gap",
            "histograms", "noise_sum", "noise_sum_moments", "noise_sum_samples", "sde_exact_moments",
