@@ -433,6 +433,7 @@ BAD_DEMOS = [
                                            r"Σ₀\), got 1.5"),
     (lambda: demos.gibbs_gap("high"), "anisotropy must be a number in"),
     (lambda: demos.gibbs_gap(0.5, lr=0.6), "no stationary law"),
+    (lambda: demos.gibbs_gap(0.5, base=np.eye(3)), r"base must be 2×2, got shape \(3, 3\)"),
 ]
 
 

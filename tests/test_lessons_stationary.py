@@ -54,8 +54,9 @@ def test_gibbs_gap_against_an_independent_lyapunov_solution():
         demo = demos.gibbs_gap(alpha, lr=0.1, points=5)
         assert demo.rows[0].measured == pytest.approx(np.linalg.norm(s - gibbs) / np.linalg.norm(gibbs), abs=1e-12)
         assert demo.rows[1].measured == pytest.approx(0.05)
-        # direction i feels T_i = ηΣ_ii/2 (H diagonal)
-        assert [r.measured for r in demo.rows[2:]] == pytest.approx(0.1 * np.diag(sigma) / 2, abs=1e-12)
+        # direction i feels T_i = ηΣ_ii/2 (H diagonal), and (HS)₁₂ = H₁₁ ηΣ₁₂/(H₁₁ + H₂₂)
+        assert [r.measured for r in demo.rows[2:4]] == pytest.approx(0.1 * np.diag(sigma) / 2, abs=1e-12)
+        assert demo.rows[4].measured == pytest.approx(1.0 * 0.1 * sigma[0, 1] / 5, abs=1e-12)
     assert demos.gibbs_gap(0.0).rows[0].measured < 1e-12     # isotropic noise: Gibbs
     assert np.allclose(demos.anisotropic_noise(1.0), [[0.4, 0.6], [0.6, 1.6]])
 

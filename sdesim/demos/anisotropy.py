@@ -31,34 +31,44 @@ def anisotropic_noise(anisotropy: float, base=ANISOTROPIC) -> np.ndarray:
 
 def gibbs_gap(anisotropy: float = 1.0, *, lr: float = 0.1, hessian=HESSIAN, base=ANISOTROPIC,
               points: int = 41) -> Demo:
-    """The relative distance |S − T H⁻¹| / |T H⁻¹| of the SDE's stationary covariance S (H S + S H = ηΣ(α),
-    eq. (2)) from Gibbs' T H⁻¹ against the anisotropy α (`anisotropic_noise`); all exact.
+    """The temperatures the SDE's stationary law has along each axis, against the one Gibbs has, as the
+    noise turns anisotropic (`anisotropic_noise`); all exact.
 
-    Gibbs ∝ exp(−L/T) needs H S = T I: one temperature in every direction.  With H diagonal,
-    S_ii = ηΣ_ii/(2H_ii), so direction i feels T_i = H_ii S_ii = ηΣ_ii/2: equal only for isotropic Σ.
+    The SDE's stationary covariance S solves H S + S H = ηΣ(α) (eq. (2)); Gibbs ∝ exp(−L/T) has
+    S = T H⁻¹, i.e. H S = T I: one temperature T = η Tr Σ/(2d) in every direction.  With H diagonal,
+    S_ii = ηΣ_ii/(2H_ii), so direction i feels T_i = (H S)_ii = ηΣ_ii/2: equal only for isotropic Σ.
+    Rows: the relative distance |S − T H⁻¹| / |T H⁻¹|, T, and (H S)_ij at the given α.
     """
     lr = positive_float("lr", lr)
     points = positive_int("points", points)
     sigma = anisotropic_noise(anisotropy, base)
+    if sigma.shape != (2, 2):
+        raise ValueError(f"gibbs_gap draws two directions: base must be 2×2, got shape {sigma.shape}")
     h = finite_array("hessian", hessian, shape=sigma.shape)
 
-    def gap(s):
+    def laws(s):
         _, sde, gibbs = stationary_covariances(h, s, lr)
-        return float(np.linalg.norm(sde - gibbs) / np.linalg.norm(gibbs)), sde, gibbs
+        return sde, gibbs
 
-    now, sde, gibbs = gap(sigma)
-    temperatures = h @ sde
+    sde, gibbs = laws(sigma)
+    temperature = float((gibbs @ h)[0, 0])                     # T H⁻¹ H = T I
+    felt = h @ sde
+    rows = [Row(f"α = {float(anisotropy):g}: |S_SDE − T H⁻¹| / |T H⁻¹|, exact",
+                float(np.linalg.norm(sde - gibbs) / np.linalg.norm(gibbs))),
+            Row("Gibbs temperature T = η Tr Σ / (2d), exact", temperature)]
+    rows += [Row(f"(H S_SDE)_{i + 1}{j + 1}" + (f": temperature along x{i + 1}" if i == j else ": Gibbs has 0")
+                 + ", exact", float(felt[i, j])) for i, j in ((0, 0), (1, 1), (0, 1))]
     alphas = np.linspace(0.0, 1.0, max(points, 2))
-    curve = [gap(anisotropic_noise(a, base))[0] for a in alphas]
-    rows = [Row(f"α = {float(anisotropy):g}: |S_SDE − T H⁻¹| / |T H⁻¹|, exact", now),
-            Row("Gibbs temperature T = η Tr Σ / (2d), exact", float((gibbs @ h)[0, 0]))]    # T H⁻¹ H = T I
-    rows += [Row(f"temperature felt along x{i + 1}: (H S_SDE)_{i + 1}{i + 1}, exact", float(temperatures[i, i]))
-             for i in range(len(sigma))]
+    curves = np.array([h @ laws(anisotropic_noise(a, base))[0] for a in alphas])
     fig, (ax,) = _figure(4.8, 3.6)
-    ax.plot(alphas, curve, "-", color="C3", label="SDE's stationary law against Gibbs")
-    ax.plot([float(anisotropy)], [now], "o", color="k", label=f"α = {float(anisotropy):g}")
+    for (i, j), color, label in (((0, 0), "C0", "(HS)₁₁: along x₁"), ((1, 1), "C1", "(HS)₂₂: along x₂"),
+                                 ((0, 1), "C2", "(HS)₁₂: Gibbs has 0")):
+        ax.plot(alphas, curves[:, i, j], "-", color=color, label=label)
+        ax.plot([float(anisotropy)], [felt[i, j]], "o", color=color)
+    ax.axhline(temperature, color="k", ls="--", lw=1, label=f"Gibbs: T = {temperature:.3g}")
+    ax.axvline(float(anisotropy), color="0.6", lw=0.8)
     ax.set_xlabel("anisotropy α (0: Σ ∝ I)")
-    ax.set_ylabel("|S − T H⁻¹| / |T H⁻¹|")
-    ax.set_title(f"Gibbs only at α = 0 (η = {lr:g})")
+    ax.set_ylabel("H S of the SDE's stationary law")
+    ax.set_title(f"one temperature only at α = 0 (η = {lr:g})")
     ax.legend(fontsize=8)
-    return Demo("distance of the SDE's stationary law from Gibbs (exact: Lyapunov equations)", fig, rows)
+    return Demo("temperatures of the SDE's stationary law against Gibbs' one (exact: Lyapunov equations)", fig, rows)

@@ -10,8 +10,8 @@ def _():
 
     from sdesim import demos
     from sdesim.lessons.exercises.sgd_process import STEPS, check
-    from sdesim.lessons.view import rows_markdown
-    return STEPS, check, demos, mo, rows_markdown
+    from sdesim.lessons.view import picture, rows_markdown
+    return STEPS, check, demos, mo, picture, rows_markdown
 
 
 @app.cell
@@ -65,9 +65,9 @@ def _(demos, lr, noise, steps):
 
 
 @app.cell
-def _(demo, lesson_rows, lr, mo, paths, rows_markdown, steps):
+def _(demo, lesson_rows, lr, mo, paths, picture, rows_markdown, steps):
     mo.vstack([
-        demo.figure,
+        picture(demo.figure),
         mo.md(rows_markdown(lesson_rows, note=(
             f"{paths} SGD paths; time t = Nη = {steps.value * lr.value:g}. The exact values are the cumulant "
             "formulas above; z = (measured − exact)/stderr stays within a few units when they hold."))),

@@ -10,8 +10,8 @@ def _():
 
     from sdesim import demos
     from sdesim.lessons.exercises.sgd_to_sde import LR, check
-    from sdesim.lessons.view import rows_markdown
-    return LR, check, demos, mo, rows_markdown
+    from sdesim.lessons.view import picture, rows_markdown
+    return LR, check, demos, mo, picture, rows_markdown
 
 
 @app.cell
@@ -66,9 +66,9 @@ def _(demos, l, lr, noise):
 
 
 @app.cell
-def _(demo, l, lesson_rows, mo, paths, rows_markdown, skew):
+def _(demo, l, lesson_rows, mo, paths, picture, rows_markdown, skew):
     mo.vstack([
-        mo.hstack([demo.figure, skew.figure], justify="start"),
+        mo.hstack([picture(demo.figure), picture(skew.figure)], justify="start"),
         mo.md(rows_markdown(lesson_rows, note=(
             f"{paths} paths for each of SGD, SVAG with l = {l.value} and the SDE (sampled exactly). "
             "Exact values: the closed forms of `sdesim.demos.svag_exact_moments` and `sde_exact_moments`; "

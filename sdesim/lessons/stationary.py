@@ -10,8 +10,8 @@ def _():
 
     from sdesim import demos
     from sdesim.lessons.exercises.stationary import LR, NOISE_SCALE, check
-    from sdesim.lessons.view import rows_markdown
-    return LR, NOISE_SCALE, check, demos, mo, rows_markdown
+    from sdesim.lessons.view import picture, rows_markdown
+    return LR, NOISE_SCALE, check, demos, mo, picture, rows_markdown
 
 
 @app.cell
@@ -76,10 +76,10 @@ def _(plane, well):
 
 
 @app.cell
-def _(lr, mo, rows_markdown, well, well_paths):
+def _(lr, mo, picture, rows_markdown, well, well_paths):
     mo.vstack([
         mo.md(f"## One dimension: Langevin at $T = \\eta\\sigma^2/2$ (η = {lr.value:g}, σ = 2)"),
-        well.figure,
+        picture(well.figure),
         mo.md(rows_markdown(well.rows, note=(
             f"{well_paths} paths each of SGD and of the SDE (Euler–Maruyama, step η/10), at t = 100. The exact "
             "E x² is the Gibbs law's (a quadrature); SGD's stationary law differs from it by O(η), so its E x² has "
@@ -89,10 +89,10 @@ def _(lr, mo, rows_markdown, well, well_paths):
 
 
 @app.cell
-def _(gap, mo, plane, plane_paths, rows_markdown):
+def _(gap, mo, picture, plane, plane_paths, rows_markdown):
     mo.vstack([
         mo.md("## Two dimensions: the Lyapunov covariance against $T H^{-1}$"),
-        mo.hstack([plane.figure, gap.figure], justify="start"),
+        mo.hstack([picture(plane.figure), picture(gap.figure)], justify="start"),
         mo.md(rows_markdown(plane.rows + gap.rows, note=(
             f"{plane_paths} SGD paths per panel at t = 12, from x* = 0. Measured: SGD's covariance, against the "
             "discrete Lyapunov solution; the SDE's and the Gibbs covariances are exact."))),
