@@ -74,8 +74,8 @@ def main(argv=None):
     args = parser.parse_args(argv)
     names = args.names or [item.name for item in lessons.LESSONS if item.path.exists()]
     print(f"load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores; repeats {args.repeats}")
-    print("| lesson | whole, first run (s) | whole, warm (s, median) | control → new value | redraw wall (s, median / max) "
-          "| redraw CPU (s, median) |")
+    print("| lesson | whole, first run (s) | whole, warm (s, median) | control → new value "
+          "| redraw wall (s, median / max) | redraw CPU (s, median) |")
     print("|---|---:|---:|---|---:|---:|")
     for name in names:
         app = lessons.load(name)

@@ -69,8 +69,8 @@ def _(demo, lesson_rows, lr, mo, paths, picture, rows_markdown, steps):
     mo.vstack([
         picture(demo.figure),
         mo.md(rows_markdown(lesson_rows, note=(
-            f"{paths} SGD paths; time t = Nη = {steps.value * lr.value:g}. The exact values are the cumulant "
-            "formulas above; z = (measured − exact)/stderr stays within a few units when they hold."))),
+            f"{paths} SGD paths, N = {steps.value} steps of η = {lr.value:g}: time t = Nη. The exact values are "
+            "the cumulant formulas above; z = (measured − exact)/stderr stays within a few units when they hold."))),
     ])
     return
 

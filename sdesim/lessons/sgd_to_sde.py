@@ -34,8 +34,10 @@ def _(mo):
     $l = 1$ is SGD; as $l \to \infty$ SVAG converges to the SDE with weak error $O(1/l)$ (Theorem 4.3).
 
     Here: $L(x) = \tfrac12 (x - 1)^2$ from $x_0 = 0$, noise of variance 1, looked at at time $t = 1$.
-    Each small step adds a third cumulant of order $(\eta/l)^3$, and there are $l/\eta$ of them, so the
-    **skew of the law fades like $1/l$**; the SDE's law is Gaussian (third moment 0). The means differ
+    Each small step adds a third cumulant of order $(\eta/l)^3\,l$ (the amplified noise has third moment
+    $\tfrac{3l - 1}{2}\kappa_3$), and there are $l/\eta$ small steps per unit of time, so the third moment of
+    $x_t$ is of order $\eta^2/l$: the **skew of the law fades like $1/l$**, towards the SDE's Gaussian
+    (third moment 0). The means differ
     too: SGD contracts $x - 1$ by $(1 - \eta)$ per step, the SDE by $e^{-\eta}$, so at $\eta = 0.5$ SGD's mean is
     $0.75$ and the SDE's $1 - e^{-1} = 0.632$ — the approximation holds only up to $O(\eta)$, and SVAG's mean
     closes in on the SDE's as $l$ grows.

@@ -37,8 +37,8 @@ def check(answer, *, lr: float = LR, paths: int = PATHS, seed: int = 2) -> Verdi
         hint = ("Take the mean of one step: E x_{k+1} − 1 = (1 − η)(E x_k − 1), since the noise has mean 0; "
                 f"repeat it {steps} times from x₀ = 0.")
         if abs(value - sde) < 5e-3:
-            hint = ("That is the SDE's mean 1 − e^{−t}: over a step of length η the SDE contracts x − 1 by e^{−η}, SGD by 1 − η, "
-                    "so their means differ by O(η). " + hint)
+            hint = ("That is the SDE's mean 1 − e^{−t}: over a step of length η the SDE contracts x − 1 by e^{−η}, "
+                    "SGD by 1 − η, so their means differ by O(η). " + hint)
         return Verdict(False, f"{measured}; your {value:g} is too far from it: {reason}. {hint}")
     return Verdict(True, f"{measured}, within 5 standard errors of your {value:g}; exactly it is "
                          f"1 − (1 − η)^{steps} = {exact:.4f}, not the SDE's 1 − e^{{−1}} = {sde:.4f}: "
