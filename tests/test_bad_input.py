@@ -418,6 +418,22 @@ BAD_DEMOS = [
     (lambda: demos.double_well_paths(paths=50, shown=3), "at least 100 for demonstration 'double-well', got 50"),
     (lambda: demos.stationary_gibbs(paths=99), "at least 100 for demonstration 'stationary-gibbs', got 99"),
     (lambda: demos.weak_error(paths=2), "at least 100 for demonstration 'weak-error', got 2"),
+    (lambda: demos.noise_sum(paths=10), "at least 100 for demonstration 'noise-sum', got 10"),
+    (lambda: demos.noise_sum(noise="cauchy"), "unknown noise law 'cauchy'; allowed: 'gaussian', 'rademacher', "
+                                              "'exponential'"),
+    (lambda: demos.noise_sum(steps=0), "steps must be a positive integer, got 0"),
+    (lambda: demos.noise_sum_moments("exponential", 4, -0.1), "lr must be"),
+    (lambda: demos.noise_sum_samples(lr=0.1, steps=10, noise="gaussian", paths=200, every=3),
+     r"every \(3\) must divide steps \(10\)"),
+    (lambda: demos.histograms(noise="uniform"), "unknown noise law 'uniform'; allowed: 'gaussian'"),
+    (lambda: demos.svag_skew(l_values=()), "l_values must name at least one l"),
+    (lambda: demos.svag_skew(lr=0.3), "whole number"),
+    (lambda: demos.svag_skew_limit(0.5, 1.0, noise="skewed"), "unknown noise law 'skewed'"),
+    (lambda: demos.anisotropic_noise(1.5), r"anisotropy must be a number in \[0, 1\] \(0: isotropic noise, 1: "
+                                           r"Σ₀\), got 1.5"),
+    (lambda: demos.gibbs_gap("high"), "anisotropy must be a number in"),
+    (lambda: demos.gibbs_gap(0.5, lr=0.6), "no stationary law"),
+    (lambda: demos.gibbs_gap(0.5, base=np.eye(3)), r"base must be 2×2, got shape \(3, 3\)"),
 ]
 
 

@@ -17,9 +17,14 @@ picture, each measured value next to its exact counterpart where one exists.
 
 from sdesim.demos.demo import MIN_PATHS, Demo, Row
 from sdesim.demos.double_well import double_well_paths, gibbs_double_well
+from sdesim.demos.sums import noise_sum, noise_sum_moments, noise_sum_samples, standardized_moments
 from sdesim.demos.fixed_time import histograms, sde_exact_moments, svag_exact_moments
+from sdesim.demos.skew_decay import svag_skew, svag_skew_limit
+from sdesim.demos.anisotropy import anisotropic_noise, gibbs_gap
 from sdesim.demos.stationary import stationary_covariances, stationary_gibbs
 from sdesim.demos.weak_error_plot import weak_error
 
-__all__ = ["MIN_PATHS", "Demo", "Row", "double_well_paths", "gibbs_double_well", "histograms", "sde_exact_moments",
-           "stationary_covariances", "stationary_gibbs", "svag_exact_moments", "weak_error"]
+__all__ = ["MIN_PATHS", "Demo", "Row", "anisotropic_noise", "double_well_paths", "gibbs_double_well", "gibbs_gap",
+           "histograms", "noise_sum", "noise_sum_moments", "noise_sum_samples", "sde_exact_moments",
+           "standardized_moments", "stationary_covariances", "stationary_gibbs", "svag_exact_moments", "svag_skew",
+           "svag_skew_limit", "weak_error"]

