@@ -96,12 +96,8 @@ def shown_outputs(page: Path) -> list[tuple[int, str, int, str]]:
     for match in FENCE_INFO.finditer(text):
         lang, info, body = match.groups()
         line = text.count("\n", 0, match.start()) + 1
-        if lang == "text" and above is not None:
-            assert OUTPUT.search(info) or NO_CHECK.search(info), (
-                f"{page_id(page)}:{line}: a ```text block after a code block is shown output: mark it "
-                "```text {.output} (checked against a fresh run) or ```text {.no-check} (say on the page why)")
-            if OUTPUT.search(info):
-                found.append((line, *above, body))
+        if lang == "text" and above is not None and OUTPUT.search(info):
+            found.append((line, *above, body))
         elif lang == "python" and not NO_RUN.search(info):
             above = ("python", line + 1)
         elif lang == "bash":
@@ -109,6 +105,20 @@ def shown_outputs(page: Path) -> list[tuple[int, str, int, str]]:
         else:
             above = None
     return found
+
+
+@pytest.mark.parametrize("page", PAGES, ids=page_id)
+def test_shown_outputs_are_marked(page):
+    """A ```text block after a code block is shown output: ```text {.output} (checked against a fresh run)
+    or ```text {.no-check} (too costly to rerun here, and the page says so)."""
+    text, above = page.read_text(), None
+    for match in FENCE_INFO.finditer(text):
+        lang, info, _ = match.groups()
+        line = text.count("\n", 0, match.start()) + 1
+        assert not (lang == "text" and above in ("python", "bash") and not (OUTPUT.search(info) or NO_CHECK.search(info))), (
+            f"{page_id(page)}:{line}: mark this output ```text {{.output}} (checked) or ```text {{.no-check}} "
+            "(say on the page why it is not)")
+        above = None if lang == "python" and NO_RUN.search(info) else lang
 
 
 def _matches(printed: str, shown: str) -> bool:
@@ -288,10 +298,10 @@ EMPHASIS = re.compile(r"(?<![\w*])(\*\*?)(?=\S)(?:(?!\n\s*\n)[^*])+?(?<=\S)\1(?!
 
 @pytest.mark.parametrize("page", SITE_PAGES, ids=page_id)
 def test_maths_is_written_as_maths(page):
-    """Running text has no raw ^{…} or _{…} (write $…$, which MathJax renders) and no x* that Markdown
+    """Running text has no raw ^{…}, _{…} or x^d (write $…$, which MathJax renders) and no x* that Markdown
     reads as the start of italics, swallowing the star (write $x^*$)."""
     for line in EMPHASIS.sub("", prose(page)).splitlines():
-        assert not re.search(r"[\^_]\{", line), f"{page_id(page)}: raw maths outside $…$: {line.strip()!r}"
+        assert not re.search(r"[\^_]\{|\w\^[\w(−-]", line), f"{page_id(page)}: raw maths outside $…$: {line.strip()!r}"
         assert not re.search(r"\w\*", line), (
             f"{page_id(page)}: a star Markdown may read as italics and swallow (write $x^*$): {line.strip()!r}")
 
