@@ -17,8 +17,11 @@ nearest ```python or ```bash block before it on the page; prose may stand betwee
   must be the one the text implies (2 for ``error:``, 1 if it says REJECTED, 3 INCONCLUSIVE, else 0).
 
 Lines compare after trailing spaces are cut; a shown line that is only ``…`` stands for any number
-of printed lines (a page that cuts an output says so in words).  No tolerance: every number sdesim
-prints is the same on 1 or 2 threads for a given seed (blocks of paths are merged in a fixed order).
+of printed lines (a page that cuts an output says so in words).  No tolerance: every number sdesim's
+engine prints is the same on 1 or 2 threads for a given seed (blocks of paths are merged in a fixed
+order).  The one exception is torch, whose sums on the CPU depend on its thread count: the outputs of
+training runs are fenced ```text {.output .approx}, where the words must match exactly and each number
+within 1% (relative) or 1e-6 (absolute, for rounding-level numbers such as a float32 difference).
 Every ```text block that follows a code block must carry ``.output`` (checked) or ``.no-check``
 (shown but too costly to rerun here; the page must say so and give the cost).
 
@@ -64,6 +67,9 @@ LINK = re.compile(r"\]\(([^)\s]+)\)")
 ANY_FENCE = re.compile(r"^```(\w*)[^\n]*\n(.*?)^```[ \t]*$", re.MULTILINE | re.DOTALL)
 FENCE_INFO = re.compile(r"^```(\w*)([^\n]*)\n(.*?)^```[ \t]*$", re.MULTILINE | re.DOTALL)
 OUTPUT, NO_CHECK = re.compile(r"\{[^}]*\.output\b[^}]*\}"), re.compile(r"\{[^}]*\.no-check\b[^}]*\}")
+APPROX = re.compile(r"\{[^}]*\.approx\b[^}]*\}")
+NUMBER = re.compile(r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?")
+RTOL, ATOL = 1e-2, 1e-6   # for ```text {.output .approx}: see the top of this file
 MARK = "\x1esdesim-docs-block-end\x1e"   # printed after each block of a page, to cut its output into blocks
 
 
@@ -97,7 +103,7 @@ def shown_outputs(page: Path) -> list[tuple[int, str, int, str]]:
         lang, info, body = match.groups()
         line = text.count("\n", 0, match.start()) + 1
         if lang == "text" and above is not None and OUTPUT.search(info):
-            found.append((line, *above, body))
+            found.append((line, *above, body if not APPROX.search(info) else ApproxText(body)))
         elif lang == "python" and not NO_RUN.search(info):
             above = ("python", line + 1)
         elif lang == "bash":
@@ -121,11 +127,28 @@ def test_shown_outputs_are_marked(page):
         above = None if lang == "python" and NO_RUN.search(info) else lang
 
 
+class ApproxText(str):
+    """A shown output whose numbers match within RTOL or ATOL (```text {.output .approx})."""
+
+
+def _line_pattern(line: str, approx: bool) -> str:
+    if not approx:
+        return re.escape(line)
+    return f"({NUMBER.pattern})".join(re.escape(part) for part in NUMBER.split(line))
+
+
 def _matches(printed: str, shown: str) -> bool:
-    """The printed lines are the shown ones; a shown line that is only … stands for any run of lines."""
-    pattern = "".join(r"(?:.*\n)*?" if line.strip() == "…" else re.escape(line) + r"\n"
+    """The printed lines are the shown ones; a shown line that is only … stands for any run of lines.
+    For an ApproxText the words match exactly and each number within RTOL (relative) or ATOL."""
+    approx = isinstance(shown, ApproxText)
+    pattern = "".join(r"(?:.*\n)*?" if line.strip() == "…" else _line_pattern(line, approx) + r"\n"
                       for line in _lines(shown))
-    return re.fullmatch(pattern, "\n".join(_lines(printed)) + "\n") is not None
+    match = re.fullmatch(pattern, "\n".join(_lines(printed)) + "\n")
+    if match is None or not approx:
+        return match is not None
+    wanted = [float(n) for line in _lines(shown) if line.strip() != "…" for n in NUMBER.findall(line)]
+    got = [float(n) for n in match.groups()]
+    return len(wanted) == len(got) and all(abs(g - w) <= max(ATOL, RTOL * abs(w)) for g, w in zip(got, wanted))
 
 
 def test_pages_exist():
