@@ -22,6 +22,9 @@ from sdesim.simulate import Footprint, Run, check_footprint, progress_bar
 
 @dataclass(frozen=True)
 class Task:
+    """One unit of a study's work: ``paths`` paths of the level ``label`` from path ``path_offset`` on, run as
+    `sdesim.simulate.Run` with ``settings``; the same tasks give the same numbers on any executor."""
+
     label: tuple          # e.g. ("svag", 8)
     settings: dict        # keyword arguments of Run
     path_offset: int

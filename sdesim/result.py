@@ -35,7 +35,13 @@ def to_jsonable(value):
 
 @dataclass(frozen=True, eq=False)
 class Observable:
-    """Means and standard errors at each checkpoint (a vector observable: one row per checkpoint)."""
+    """Means and standard errors at each checkpoint (a vector observable: one row per checkpoint).
+
+    Attributes:
+        mean: ḡ_k = (1/n_k) Σᵢ g(x_k⁽ⁱ⁾) over the n_k paths alive at checkpoint k; shape (checkpoints,)
+            or (checkpoints, components).
+        stderr: s_k/√n_k, with s_k² the sample variance (divisor n_k − 1); NaN where n_k ≤ 1.
+    """
 
     mean: np.ndarray
     stderr: np.ndarray
@@ -43,7 +49,40 @@ class Observable:
 
 @dataclass(frozen=True, eq=False)
 class Result:
-    """What a call of `sdesim.simulate` produced, and everything needed to repeat it."""
+    """What a call of `sdesim.simulate` produced, and everything needed to repeat it.
+
+    Each observable g is estimated at each checkpoint t_k by its mean over the paths, E g(x_k) ≈ ḡ_k,
+    with the standard error s_k/√n_k (`mean`, `stderr`). The JSON record (`to_json`, `from_json`;
+    fields in docs/reference/json.md) holds every field below and reads back equal.
+
+    Attributes:
+        problem: the problem's record, ``{"name": ..., "params": {...}}`` (`sdesim.problems.from_record`
+            rebuilds it).
+        method: ``sgd``, ``svag``, ``ngd``, ``sde`` (eqs. (1), (5), (3), (2)), an adaptive method or ``outside``.
+        lr: the learning rate η (for an SDE in its own terms, the step ``dt``).
+        l: SVAG's l (small steps of η/l per effective step, eq. (5)); 1 for the other methods.
+        steps: effective steps; the run ends at t = steps·η (steps·η² for the adaptive methods).
+        paths: independent paths simulated.
+        seed: the seed every path's random stream derives from (`sdesim.rng.stream_key`).
+        times: checkpoint times t_k = kη (kη² when ``time_scale`` is ``"lr^2"``, k·dt for ``"dt"``).
+        observables: name → `Observable` (mean and standard error at each checkpoint).
+        counts: n_k, the paths that reached checkpoint k without blowing up.
+        diverged: paths that blew up (NaN or inf); they are left out of every mean.
+        first_divergence_time: the earliest time a path blew up, or None.
+        x0: the starting point, or None for the problem's own.
+        dt: the small step h of an SDE or SVAG run (η/l by default), or None.
+        scheme: ``euler`` or ``exact`` for the SDE, None for the others.
+        block_size: paths per block; statistics are merged block by block in a fixed order, so 1 and 2
+            threads give the same bits.
+        path_offset: the index of the first path (a study runs ranges of paths in parts).
+        kept_paths: whole trajectories of the first paths, shape (paths kept, points, d), or None.
+        kept_times: the times of ``kept_paths``' points, or None.
+        versions: the versions of sdesim, numpy and numba that produced the result.
+        time_scale: ``"lr"``: t = kη (SGD, SVAG, NGD, SDE); ``"lr^2"``: t = kη² (RMSprop, Adam, their
+            SDEs); ``"dt"``: an SDE in its own terms, t = k·dt (``lr`` holds dt).
+        hyperparameters: the adaptive methods' beta1, beta2, eps, ...
+        interrupted: Ctrl-C or SIGTERM stopped the run; ``counts`` paths reached each checkpoint.
+    """
 
     problem: dict                 # {"name": ..., "params": {...}}
     method: str
@@ -71,9 +110,16 @@ class Result:
     interrupted: bool = False     # Ctrl-C or SIGTERM stopped the run: ``counts`` paths reached each checkpoint
 
     def mean(self, name: str) -> np.ndarray:
+        """ḡ_k = (1/n_k) Σᵢ g(x_k⁽ⁱ⁾): the estimate of E g(x_k) at each checkpoint, one row per checkpoint.
+
+        ``name`` is an observable of the run (``x``, ``norm2``, ``loss``, ...); any other is a KeyError
+        that lists them.
+        """
         return self._get(name).mean
 
     def stderr(self, name: str) -> np.ndarray:
+        """s_k/√n_k, the standard error of `mean` at each checkpoint (s_k² the sample variance over the
+        n_k paths, divisor n_k − 1); NaN where fewer than 2 paths are left."""
         return self._get(name).stderr
 
     def _get(self, name: str) -> Observable:
@@ -83,6 +129,7 @@ class Result:
 
     # JSON ---------------------------------------------------------------------------------
     def to_dict(self) -> dict:
+        """Every field as plain JSON values (arrays as lists, NaN and inf as None)."""
         out = {
             "problem": self.problem, "method": self.method, "lr": self.lr, "l": self.l,
             "steps": self.steps, "paths": self.paths, "seed": self.seed, "times": self.times,
@@ -98,6 +145,10 @@ class Result:
         return to_jsonable(out)
 
     def to_json(self, path=None, indent: int = 1) -> str:
+        """The JSON record (docs/reference/json.md); with ``path``, also written there atomically.
+
+        ``Result.from_json(r.to_json())`` reads back equal: same fields, same arrays.
+        """
         text = json.dumps(self.to_dict(), indent=indent)
         if path is not None:
             write_text(path, text + "\n")   # atomically: the old file or the new one, never a torn one
@@ -105,6 +156,7 @@ class Result:
 
     @classmethod
     def from_dict(cls, data: dict) -> "Result":
+        """The `Result` a `to_dict` record describes (fields added since a record was written take their defaults)."""
         def arr(v):  # null (a NaN written out) reads back as NaN
             return None if v is None else np.array(v, dtype=np.float64)
 
@@ -126,6 +178,7 @@ class Result:
 
     @classmethod
     def from_json(cls, text_or_path) -> "Result":
+        """The `Result` of a JSON record: its text (starting with ``{``) or the path of a file holding it."""
         text = str(text_or_path)
         if not text.lstrip().startswith("{"):
             text = Path(text_or_path).read_text()

@@ -348,6 +348,7 @@ class Run:
         return ((path_offset + start, min(step, paths - start)) for start in range(0, paths, step))
 
     def result(self, stats: BlockStats, paths: int, path_offset: int = 0) -> Result:
+        """The `Result` of merged block statistics ``stats`` covering ``paths`` paths from ``path_offset``."""
         return make_result(self.problem, self.plan, stats, self.layout, lr=self.lr, l=self.l, steps=self.steps,
                            paths=paths, seed=self.seed, x0=self.x0, effective=self.effective,
                            block_size=self.block_size, path_offset=path_offset,

@@ -18,7 +18,14 @@ MIN_PATHS = 100
 
 @dataclass(frozen=True, eq=False)
 class Row:
-    """One number shown by a demonstration: measured ± standard error, and the exact value if known."""
+    """One number shown by a demonstration: measured ± standard error, and the exact value if known.
+
+    Attributes:
+        name: what the number is, e.g. ``"SVAG l=2: variance"``.
+        measured: the Monte Carlo estimate (or an exact value, with ``stderr`` 0).
+        stderr: its standard error; 0 for a number computed exactly.
+        exact: the closed-form value it estimates, or None.
+    """
 
     name: str
     measured: float
@@ -35,19 +42,32 @@ class Row:
 
 @dataclass(frozen=True, eq=False)
 class Demo:
-    """A demonstration's figure and the numbers it shows."""
+    """A demonstration's figure and the numbers it shows.
+
+    Attributes:
+        title: the demonstration and where its exact values come from.
+        figure: a ``matplotlib.figure.Figure`` made without pyplot (no display needed).
+        rows: the `Row`s, in the order of the table.
+    """
 
     title: str
     figure: object                    # matplotlib.figure.Figure
     rows: list = field(default_factory=list)
 
     def row(self, name: str) -> Row:
+        """The row called ``name``; a KeyError lists the names there are."""
         for r in self.rows:
             if r.name == name:
                 return r
         raise KeyError(f"no row {name!r} in demo {self.title!r}; it has {[r.name for r in self.rows]}")
 
     def table(self) -> str:
+        """The numbers as a text table: quantity, measured, ± stderr, exact, z = (measured − exact)/stderr.
+
+        Measured and exact values are shown to 5 significant digits, the standard error to 2, z to 2
+        decimals; a z beyond ±5 means the number and its exact value disagree (a false alarm about 6
+        times in 10 million).
+        """
         body = [(r.name, f"{r.measured:.5g}", f"{r.stderr:.2g}" if r.stderr else "",
                  "" if r.exact is None else f"{r.exact:.5g}", "" if r.z is None else f"{r.z:+.2f}")
                 for r in self.rows]
@@ -58,6 +78,7 @@ class Demo:
         return "\n".join(lines)
 
     def save(self, path, dpi: int = 90) -> None:
+        """Write the figure to ``path`` (.png, .pdf, .svg, ...) at ``dpi``, atomically: the old file or the new one."""
         save_figure(self.figure, path, dpi=dpi)
 
 

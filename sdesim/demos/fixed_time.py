@@ -45,8 +45,9 @@ def histograms(l_values=(1, 2, 8), *, lr: float = 0.5, time: float = 1.0, paths:
 
     The problem is the 1-d quadratic L(x) = ½(x − 1)² started at 0, with the noise law ``noise``
     (`sdesim.problems.noise`; the default, skewed ξ = Exp(1) − 1, has variance 1 and third moment 2).
-    SGD's mean x* + (1 − η)ⁿ(x₀ − x*) is not the SDE's x* + e^{−t}(x₀ − x*) (0.75 against 0.632 at
-    η = 0.5, t = 1); the mean, variance and skewness of SVAG approach the SDE's (skewness 0) as l grows.
+    The mean follows gradient descent with SVAG's step, E x = 1 − (1 − η/l)^(l·steps) (0.75 for SGD at
+    η = 0.5, t = 1), and approaches the SDE's 1 − e^(−t) (0.632) as l grows, as do the variance and
+    skewness (the SDE's skewness is 0).
     """
     l_values = tuple(positive_int("l", l) for l in l_values)
     if not l_values:

@@ -121,6 +121,7 @@ class OrderFit:
                 + self.third * l ** (-self.order - 2.0))
 
     def to_dict(self) -> dict:
+        """The fit as plain data for the JSON record: the order, its interval, the verdict and the fit's details."""
         return {"order": self.order, "order_ci": list(self.ci), "kind": self.kind, "verdict": self.verdict,
                 "constant": self.constant, "second": self.second, "l": list(self.l),
                 "expected": self.expected, "precision": self.precision, "confidence": self.confidence,

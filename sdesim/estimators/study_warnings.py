@@ -69,6 +69,7 @@ def heavy(share: float, blocks: int) -> bool:
 
 
 def level_name(label: tuple) -> str:
+    """A level in words: ``"svag l = 8"``, or the Euler–Maruyama reference with its dt."""
     method, l, dt = label
     return f"{method} l = {l}" if dt is None else f"the Euler–Maruyama reference (dt = {dt:.4g})"
 

@@ -55,6 +55,7 @@ def describe(name: str) -> str:
 
 
 def check_tests(tests) -> tuple:
+    """``tests`` as a tuple of built-in test function names; a ValueError lists the available ones."""
     tests = tuple(tests)
     if not tests:
         raise ValueError(f"name at least one test function; available: {', '.join(TESTS)}")

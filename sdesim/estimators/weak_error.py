@@ -117,9 +117,11 @@ class Study:
         return {"lr": None, "dt": self.lr} if self.time_scale == "dt" else {"lr": self.lr}
 
     def rows_for(self, test: str) -> list:
+        """The table's rows for test function ``test``, one per level l."""
         return [r for r in self.rows if r.test == test]
 
     def to_dict(self) -> dict:
+        """The study as its JSON record (docs/reference/json.md): settings, rows, fits and verdicts."""
         fit = self.fit
         return to_jsonable({
             "problem": self.problem, "method": self.method, **self._clock(), "time": self.time,

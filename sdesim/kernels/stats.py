@@ -57,6 +57,7 @@ class BlockStats:
 
     @staticmethod
     def concatenate(parts) -> "BlockStats":
+        """The statistics of several runs' blocks, one after another in the order given (merged later, in that order)."""
         parts = list(parts)
         return BlockStats(*(np.concatenate([getattr(p, f) for p in parts]) for f in BlockStats.FIELDS))
 

@@ -108,10 +108,12 @@ class AdaptiveState:
         self.steps = [0] * len(params)
 
     def state_dict(self) -> dict:
+        """Copies of the moment estimates m (``exp_avg``; None for RMSprop), v (``exp_avg_sq``) and the step counts."""
         return {"exp_avg": None if self.exp_avg is None else [m.clone() for m in self.exp_avg],
                 "exp_avg_sq": [v.clone() for v in self.exp_avg_sq], "steps": list(self.steps)}
 
     def load_state_dict(self, state: dict) -> None:
+        """Restore m, v and the step counts from `state_dict`; a ValueError if they belong to another method or model."""
         if (state["exp_avg"] is None) != (self.exp_avg is None) or len(state["exp_avg_sq"]) != len(self.exp_avg_sq):
             raise ValueError("the checkpoint's optimizer state does not fit this method and model")
         for mine, saved in zip(self.exp_avg or [], state["exp_avg"] or []):

@@ -59,9 +59,11 @@ class TensorData:
         return self.inputs[indices], self.targets[indices]
 
     def to(self, device) -> "TensorData":
+        """The same examples on ``device``."""
         return TensorData(self.inputs.to(device), self.targets.to(device))
 
     def subset(self, indices) -> "TensorData":
+        """The examples at ``indices``, in that order."""
         indices = torch.as_tensor(indices, device=self.inputs.device)
         return TensorData(self.inputs[indices], self.targets[indices])
 
@@ -104,6 +106,7 @@ class DatasetData:
         return tensor.to(self._device, non_blocking=True)
 
     def to(self, device) -> "DatasetData":
+        """The same dataset, its batches moved to ``device`` as they are drawn."""
         return DatasetData(self.dataset, device)
 
     def __repr__(self) -> str:

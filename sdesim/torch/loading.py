@@ -95,6 +95,7 @@ def seeded_generators(seed: int):
 
 
 def seed_global_generators(seed: int) -> None:
+    """Seed torch's default CPU generator, numpy's global one (``seed`` mod 2³²) and Python's ``random``."""
     # torch.default_generator, not torch.manual_seed, which also seeds every accelerator (~0.1 ms a call)
     torch.default_generator.manual_seed(seed)
     np.random.seed(seed % 2**32)
@@ -184,6 +185,7 @@ class TrainingFeed:
         return inputs, targets
 
     def close(self) -> None:
+        """Stop the loader and rewind the sampler to the batches actually used, so a resumed run draws the rest."""
         self._batches.close()
         self.sampler.generator.set_state(self.consumed_state)
         self._drawn.clear()

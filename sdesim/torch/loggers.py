@@ -103,6 +103,7 @@ class CSVLogger(Logger):
         self._unsynced = False              # rows appended since then
 
     def start(self, log: list) -> None:
+        """Open the file with the rows the trainer's log already holds (a resumed run rewrites them)."""
         self._rows = [dict(row) for row in log]
         self._columns = []
         for row in self._rows:
@@ -111,6 +112,7 @@ class CSVLogger(Logger):
         self._started = True
 
     def log(self, row: dict) -> None:
+        """Append one row; a row with new columns rewrites the file with the wider header."""
         if not self._started:
             self.start([])
         self._rows.append(dict(row))
@@ -125,6 +127,7 @@ class CSVLogger(Logger):
         self._synced, self._unsynced = (now, False) if sync else (self._synced, True)
 
     def close(self) -> None:
+        """Flush the rows to disk (fsync)."""
         if self._unsynced:
             sync_file(self.path)
             self._synced, self._unsynced = time.monotonic(), False
@@ -186,11 +189,13 @@ class TensorBoardLogger(Logger):
         self._writer = None
 
     def start(self, log: list) -> None:
+        """Open the writer, purging the events an interrupted run logged after the trainer's last row."""
         self.close()
         purge_step = log[-1]["step"] + 1 if log else 0
         self._writer = self._writer_class(str(self.log_dir), purge_step=purge_step)
 
     def log(self, row: dict) -> None:
+        """Write the row's numbers as scalars at its effective step, and flush."""
         if self._writer is None:
             self.start([])
         step = row["step"]
@@ -210,6 +215,7 @@ class TensorBoardLogger(Logger):
                               f"record)") from error
 
     def close(self) -> None:
+        """Close the writer."""
         if self._writer is not None:
             self._writer.close()
             self._writer = None

@@ -52,6 +52,8 @@ class InvariantBatchNorm(nn.Module):
         self.register_buffer("num_batches_tracked", torch.tensor(0, dtype=torch.long))
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
+        """(z − mean)/√var over the batch per channel (running statistics in eval mode), no ε and no affine
+        part, so the output is unchanged when z is scaled: input (N, channels, ...)."""
         if z.dim() < 2 or z.shape[1] != self.channels:
             raise ValueError(f"InvariantBatchNorm({self.channels}) needs input (N, {self.channels}, ...), "
                              f"got shape {tuple(z.shape)}")
@@ -73,6 +75,7 @@ class InvariantBatchNorm(nn.Module):
         return (z - mean) / var.sqrt()
 
     def extra_repr(self) -> str:
+        """The module's settings, as ``print(model)`` shows them."""
         return f"{self.channels}, eps=0, affine=False, momentum={self.momentum}"
 
 
@@ -247,6 +250,7 @@ class InvarianceCheck:
     scales: tuple
 
     def holds(self, tol: float) -> bool:
+        """Whether both the largest relative change of L(cx) and |cos(∇L(x), x)| are at most ``tol``."""
         return self.max_loss_change <= tol and self.gradient_cosine <= tol
 
 

@@ -87,6 +87,8 @@ class NoisyGD(SmallStepOptimizer):
         return self._chunks
 
     def step(self, closure=None):
+        """One step of eq. (3): x ← x − η(∇L + ε + λx), with the noise ε drawn by `draw`; a RuntimeError if
+        `draw` was not called or a chunk's loss did not go into the gradient."""
         if self._chunks is None:
             raise RuntimeError("call opt.draw() before each NoisyGD.step(): the noise is drawn once per step")
         if len(self._chunks_used) != len(self._chunks):
@@ -100,10 +102,12 @@ class NoisyGD(SmallStepOptimizer):
         gradient_step(params, group["lr"], group["weight_decay"])
 
     def state_dict(self) -> dict:
+        """`SmallStepOptimizer.state_dict` plus the noise generator's state."""
         state = super().state_dict()
         state["sdesim"]["generator"] = self.generator.get_state()
         return state
 
     def load_state_dict(self, state_dict: dict) -> None:
+        """`SmallStepOptimizer.load_state_dict`, and the noise generator's state."""
         super().load_state_dict(state_dict)
         self.generator.set_state(state_dict["sdesim"]["generator"])

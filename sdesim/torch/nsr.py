@@ -66,6 +66,7 @@ class NSREstimate:
         return self.noise / self.signal
 
     def as_dict(self) -> dict:
+        """The estimate as a log row: signal Ĝ, noise N̂, their standard errors and covariance, |x|² and N̂/Ĝ."""
         return {SIGNAL: self.signal, SIGNAL_SE: self.signal_se, NOISE: self.noise, NOISE_SE: self.noise_se,
                 COVARIANCE: self.covariance, NORM: self.norm2, "nsr": self.ratio}
 
@@ -197,6 +198,7 @@ class NSRMonitor:
         return out
 
     def measure(self, model: nn.Module, step: int) -> NSREstimate:
+        """Ĝ = |∇L|² and N̂ = Tr Σ of ``model`` at effective step ``step``, from this monitor's batches (`estimate_nsr`)."""
         device = next(iter(trainable_parameters(model))).device
         return estimate_nsr(model, self.loss_fn, self.batches(step, device), self.batch_size)
 

@@ -83,9 +83,11 @@ class ProblemSDE(torch.nn.Module):
         return torch.cat(parts, dim=2) if len(parts) > 1 else parts[0]
 
     def f(self, t, y):
+        """The drift −c(∇L(y) + λy) for a batch y (P×d), c the ``time_scale``."""
         return -self.time_scale * (self.grad(y) + self.weight_decay * y)
 
     def g(self, t, y):
+        """The diffusion √(cη) Σ(y)^{1/2}, a factor of shape (P, d, m) for a batch y (P×d)."""
         return math.sqrt(self.time_scale * self.lr) * self.sigma_factor(y)
 
     # observables (the engine's definitions: loss and grad_norm2 leave weight decay out) ----

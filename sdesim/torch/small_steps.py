@@ -69,6 +69,8 @@ class SmallStepOptimizer(torch.optim.Optimizer):
     # -- torch.optim.Optimizer ---------------------------------------------------------------------
 
     def add_param_group(self, param_group: dict) -> None:
+        """``torch.optim.Optimizer.add_param_group``, refusing a hyperparameter this optimizer does not honour
+        (``sdesim.torch.param_groups``) or one out of range, and watching the group's learning rate."""
         super().add_param_group(param_group)
         index = len(self.param_groups) - 1
         self._check_group(index, self.param_groups[-1])
@@ -156,12 +158,16 @@ class SmallStepOptimizer(torch.optim.Optimizer):
         return [[p for p in group["params"] if p.grad is not None] for group in self.param_groups]
 
     def state_dict(self) -> dict:
+        """torch's optimizer state plus an ``sdesim`` entry: the settings (method, l, ...), the small steps taken and
+        the values the current effective step started from, so a resumed run continues bit for bit."""
         state = super().state_dict()
         state["sdesim"] = {**self.settings, "small_steps_taken": self.small_steps_taken,
                            "effective_step_values": None if self._start is None else list(self._start[1])}
         return state
 
     def load_state_dict(self, state_dict: dict) -> None:
+        """Resume from this optimizer's own `state_dict`; a ValueError if it was saved by another method or l, or
+        not by an ``sdesim.torch.optim`` optimizer."""
         saved = state_dict.get("sdesim") if isinstance(state_dict, dict) else None
         if saved is None:
             raise ValueError(f"this state was not saved by an sdesim.torch.optim optimizer (it has no 'sdesim' "

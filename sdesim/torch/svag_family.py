@@ -111,10 +111,15 @@ class SVAGFamily(SmallStepOptimizer):
         return [p for group in self.param_groups for p in group["params"]]
 
     def zero_grad(self, set_to_none: bool = True) -> None:
+        """``torch.optim.Optimizer.zero_grad``, and forget which batches' gradients came in."""
         super().zero_grad(set_to_none)
         self._batches_in = set()
 
     def step(self, closure=None):
+        """One small step with the combined gradient g = c₁∇L_γ₁(x) + c₂∇L_γ₂(x), c₁,₂ = (1 ± √(2n − 1))/2 for n
+        small steps per effective step: SVAG's x ← x − (η/l)(g + λx), eq. (5) (l = 1: SGD, eq. (1)), or g in
+        the subclass's RMSprop or Adam update.  A RuntimeError if the gradient did not come from the two batches (`combine`,
+        `backward`), or, with ``clip_norm``, if a batch's gradient skipped its clipping."""
         if self.batches == 2 and not self._combined and any(p.grad is not None for p in self._all_params()):
             raise RuntimeError(
                 f"{type(self).__name__}(l={self.l}).step() with a gradient that did not come from the two batches: "
@@ -132,6 +137,7 @@ class SVAGFamily(SmallStepOptimizer):
         return loss
 
     def skip_step(self) -> None:
+        """`SmallStepOptimizer.skip_step`, and forget the batches of the skipped step."""
         super().skip_step()
         self._batches_in, self._combined = set(), False
 

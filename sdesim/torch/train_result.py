@@ -56,6 +56,7 @@ class TrainResult:
         return "\n".join(lines)
 
     def to_dict(self) -> dict:
+        """The run as plain data: ``config``, ``steps``, ``examples``, ``stopped`` and the ``log`` rows."""
         return {"config": self.config, "steps": self.steps, "examples": self.examples,
                 "stopped": self.stopped, "log": self.log}
 
