@@ -38,6 +38,9 @@ def test_the_exercise_accepts_the_order_and_rejects_wrong_or_malformed_answers(d
     for bad in ("one", "", None, "nan"):
         verdict = check(bad, study)
         assert not verdict.right and "not a number" in verdict.why
+    assert check("1").right          # the default study, as the lesson's exercise cell uses it
+    too_short = check("1", exact_study(l_values=(1, 2, 4, 8)))     # one triple of points: no truncation estimate
+    assert not too_short.right and "cannot settle" in too_short.why
 
 
 def _ou(t, lr):

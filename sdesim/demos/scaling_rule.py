@@ -24,7 +24,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from sdesim._checks import positive_float
-from sdesim.estimators.scaling_rule import SQRT2, largest_kappa, lsi_closeness, lsi_fails, lsi_nsr_threshold
+from sdesim.estimators.scaling_rule import (SQRT2, largest_kappa, lsi_closeness, lsi_fails, lsi_nsr_threshold,
+                                           noise_to_signal)
 from sdesim.problems import scale_invariant
 from sdesim.demos.demo import Demo, Row, _check_paths, _figure
 
@@ -52,6 +53,11 @@ class ScalingDemo(Demo):
 def norm_balance(eq, lr: float, weight_decay: float) -> tuple[float, float]:
     """(2 − ηλ)λR − η(G + N) of an equilibrium and its standard error: 0 exactly at equilibrium, eq. (11)."""
     return eq.combination(((2.0 - lr * weight_decay) * weight_decay, -lr, -lr))
+
+
+def _nsr(eq):
+    """N/G of an equilibrium with its standard error (N and G from the same paths: their covariance counts)."""
+    return noise_to_signal(eq.N, eq.G, noise_se=eq.stderr[2], signal_se=eq.stderr[1], noise_signal_cov=eq.cov[2, 1])
 
 
 def measure_scaling_rule(*, kappas=(2, 4, 8, 16, 32, 64), lr: float = 0.1, batch_size: int = 2,
@@ -91,13 +97,14 @@ def linear_scaling_rule(measured: ScalingRun, *, kappa: int, C: float = SQRT2) -
                 *norm_balance(base, lr, lam), 0.0)]
     for k, eq in measured.scaled.items():
         c_value, c_se = closeness_with_stderr(base, eq, k)
+        nsr = _nsr(eq)
         points.append(dict(kappa=k, C=float(lsi_closeness(base.values, eq.values, k)), C_se=c_se,
-                           nsr=eq.N / eq.G, threshold=float(lsi_nsr_threshold(k, C)),
+                           nsr=float(nsr.value), nsr_se=float(nsr.stderr), threshold=float(lsi_nsr_threshold(k, C)),
                            certified=bool(lsi_fails(eq.N, eq.G, k, C))))
         rows.append(Row(f"eq. (11) at κ = {k} (B = {measured.batch_size * k}, η = {lr * k:g}): "
                         "(2 − κηλ)λR − κη(G + N)", *norm_balance(eq, lr * k, lam), 0.0))
     chosen = next(p for p in points if p["kappa"] == kappa)
-    rows += [Row("baseline noise-to-signal ratio N/G", base.N / base.G),
+    rows += [Row("baseline noise-to-signal ratio N/G", *map(float, _nsr(base))),
              Row(f"κ* = C²(1 + N/G), C = {C:.4g}", float(kappa_star.value), float(kappa_star.stderr)),
              Row(f"C_κ at κ = {kappa}", chosen["C"], chosen["C_se"])]
 
@@ -110,7 +117,8 @@ def linear_scaling_rule(measured: ScalingRun, *, kappa: int, C: float = SQRT2) -
                  alpha=0.25, label=f"κ* = {kappa_star.value:.3g} ± {2 * kappa_star.stderr:.2g} (Theorem 5.6)")
     left.plot([kappa], [chosen["C"]], "o", ms=12, mfc="none", color="C2", label=f"κ = {kappa}")
     left.set_ylabel("C_κ (LSI holds iff C_κ ≤ C)")
-    right.plot(ks, [p["nsr"] for p in points], "o-", label="scaled run's N′/G′")
+    right.errorbar(ks, [p["nsr"] for p in points], yerr=[2 * p["nsr_se"] for p in points], fmt="o-", capsize=3,
+                   label="scaled run's N′/G′ (± 2 se)")
     right.plot(ks, [p["threshold"] for p in points], "k--", lw=1, label="(1 − 1/κ)/(C² − 1) − 1/κ, eq. (14)")
     certified = [p for p in points if p["certified"]]
     right.plot([p["kappa"] for p in certified], [p["nsr"] for p in certified], "x", color="C3", ms=9, ls="none",

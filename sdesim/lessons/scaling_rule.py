@@ -75,16 +75,17 @@ def _(closeness, kappa, linear_scaling_rule, measured):
 def _(closeness, demo, kappa, lesson_rows, measured, mo, rows_markdown):
     _base = measured.baseline
     _point = next(p for p in demo.points if p["kappa"] == kappa.value)
+    _nsr = demo.row("baseline noise-to-signal ratio N/G")
     _holds = _point["C"] <= closeness.value
     mo.vstack([
         mo.md(f"**Baseline** (batch {measured.batch_size}, η = {measured.lr:g}, λ = {measured.weight_decay:g}, "
               f"{measured.paths} paths per run): N = {_base.N:.4g} ± {_base.stderr[2]:.2g}, "
-              f"G = {_base.G:.4g} ± {_base.stderr[1]:.2g}, so N/G = {_base.N / _base.G:.4g} and "
+              f"G = {_base.G:.4g} ± {_base.stderr[1]:.2g}, so N/G = {_nsr.measured:.4g} ± {_nsr.stderr:.2g} and "
               f"**κ\\* = {demo.kappa_star.value:.3g} ± {demo.kappa_star.stderr:.2g}** (Theorem 5.6, C = "
               f"{closeness.value:.3g}).\n\n"
               f"**At κ = {kappa.value}**: C_κ = {_point['C']:.3g} ± {_point['C_se']:.2g}, so the rule "
               f"{'holds' if _holds else 'fails'} at C = {closeness.value:.3g}; Theorem 5.5's condition "
-              f"(N′/G′ = {_point['nsr']:.3g} against {_point['threshold']:.3g}) "
+              f"(N′/G′ = {_point['nsr']:.3g} ± {_point['nsr_se']:.2g} against {_point['threshold']:.3g}) "
               f"{'holds: failure certified' if _point['certified'] else 'does not hold: no certificate'}."),
         demo.figure,
         mo.md("Eq. (11), the norm balance, holds exactly at equilibrium: each run's measured balance against 0."),

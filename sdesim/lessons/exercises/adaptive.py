@@ -34,7 +34,8 @@ def check(answer, kappa: int = 4, lr: float = 0.1, beta2: float = 0.99) -> Verdi
                               f"(for example 0.3, 0.95); {str(answer)!r} is not that.")
     new_lr, new_beta2 = pair
     if not (new_lr > 0 and 0 <= new_beta2 < 1):
-        return Verdict(False, f"The learning rate must be > 0 and β₂ in [0, 1); got η = {new_lr:g}, β₂ = {new_beta2:g}.")
+        return Verdict(False, f"The learning rate must be > 0 and β₂ in [0, 1); got η = {new_lr:g}, "
+                              f"β₂ = {new_beta2:g}.")
     before = adaptive_sde_parameters(lr, None, beta2, 1e-8)
     after = adaptive_sde_parameters(new_lr, None, new_beta2, 1e-8, noise_scale=1 / math.sqrt(kappa))
     wrong = []

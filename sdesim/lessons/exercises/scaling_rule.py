@@ -30,9 +30,10 @@ def check(answer, noise: float, signal: float, C: float = SQRT2) -> Verdict:
         return Verdict(False, f"Type one number, κ* (for example 12.5); {str(answer)!r} is not a number.")
     kappa_star = float(largest_kappa(noise, signal, C))
     if _close(value, kappa_star):
-        return Verdict(True, f"κ* = C²(1 + N/G) = {C**2:.3g} × (1 + {noise / signal:.4g}) = {kappa_star:.4g}: beyond "
-                             "it SGD along the linear rule cannot stay C-close to the baseline (Theorem 5.6). The "
-                             "condition is sufficient, not necessary: the rule may break earlier, as the picture shows.")
+        return Verdict(True, f"κ* = C²(1 + N/G) = {C**2:.3g} × (1 + {noise / signal:.4g}) = {kappa_star:.4g}: "
+                             "beyond it SGD along the linear rule cannot stay C-close to the baseline (Theorem "
+                             "5.6). The condition is sufficient, not necessary: the rule may break earlier, as the "
+                             "picture shows.")
     if _close(value, C**2 * noise / signal):
         why = "that is C²·N/G, the approximation for N/G ≫ 1: the theorem's bound is C²(1 + N/G)."
     elif _close(value, 1.0 + noise / signal) or _close(value, C * (1.0 + noise / signal)):

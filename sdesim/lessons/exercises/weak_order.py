@@ -35,6 +35,9 @@ def check(answer, study=None) -> Verdict:
         fit = assert_weak_order(study, expected=value)
     except AssertionError as failure:
         verdict = str(failure).splitlines()[1].strip().removeprefix("verdict: ")
+        if "inconclusive" in verdict:
+            return Verdict(False, f"This study cannot settle any order, so it cannot check {value:g}: {verdict}. "
+                                  "Check against the default study (l = 1 … 16).")
         return Verdict(False, f"Order {value:g} is not what the exact errors show: {verdict}. Look at how e(l) "
                               "changes when l doubles: halving means p = 1.")
     return Verdict(True, f"Order {value:g} is confirmed: the exact errors give p = {fit.order:.4f} "
