@@ -38,6 +38,9 @@ def _(mo):
     - **inconclusive**: anything else — intervals too wide, too few resolved points, a model that does not
       fit. It asks for more paths or a wider range of $l$; it does not say the order is wrong.
 
+    With noisy errors a correct order is rejected by chance in a few studies in a hundred (the rule's
+    false-alarm rate, measured in benchmarks/RESULTS.md); the exact errors have none.
+
     The problem: the 2-d quadratic with skewed (exponential) noise, $x_0 = (2, 2)$, $\eta = 0.2$, $T = 1$,
     where the SDE is an Ornstein–Uhlenbeck process and the first two moments of SVAG close, so an exact
     moment engine gives $e(l)$ with no Monte Carlo at all.
