@@ -11,6 +11,13 @@ picture, each measured value next to its exact counterpart where one exists.
 - `stationary_gibbs`: the stationary spread of SGD on a 2-d quadratic with
   anisotropic noise against the Lyapunov equation H S + S H = ηΣ and the Gibbs law.
 - `weak_error`: the log-log weak-error plot of a convergence study.
+- `noise_sum`: the sum of N minibatch noises turning Gaussian, against its exact cumulants.
+- `svag_skew`: SVAG's third moment falling like 1/l, against its limit.
+- `gibbs_gap`: the temperature SGD's stationary law has along each axis against Gibbs' one T.
+- `order_verdicts`: one study three ways: confirmed (exact engine), inconclusive (few Monte Carlo paths),
+  rejected (a reference one step late).
+- `measure_scaling_rule`, `linear_scaling_rule`: where the linear scaling rule breaks, κ* from one run.
+- `adam_one_step`, `adam_scaling_rules`: Adam's SDE, and the square-root rule keeping its equilibrium.
 
 ``python demos/NAME.py`` runs one in class; ``python demos/make_pictures.py`` redraws docs/img.
 """
@@ -23,8 +30,12 @@ from sdesim.demos.skew_decay import svag_skew, svag_skew_limit
 from sdesim.demos.anisotropy import anisotropic_noise, gibbs_gap
 from sdesim.demos.stationary import stationary_covariances, stationary_gibbs
 from sdesim.demos.weak_error_plot import weak_error
+from sdesim.demos.weak_order import order_verdicts
+from sdesim.demos.scaling_rule import linear_scaling_rule, measure_scaling_rule
+from sdesim.demos.adaptive import adam_one_step, adam_scaling_rules, baseline_curve
 
-__all__ = ["MIN_PATHS", "Demo", "Row", "anisotropic_noise", "double_well_paths", "gibbs_double_well", "gibbs_gap",
-           "histograms", "noise_sum", "noise_sum_moments", "noise_sum_samples", "sde_exact_moments",
-           "standardized_moments", "stationary_covariances", "stationary_gibbs", "svag_exact_moments", "svag_skew",
-           "svag_skew_limit", "weak_error"]
+__all__ = ["MIN_PATHS", "Demo", "Row", "adam_one_step", "adam_scaling_rules", "anisotropic_noise", "baseline_curve",
+           "double_well_paths", "gibbs_double_well", "gibbs_gap", "histograms", "linear_scaling_rule",
+           "measure_scaling_rule", "noise_sum", "noise_sum_moments", "noise_sum_samples", "order_verdicts",
+           "sde_exact_moments", "standardized_moments", "stationary_covariances", "stationary_gibbs",
+           "svag_exact_moments", "svag_skew", "svag_skew_limit", "weak_error"]

@@ -31,7 +31,7 @@ QUICK = dict(weight_decay=0.1, n=64, batch_size=2, lr=0.1, kappas=(4, 8, 16, 32,
 FULL = dict(QUICK, kappas=(3, 4, 6, 8, 12, 16, 24, 32, 48, 64), paths=32_768)
 
 
-def _closeness_with_stderr(base, scaled, kappa):
+def closeness_with_stderr(base, scaled, kappa):
     """C_κ of eq. (13) and its standard error (delta method on the ratio attaining the maximum)."""
     pairs = [(base.R, base.stderr[0], scaled.R, scaled.stderr[0]), (base.N, base.stderr[2], kappa * scaled.N,
              kappa * scaled.stderr[2]), (base.G, base.stderr[1], scaled.G, scaled.stderr[1])]
@@ -71,7 +71,7 @@ def run(quick: bool = True, out_dir="sdesim-validation", **overrides) -> ClaimRe
             if C >= math.sqrt(kappa):
                 raise ValueError(f"Definition 5.4 needs C < √κ; κ = {kappa} is too small for C = {C:g}")
             scaled = measure(kappa, settings["seed"] + 1 + i)
-            _, c_se = _closeness_with_stderr(base, scaled, kappa)
+            _, c_se = closeness_with_stderr(base, scaled, kappa)
             c_k = lsi_closeness(base.values, scaled.values, kappa)
             points.append(dict(kappa=kappa, scaled=scaled, C=c_k, C_se=c_se,
                                thm55=bool(lsi_fails(scaled.N, scaled.G, kappa, C)),

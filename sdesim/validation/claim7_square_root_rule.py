@@ -42,7 +42,8 @@ def _equilibrium_loss(settings, hyper, seed):
     return float(result.mean("loss")[-1]), float(result.stderr("loss")[-1])
 
 
-def _ratio(a, sa, b, sb):
+def ratio_with_stderr(a, sa, b, sb):
+    """b/a and its standard error from independent estimates a ± sa, b ± sb (delta method)."""
     r = b / a
     return r, r * math.hypot(sa / a, sb / b)
 
@@ -73,8 +74,8 @@ def run(quick: bool = True, out_dir="sdesim-validation", **overrides) -> ClaimRe
                                         settings["seed"] + 1 + 2 * i)
             lin_loss = _equilibrium_loss(settings, dict(base, lr=lin.lr, batch_size=lin.batch_size, steps=lin.steps),
                                          settings["seed"] + 2 + 2 * i)
-            r_sq, se_sq = _ratio(l1, s1, *sq_loss)
-            r_lin, se_lin = _ratio(l1, s1, *lin_loss)
+            r_sq, se_sq = ratio_with_stderr(l1, s1, *sq_loss)
+            r_lin, se_lin = ratio_with_stderr(l1, s1, *lin_loss)
             judged = kappa in settings["kappas"]
             points.append(dict(kappa=kappa, sq=(r_sq, se_sq), lin=(r_lin, se_lin)))
             checks.append(Check(f"κ = {kappa}, square-root rule (η = {sq.lr:.4g}, β = ({sq.beta1:.4g}, {sq.beta2:.4g})):"
