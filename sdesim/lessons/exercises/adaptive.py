@@ -11,7 +11,7 @@ import math
 import re
 
 from sdesim.estimators.scaling_rule import adaptive_sde_parameters
-from sdesim.lessons.exercises.weak_order import parse_number
+from sdesim.lessons.exercises.answers import number
 from sdesim.lessons.view import Verdict
 from sdesim.testing import assert_within_stderr
 
@@ -22,7 +22,7 @@ def _pair(answer):
     parts = [p for p in re.split(r"[;,\s]+", str(answer).strip()) if p]
     if len(parts) != 2:
         return None
-    values = [parse_number(p) for p in parts]
+    values = [number(p) for p in parts]
     return None if None in values else values
 
 

@@ -20,8 +20,8 @@ def number(answer) -> float | None:
         return value if math.isfinite(value) else None
     if not isinstance(answer, str):
         return None
-    text = answer.strip().replace("−", "-").replace(" ", "")
-    parts = text.split("/")
+    text = answer.strip().replace("−", "-")
+    parts = [part.strip() for part in text.split("/")]   # '1 2' stays two numbers, and is refused
     if not text or len(parts) > 2:
         return None
     try:

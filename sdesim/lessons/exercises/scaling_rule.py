@@ -8,7 +8,7 @@ Right when the answer is within 2% (rounding of the numbers on screen) of κ* co
 from __future__ import annotations
 
 from sdesim.estimators.scaling_rule import SQRT2, largest_kappa
-from sdesim.lessons.exercises.weak_order import parse_number
+from sdesim.lessons.exercises.answers import number
 from sdesim.lessons.view import Verdict
 from sdesim.testing import assert_within_stderr
 
@@ -25,7 +25,7 @@ def _close(value, target) -> bool:
 
 def check(answer, noise: float, signal: float, C: float = SQRT2) -> Verdict:
     """Is ``answer`` κ* for the baseline's N = ``noise`` and G = ``signal`` at closeness ``C``?"""
-    value = parse_number(answer)
+    value = number(answer)
     if value is None:
         return Verdict(False, f"Type one number, κ* (for example 12.5); {str(answer)!r} is not a number.")
     kappa_star = float(largest_kappa(noise, signal, C))

@@ -6,25 +6,15 @@ The answer is right when `sdesim.testing.assert_weak_order` confirms it on the e
 
 from __future__ import annotations
 
+from sdesim.lessons.exercises.answers import number
 from sdesim.lessons.view import Verdict
 from sdesim.testing import assert_weak_order
-
-
-def parse_number(answer):
-    """The answer as a float, or None if it is not one number."""
-    if isinstance(answer, bool):
-        return None
-    try:
-        value = float(str(answer).strip().replace(",", "."))
-    except ValueError:
-        return None
-    return value if value == value and abs(value) != float("inf") else None
 
 
 def check(answer, study=None) -> Verdict:
     """Is ``answer`` (a number, or text holding one) the weak order of SVAG?  ``study``: an exact study
     (default: `sdesim.demos.weak_order.exact_study`, |x|² over l = 1 … 16)."""
-    value = parse_number(answer)
+    value = number(answer)
     if value is None:
         return Verdict(False, f"Type one number, the order p in e(l) ≈ C l^(−p) (for example 0.5 or 2); "
                               f"{str(answer)!r} is not a number.")
