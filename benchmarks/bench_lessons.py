@@ -6,7 +6,7 @@ For each lesson (`sdesim.lessons.LESSONS` whose notebook is in the tree, or the 
   (the kernels compile or load from the disk cache), then ``--runs`` more times, timed; aim ≤ 30 s.
 - **redraw in the served app**: ``sdesim teach NAME --no-browser --port P`` in a subprocess, opened in headless
   Chromium (Debian's chromium and chromedriver, through Selenium: tests/teach_browser.py); after the page has
-  settled, its first slider is moved one step (an arrow key) ``--moves`` times, and each move is timed from the
+  settled, its first control (a slider or a dropdown, in page order) is moved one step (an arrow key, or the next option) ``--moves`` times, and each move is timed from the
   key press to (first) the first change of a number shown by another cell, and (settled) the last change of any
   other cell's output text, i.e. when the redraw is complete; aim ≤ 1 s.  The first move is dropped as a
   warm-up (a new value may still compile a kernel variant); the table gives the median and the worst of the rest.
@@ -88,7 +88,7 @@ def main() -> None:
     parser.add_argument("--notebook", action="append", help="a lesson's name or a notebook's path (repeatable; "
                                                              "default: every lesson in the tree)")
     parser.add_argument("--runs", type=int, default=3, help="warm whole-lesson runs (default: 3)")
-    parser.add_argument("--moves", type=int, default=5, help="timed slider moves after a warm-up move (default: 5)")
+    parser.add_argument("--moves", type=int, default=5, help="timed control moves after a warm-up move (default: 5)")
     args = parser.parse_args()
     notebooks = args.notebook or [item.name for item in lessons.LESSONS if item.path.is_file()]
     if not notebooks:
@@ -96,7 +96,7 @@ def main() -> None:
     browser = teach_browser.unavailable()
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores; python {platform.python_version()}; {load()}")
     print("whole lesson: app.run() warm, best and median of the runs; redraw: served app in headless Chromium, "
-          "slider moved one step, median and worst of the moves\n")
+          "first control moved one step, median and worst of the moves\n")
     print("| lesson | warm-up run (s) | whole lesson warm, best / median (s) | page open (s) "
           "| redraw, first number (s) | redraw complete, median / worst (s) |")
     print("|---|---:|---:|---:|---:|---:|")

@@ -31,6 +31,7 @@ FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage
 NUMBER = re.compile(r"[-−]?\d+(?:[.,]\d+)*(?:[eE][-+−]?\d+)?")
 OUTPUTS = "return [...document.querySelectorAll('.output-area')].map(e => [e.id, e.innerText]);"
 RUNNING = "return document.querySelectorAll('.running-app-icon').length;"   # marimo's hourglass while cells run
+CONTROLS = "marimo-slider, marimo-dropdown"   # the controls a redraw is timed on, in page order
 
 
 def unavailable() -> str | None:
@@ -125,41 +126,49 @@ def settled(driver, leave_out=None, quiet: float = 1.0, timeout: float = 120.0):
 
 
 def open_lesson(driver, url: str, timeout: float = 300.0):
-    """Load the app and wait until it shows a slider and its outputs have settled (the timeout leaves room for a
+    """Load the app and wait until it shows a control and its outputs have settled (the timeout leaves room for a
     cold compile of the lesson's kernels)."""
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
 
     driver.get(url)
-    WebDriverWait(driver, timeout).until(lambda d: d.find_elements(By.CSS_SELECTOR, "marimo-slider"))
+    WebDriverWait(driver, timeout).until(lambda d: d.find_elements(By.CSS_SELECTOR, CONTROLS))
     return settled(driver, timeout=timeout)
 
 
-def move_slider(driver, index: int = 0) -> str:
-    """Press an arrow key on slider ``index`` (right, or left at its maximum); return its cell output's id."""
+def move_control(driver, index: int = 0) -> str:
+    """Move control ``index`` (a slider or a dropdown, in page order) one step: an arrow key on a slider (right,
+    or left at its maximum), the next option of a dropdown (the first after the last); return its cell output's id."""
     from selenium.webdriver.common.by import By
     from selenium.webdriver.common.keys import Keys
+    from selenium.webdriver.support.select import Select
 
-    host = driver.find_elements(By.CSS_SELECTOR, "marimo-slider")[index]
+    host = driver.find_elements(By.CSS_SELECTOR, CONTROLS)[index]
+    cell = driver.execute_script("return arguments[0].closest('.output-area').id;", host)
+    if host.tag_name == "marimo-dropdown":
+        select = Select(host.shadow_root.find_element(By.CSS_SELECTOR, "select"))
+        chosen = [option.get_attribute("value") for option in select.all_selected_options]
+        values = [option.get_attribute("value") for option in select.options]
+        select.select_by_index((values.index(chosen[0]) + 1) % len(values) if chosen else 0)
+        return cell
     thumb = host.shadow_root.find_element(By.CSS_SELECTOR, "[role=slider]")
     at_max = thumb.get_attribute("aria-valuenow") == thumb.get_attribute("aria-valuemax")
-    cell = driver.execute_script("return arguments[0].closest('.output-area').id;", host)
     thumb.send_keys(Keys.ARROW_LEFT if at_max else Keys.ARROW_RIGHT)
     return cell
 
 
 def redraw(driver, index: int = 0, timeout: float = 120.0) -> tuple[dict, dict, float, float]:
-    """Move slider ``index`` and time the redraw of the other cells: ``(numbers before, numbers after, seconds
+    """Move control ``index`` and time the redraw of the other cells: ``(numbers before, numbers after, seconds
     to the first change of a number, seconds to the last change of any output text)``."""
     leave_out = driver.execute_script(
-        "return document.querySelectorAll('marimo-slider')[arguments[0]].closest('.output-area').id;", index)
+        "return document.querySelectorAll(arguments[1])[arguments[0]].closest('.output-area').id;", index, CONTROLS)
     before = numbers(outputs(driver, leave_out))
     moved = time.monotonic()
-    move_slider(driver, index)
+    move_control(driver, index)
     first = None
     while first is None:
         if time.monotonic() - moved > timeout:
-            raise TimeoutError(f"no number changed within {timeout:g} s of moving the slider")
+            raise TimeoutError(f"no number changed within {timeout:g} s of moving the control")
         if numbers(outputs(driver, leave_out)) != before:
             first = time.monotonic() - moved
         else:
