@@ -24,6 +24,11 @@ kept as calls, since inlining the whole ziggurat sampler into every kernel measu
 parallel_jit = numba.njit(cache=True, fastmath=False, nogil=True, parallel=True)
 """Decorator for the path kernels, which loop over blocks of paths with ``prange``."""
 
+block_jit = numba.njit(cache=True, fastmath=False, nogil=True)
+"""Decorator for the work of one block of paths, called once per block from a path kernel's ``prange`` loop.
+Not inlined: numba's parallel passes would otherwise run over the whole inlined body of the block, at a
+cost more than linear in its size (benchmarks/RESULTS.md, compile times)."""
+
 
 def inlined(fn):
     """``fn`` itself if it is already inlined into callers, else a copy of it that is.
