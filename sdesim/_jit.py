@@ -22,12 +22,11 @@ jit_leaf = numba.njit(cache=True, fastmath=False, nogil=True)
 kept as calls, since inlining the whole ziggurat sampler into every kernel measured slower."""
 
 parallel_jit = numba.njit(cache=True, fastmath=False, nogil=True, parallel=True)
-"""Decorator for the path kernels, which loop over blocks of paths with ``prange``."""
+"""Decorator for loops over ``prange`` (the benchmarks' bare kernels)."""
 
-block_jit = numba.njit(cache=True, fastmath=False, nogil=True)
-"""Decorator for the work of one block of paths, called once per block from a path kernel's ``prange`` loop.
-Not inlined: numba's parallel passes would otherwise run over the whole inlined body of the block, at a
-cost more than linear in its size (benchmarks/RESULTS.md, compile times)."""
+kernel_jit = numba.njit(cache=True, fastmath=False, nogil=True)
+"""Decorator for the path kernels, which run a range of blocks of paths, one range per thread
+(sdesim.kernels.drivers); without the GIL, so that the threads run in parallel."""
 
 
 def inlined(fn):

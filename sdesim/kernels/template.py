@@ -2,7 +2,7 @@
 # prepends a header that binds the problem's compiled functions
 #   sample_grad, mean_grad, noise_factor, loss, init_state, user_observables
 #   (and lanes_mean_grad where the problem has one)
-# and the decorators jit and parallel_jit, then imports the result as a module
+# and the decorators jit and kernel_jit, then imports the result as a module
 # so numba can cache the compiled kernel on disk.
 #
 # and, after the template, ``take_step = <kind>`` for the one kind of step the
@@ -16,9 +16,9 @@
 # an adaptive method's per-path state (m, v, step count) from ``opt``.
 #
 # The module holds four compiled kernels with one signature (sdesim.kernels.drivers, appended by the
-# builder: each a parallel loop over the blocks calling once per block the function ``any_block``,
-# ``scalar_block``, ``lanes_block`` or ``lanes_scalar_block`` below, named after it), and
-# ``run_paths`` picks one per call (numba compiles, or loads from its cache, only the one that runs):
+# builder: each runs the blocks it is given with ``any_block``, ``scalar_block``, ``lanes_block`` or
+# ``lanes_scalar_block`` below, named after it), and ``run_paths`` picks one per call and runs it in
+# threads (numba compiles, or loads from its cache, only the one that runs):
 #   run_paths_lanes   the steps whose only random numbers are standard normals (gaussian_step,
 #                     linear_step; ``move_lanes``, bound by the builder) where the lanes move
 #                     together (the exact step; Euler/NGD on a problem with a ``lanes_mean_grad``
@@ -34,19 +34,17 @@
 # statistics are accumulated in path order.
 #
 # Everything called per step is inlined (see sdesim._jit), so all of it is compiled into
-# one function, the block function; numba's passes over that body cost time
+# one function, the kernel; numba's passes over that body cost time
 # more than linear in its size.  Hence loops instead of array expressions and slices,
 # and the kernels' per-path logic written so that each helper is inlined once.
 import math
 
 import numpy as np
-from numba import prange
-
 from sdesim._jit import fma
+from sdesim.kernels.drivers import NAMES, in_threads
 from sdesim.kernels.guards import nan_observables
-
 from sdesim.kernels.slicing import (DONE, IDLE, LIVE, NEW, finish, load_lanes, load_path, next_stop, save_lanes,
-                                     save_path, slot, status)
+                                     save_path, slot, slots_per_block, status)
 from sdesim.kernels.tuples import copy_arrays
 from sdesim.rng import normal, seed_path
 from sdesim.rng.lanes import LANES, normal_lanes, store_lane
@@ -409,7 +407,7 @@ def record(x, path, k, ci, at_checkpoint, b, local, want, grad, noise, obs, delt
     return True
 
 
-@block_jit
+@jit
 def any_block(b, data, x0, opt0, key, path_offset, n_paths, block_size, params, f_mat, c_vec, k_mat, corrections,
               checkpoints, want, noise_rank, state_size, keep_every, constant_noise,
               counts, means, m2s, comoments, kept, bad_counts, first_bad, until, resume):
@@ -471,7 +469,7 @@ def any_block(b, data, x0, opt0, key, path_offset, n_paths, block_size, params, 
             finish(resume, s)
 
 
-@block_jit
+@jit
 def scalar_block(b, data, x0, opt0, key, path_offset, n_paths, block_size, params, f_mat, c_vec, k_mat, corrections,
                  checkpoints, want, noise_rank, state_size, keep_every, constant_noise,
                  counts, means, m2s, comoments, kept, bad_counts, first_bad, until, resume):
@@ -709,7 +707,7 @@ def run_lanes_block(b, data, x0, key, path_offset, n_paths, block_size, params, 
             finish(resume, s)
 
 
-@block_jit
+@jit
 def lanes_block(b, data, x0, opt0, key, path_offset, n_paths, block_size, params, f_mat, c_vec, k_mat, corrections,
                 checkpoints, want, noise_rank, state_size, keep_every, constant_noise,
                 counts, means, m2s, comoments, kept, bad_counts, first_bad, until, resume):
@@ -726,7 +724,7 @@ def lanes_block(b, data, x0, opt0, key, path_offset, n_paths, block_size, params
                     until, resume)
 
 
-@block_jit
+@jit
 def lanes_scalar_block(b, data, x0, opt0, key, path_offset, n_paths, block_size, params, f_mat, c_vec, k_mat,
                        corrections, checkpoints, want, noise_rank, state_size, keep_every, constant_noise,
                        counts, means, m2s, comoments, kept, bad_counts, first_bad, until, resume):
@@ -753,8 +751,11 @@ def run_paths(data, x0, opt0, key, path_offset, n_paths, block_size, params, f_m
     noise factor D is computed once per path instead of at every Gaussian step.
     ``params`` is a `sdesim.methods.StepParams`; ``opt0`` the optimizer state every
     path starts from (empty for methods without one).  Paths stop at small step ``until`` and
-    continue from ``resume`` in the next call (`sdesim.kernels.slicing`).
+    continue from ``resume`` in the next call (`sdesim.kernels.slicing`).  The blocks run in
+    numba's threads (`sdesim.kernels.drivers.in_threads`).
     """
+    given = locals()
+    args = {name: given[name] for name in NAMES}   # the arguments by name, in order
     # d > 1 without lanes moved together runs one path at a time: lanes moved one by one gained 1.4x in
     # 10-D but compiled in 20 s instead of 13 (benchmarks/RESULTS.md §1)
     scalar = x0.shape[0] == 1 and noise_rank == 1 and opt0.shape[0] == 0
@@ -766,6 +767,4 @@ def run_paths(data, x0, opt0, key, path_offset, n_paths, block_size, params, f_m
         kernel = run_paths_scalar
     else:
         kernel = run_paths_any
-    kernel(data, x0, opt0, key, path_offset, n_paths, block_size, params, f_mat, c_vec, k_mat, corrections,
-           checkpoints, want, noise_rank, state_size, keep_every, constant_noise,
-           counts, means, m2s, comoments, kept, bad_counts, first_bad, until, resume)
+    in_threads(kernel, args, slots_per_block(block_size))
