@@ -118,9 +118,10 @@ def _header(bound: dict, paths: dict, *, persistent: bool) -> str:
         header.append("from sdesim._jit import inlined, jit, kernel_jit")
     else:
         header.append("import numba")
-        header.append("from sdesim._jit import inlined")
+        header.append("from sdesim._jit import KernelCompiler, inlined")
         header.append("jit = numba.njit(fastmath=False, nogil=True, inline='always')")
-        header.append("kernel_jit = numba.njit(fastmath=False, nogil=True)")
+        header.append("kernel_jit = numba.njit(fastmath=False, nogil=True, error_model='numpy', "
+                      "pipeline_class=KernelCompiler)")
     # every bound function is inlined into the kernel (see sdesim._jit for why)
     if all(paths.values()):
         for name, path in paths.items():

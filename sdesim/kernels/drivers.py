@@ -9,10 +9,11 @@ and of the resume rows, and the paths of those blocks.  Every block's statistics
 alone, so the numbers are those of one thread bit for bit.
 
 Why not a ``prange`` loop: numba's parallel passes over the inlined body of a block cost time more than
-linear in its size (with parfor fusion's copy propagation, 40 % of the first study's compile), the
-parallel loop is linked and optimized four times over (its gufunc and three wrappers), and an exception
-raised in a call inside it is lost (benchmarks/RESULTS.md, "Compile time").  The kernels release the
-GIL (``nogil``), so the threads run in parallel.
+linear in its size, and the loop is linked and optimized four times over (its gufunc and three
+wrappers): the first study compiled in half the time without it (benchmarks/RESULTS.md, "Compile
+time").  Of those passes the kernels keep the one their speed needs, copy propagation
+(`sdesim._jit.CopyPropagation`).  The kernels release the GIL (``nogil``), so the threads run in parallel, and an
+exception raised in a range reaches the caller as from any compiled call.
 """
 
 from __future__ import annotations
