@@ -13,6 +13,40 @@ loop.  Inlined at numba's IR level, the calls disappear and so do the counts.
 
 import numba
 import numba.extending
+from numba.core import ir_utils
+from numba.core.compiler import CompilerBase, DefaultPassBuilder
+from numba.core.compiler_machinery import FunctionPass, register_pass
+from numba.core.typed_passes import NopythonRewrites
+
+
+@register_pass(mutates_CFG=True, analysis_only=False)
+class CopyPropagation(FunctionPass):
+    """numba's copy propagation and dead-code removal (``ir_utils.simplify``) over the typed IR.
+
+    Inlining a helper binds each of its array arguments to a new variable, and numba counts a
+    reference for each binding, atomically; copy propagation, which numba's parallel passes run over
+    a ``prange`` body, removes those copies before lowering, and with them the counts: without it the
+    steps took 12 times as long (benchmarks/RESULTS.md, "Compile time")."""
+
+    _name = "sdesim_copy_propagation"
+
+    def __init__(self):
+        FunctionPass.__init__(self)
+
+    def run_pass(self, state):
+        ir_utils.simplify(state.func_ir, state.typemap, state.calltypes, state.metadata)
+        return True
+
+
+class KernelCompiler(CompilerBase):
+    """numba's nopython pipeline with `CopyPropagation` after its rewrites of the typed IR."""
+
+    def define_pipelines(self):
+        pm = DefaultPassBuilder.define_nopython_pipeline(self.state)
+        pm.add_pass_after(CopyPropagation, NopythonRewrites)
+        pm.finalize()
+        return [pm]
+
 
 jit = numba.njit(cache=True, fastmath=False, nogil=True, inline="always")
 """Decorator for problem functions and kernel helpers: inlined into the kernels."""
@@ -22,7 +56,13 @@ jit_leaf = numba.njit(cache=True, fastmath=False, nogil=True)
 kept as calls, since inlining the whole ziggurat sampler into every kernel measured slower."""
 
 parallel_jit = numba.njit(cache=True, fastmath=False, nogil=True, parallel=True)
-"""Decorator for the path kernels, which loop over blocks of paths with ``prange``."""
+"""Decorator for loops over ``prange`` (the benchmarks' bare kernels)."""
+
+kernel_jit = numba.njit(cache=True, fastmath=False, nogil=True, error_model="numpy", pipeline_class=KernelCompiler)
+"""Decorator for the path kernels, which run a range of blocks of paths, one range per thread
+(sdesim.kernels.drivers); without the GIL, so that the threads run in parallel.  numba's copy
+propagation runs over them (`CopyPropagation`), and division by zero gives ±inf or NaN (numpy's
+error model), as in the parallel loops they replace."""
 
 
 def inlined(fn):

@@ -253,7 +253,6 @@ class Run:
         self.partial = None              # what an interrupted `blocks` had computed
         users = [name for name in self.layout.slices if name not in BUILTIN_OBSERVABLES]
         self.guard = Guard(problem.name, problem.functions, dict(zip(users, self.layout.user_functions)))
-        self.guard.warn_if_raising()
         self.run_paths = self.guard.naming_failures(self.module.run_paths)   # an exception names its function
 
     def _optimizer_start(self) -> np.ndarray:

@@ -503,11 +503,9 @@ def test_an_exception_in_a_user_observable_names_it_its_module_and_line(recwarn)
                                                 ".*user_observables.py:31\\) raised ValueError: x\\[1\\] must stay "
                                                 "negative while the paths ran, so this run has no result$"):
         simulate(QUAD, steps=20, x0=[-30.0, -3.0], **MISBEHAVING)
-    raising = [str(w.message) for w in recwarn if "can raise an exception" in str(w.message)]
+    # the kernels have no parallel loop for an exception to leave serially (sdesim.kernels.drivers): no warning
+    assert not [w for w in recwarn if "can raise an exception" in str(w.message) or "prange" in str(w.message)]
     assert all("NumbaPerformanceWarning" not in w.category.__name__ for w in recwarn)
-    assert raising in ([], ["observable 'checked_second' (user_observables:checked_second) can raise an exception, "
-                            "so numba runs these paths on one thread (it runs a parallel loop that an exception can "
-                            "leave serially)"])   # given once per process
 
 
 @numba.njit

@@ -12,29 +12,20 @@
   bias them.  Flags exist for ``loss``, ``grad_norm2``, ``noise_trace`` (a problem's functions)
   and every user observable.
 - **A failure names its function.** `Guard.naming_failures` finds the user function an exception
-  came from (numba reports it as the last frame), `Guard.warn_if_raising` those that hold a
-  ``raise``: numba runs a parallel loop that an exception can leave on one thread, which its
-  long NumbaPerformanceWarning pointing into the kernel cache says, at compile time; one line
-  replaces it.
+  came from (numba reports it as the last frame).  The kernels have no parallel loop (their blocks
+  run in threads, sdesim.kernels.drivers), so a function that can raise runs on every thread.
 """
 
 from __future__ import annotations
 
-import dis
 import functools
 import os
-import warnings
 
 import numpy as np
-from numba.core.errors import NumbaPerformanceWarning
 
 from sdesim._jit import jit
 
-_WARNED: dict = {}   # the warnings already given (one of each per process)
 FLAGGED_BUILTINS = ("loss", "grad_norm2", "noise_trace")   # the built-in observables a problem's functions compute
-
-SERIAL_LOOP = (r"(?s).*prange or pndindex loop will not be executed in parallel due to there being more than one "
-               "entry to or exit from the loop")   # numba's warning when it compiles a kernel that can raise
 
 
 def user_observables_source(sizes: list[int]) -> str:
@@ -136,20 +127,6 @@ class Guard:
         self.roles = {f"{role} of problem {problem_name!r}": fn for role, fn in functions.items() if fn is not None}
         self.roles.update({f"observable {name!r}": fn for name, fn in observables.items()})
 
-    def warn_if_raising(self) -> None:
-        """One line for the functions that hold a ``raise`` (or ``assert``): numba runs a parallel loop that an
-        exception can leave on one thread (its own warning, which `naming_failures` silences, points into the
-        kernel cache)."""
-        raising = []
-        for role, fn in self.roles.items():
-            code = getattr(getattr(fn, "py_func", None), "__code__", None)
-            if code is not None and any(op.opname in ("RAISE_VARARGS", "RERAISE") for op in dis.get_instructions(code)):
-                raising.append(f"{role} ({function_name(fn)})")
-        if raising:
-            warnings.warn_explicit(f"{', '.join(raising)} can raise an exception, so numba runs these paths on one "
-                                   "thread (it runs a parallel loop that an exception can leave serially)", UserWarning,
-                                   filename="sdesim", lineno=0, module="sdesim.kernels.guards", registry=_WARNED)
-
     def naming_failures(self, kernel):
         """``kernel`` turning an exception from one of the functions into a `UserFunctionError` naming its role,
         module:qualname, file and line (numba's traceback ends in a frame of the function's own source);
@@ -157,9 +134,7 @@ class Guard:
         @functools.wraps(kernel)
         def guarded(*args):
             try:
-                with warnings.catch_warnings():   # replaced by warn_if_raising's one line
-                    warnings.filterwarnings("ignore", message=SERIAL_LOOP, category=NumbaPerformanceWarning)
-                    return kernel(*args)
+                return kernel(*args)
             except Exception as error:
                 raise self._named(error) from error
 

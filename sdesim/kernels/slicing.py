@@ -60,6 +60,16 @@ def slot(b, block_size, p):
 
 
 @jit
+def next_stop(checkpoint, k, keep, keep_every, until):
+    """The small step a unit at step k runs to next: its next checkpoint, its next kept point (if ``keep``),
+    or the call's end, whichever comes first."""
+    stop = min(checkpoint, until)
+    if keep:
+        stop = min(stop, (k // keep_every + 1) * keep_every)
+    return stop
+
+
+@jit
 def status(resume, s):
     """The status of slot s: NEW where there is no resume state."""
     pos = resume[0]

@@ -2,7 +2,7 @@
 # prepends a header that binds the problem's compiled functions
 #   sample_grad, mean_grad, noise_factor, loss, init_state, user_observables
 #   (and lanes_mean_grad where the problem has one)
-# and the decorators jit and parallel_jit, then imports the result as a module
+# and the decorators jit and kernel_jit, then imports the result as a module
 # so numba can cache the compiled kernel on disk.
 #
 # and, after the template, ``take_step = <kind>`` for the one kind of step the
@@ -15,8 +15,10 @@
 # Every step reads its scalars from one `sdesim.methods.StepParams` named tuple ``p`` and
 # an adaptive method's per-path state (m, v, step count) from ``opt``.
 #
-# The module holds four compiled kernels with one signature, and ``run_paths`` picks one
-# per call (numba compiles, or loads from its cache, only the one that runs):
+# The module holds four compiled kernels with one signature (sdesim.kernels.drivers, appended by the
+# builder: each runs the blocks it is given with ``any_block``, ``scalar_block``, ``lanes_block`` or
+# ``lanes_scalar_block`` below, named after it), and ``run_paths`` picks one per call and runs it in
+# threads (numba compiles, or loads from its cache, only the one that runs):
 #   run_paths_lanes   the steps whose only random numbers are standard normals (gaussian_step,
 #                     linear_step; ``move_lanes``, bound by the builder) where the lanes move
 #                     together (the exact step; Euler/NGD on a problem with a ``lanes_mean_grad``
@@ -32,19 +34,17 @@
 # statistics are accumulated in path order.
 #
 # Everything called per step is inlined (see sdesim._jit), so all of it is compiled into
-# one function, the body of the prange loop; numba's passes over that body cost time
+# one function, the kernel; numba's passes over that body cost time
 # more than linear in its size.  Hence loops instead of array expressions and slices,
 # and the kernels' per-path logic written so that each helper is inlined once.
 import math
 
 import numpy as np
-from numba import prange
-
 from sdesim._jit import fma
+from sdesim.kernels.drivers import NAMES, in_threads
 from sdesim.kernels.guards import nan_observables
-
-from sdesim.kernels.slicing import (DONE, IDLE, LIVE, NEW, finish, load_lanes, load_path, save_lanes, save_path,
-                                     slot, status)
+from sdesim.kernels.slicing import (DONE, IDLE, LIVE, NEW, finish, load_lanes, load_path, next_stop, save_lanes,
+                                     save_path, slot, slots_per_block, status)
 from sdesim.kernels.tuples import copy_arrays
 from sdesim.rng import normal, seed_path
 from sdesim.rng.lanes import LANES, normal_lanes, store_lane
@@ -407,78 +407,74 @@ def record(x, path, k, ci, at_checkpoint, b, local, want, grad, noise, obs, delt
     return True
 
 
-@parallel_jit
-def run_paths_any(data, x0, opt0, key, path_offset, n_paths, block_size, params, f_mat, c_vec, k_mat, corrections,
-                  checkpoints, want, noise_rank, state_size, keep_every, constant_noise,
-                  counts, means, m2s, comoments, kept, bad_counts, first_bad, until, resume):
-    """``run_paths`` one path at a time, for any problem."""
-    n_blocks = counts.shape[0]
+@jit
+def any_block(b, data, x0, opt0, key, path_offset, n_paths, block_size, params, f_mat, c_vec, k_mat, corrections,
+              checkpoints, want, noise_rank, state_size, keep_every, constant_noise,
+              counts, means, m2s, comoments, kept, bad_counts, first_bad, until, resume):
+    """Block b of ``run_paths_any``: one path at a time, for any problem."""
     d = x0.shape[0]
     n_ckpt = checkpoints.shape[0]
     n_obs = means.shape[2]
-    for b in prange(n_blocks):
-        rng = np.empty(4, dtype=np.uint64)
-        pstate = np.zeros(max(state_size, 1), dtype=np.int64)
-        x = np.empty(d)
-        g1 = np.empty(d)
-        g2 = np.empty(d)
-        noise = np.empty((d, noise_rank))
-        z = np.empty(max(noise_rank, d))
-        obs = np.empty(n_obs)
-        delta = np.empty(n_obs)
-        start, f_loc, c_loc, k_loc = x0.copy(), f_mat.copy(), c_vec.copy(), k_mat.copy()
-        opt_start = opt0.copy()
-        opt = np.empty(opt0.shape[0])
-        local = copy_arrays(data)
-        for p in range(b * block_size, min((b + 1) * block_size, n_paths)):
-            path = path_offset + p
-            s = slot(b, block_size, p)
-            state = status(resume, s)
-            if state == DONE:
-                continue
-            if state == NEW:
-                start_path(x, start, local, key, path, rng, pstate, noise, constant_noise, kept, opt, opt_start)
-                k = 0
-                ci = 0
-            else:   # paused by the call before at step `until` (sdesim.kernels.slicing)
-                k, ci = load_path(resume, s, x, opt, rng, pstate)
-                if constant_noise:
-                    noise_factor(start, local, noise)
-            keep = path < kept.shape[0]
-            paused = False
-            while ci < n_ckpt:
-                # advance to the next checkpoint (or kept point, or the call's end) in one tight loop
-                stop = checkpoints[ci]
-                if keep:
-                    stop = min(stop, (k // keep_every + 1) * keep_every)
-                stop = min(stop, until)
-                if stop > k:
-                    bad = advance(stop - k, x, local, rng, pstate, opt, params,
-                                  f_loc, c_loc, k_loc, corrections, g1, g2, noise, z, constant_noise)
-                    if bad >= 0:
-                        bad_counts[b] += 1
-                        first_bad[b] = min(first_bad[b], k + bad + 1)
-                        break
-                    k = stop
-                at_checkpoint = k == checkpoints[ci]
-                if not record(x, path, k, ci, at_checkpoint, b, local, want, g1, noise, obs, delta, keep_every,
-                              counts, means, m2s, comoments, kept, bad_counts, first_bad, opt, params.u_scale):
+    rng = np.empty(4, dtype=np.uint64)
+    pstate = np.zeros(max(state_size, 1), dtype=np.int64)
+    x = np.empty(d)
+    g1 = np.empty(d)
+    g2 = np.empty(d)
+    noise = np.empty((d, noise_rank))
+    z = np.empty(max(noise_rank, d))
+    obs = np.empty(n_obs)
+    delta = np.empty(n_obs)
+    start, f_loc, c_loc, k_loc = x0.copy(), f_mat.copy(), c_vec.copy(), k_mat.copy()
+    opt_start = opt0.copy()
+    opt = np.empty(opt0.shape[0])
+    local = copy_arrays(data)
+    for p in range(b * block_size, min((b + 1) * block_size, n_paths)):
+        path = path_offset + p
+        s = slot(b, block_size, p)
+        state = status(resume, s)
+        if state == DONE:
+            continue
+        if state == NEW:
+            start_path(x, start, local, key, path, rng, pstate, noise, constant_noise, kept, opt, opt_start)
+            k = 0
+            ci = 0
+        else:   # paused by the call before at step `until` (sdesim.kernels.slicing)
+            k, ci = load_path(resume, s, x, opt, rng, pstate)
+            if constant_noise:
+                noise_factor(start, local, noise)
+        keep = path < kept.shape[0]
+        paused = False
+        while ci < n_ckpt:
+            # advance to the next checkpoint (or kept point, or the call's end) in one tight loop
+            stop = next_stop(checkpoints[ci], k, keep, keep_every, until)
+            if stop > k:
+                bad = advance(stop - k, x, local, rng, pstate, opt, params,
+                              f_loc, c_loc, k_loc, corrections, g1, g2, noise, z, constant_noise)
+                if bad >= 0:
+                    bad_counts[b] += 1
+                    first_bad[b] = min(first_bad[b], k + bad + 1)
                     break
-                if at_checkpoint:
-                    ci += 1
-                if k == until and ci < n_ckpt:
-                    save_path(resume, s, LIVE, k, ci, x, opt, rng, pstate)
-                    paused = True
-                    break
-            if not paused:
-                finish(resume, s)
+                k = stop
+            at_checkpoint = k == checkpoints[ci]
+            if not record(x, path, k, ci, at_checkpoint, b, local, want, g1, noise, obs, delta, keep_every,
+                          counts, means, m2s, comoments, kept, bad_counts, first_bad, opt, params.u_scale):
+                break
+            if at_checkpoint:
+                ci += 1
+            if k == until and ci < n_ckpt:
+                save_path(resume, s, LIVE, k, ci, x, opt, rng, pstate)
+                paused = True
+                break
+        if not paused:
+            finish(resume, s)
 
 
-@parallel_jit
-def run_paths_scalar(data, x0, opt0, key, path_offset, n_paths, block_size, params, f_mat, c_vec, k_mat, corrections,
-                     checkpoints, want, noise_rank, state_size, keep_every, constant_noise,
-                     counts, means, m2s, comoments, kept, bad_counts, first_bad, until, resume):
-    """``run_paths`` for d = 1, one noise column and no optimizer state: paths two at a time, in lanes a and b.
+@jit
+def scalar_block(b, data, x0, opt0, key, path_offset, n_paths, block_size, params, f_mat, c_vec, k_mat, corrections,
+                 checkpoints, want, noise_rank, state_size, keep_every, constant_noise,
+                 counts, means, m2s, comoments, kept, bad_counts, first_bad, until, resume):
+    """Block b of ``run_paths_scalar``, for d = 1, one noise column and no optimizer state: paths two at a
+    time, in lanes a and b.
 
     The buffers have constant size one.  A lane whose path has diverged (or lane b when
     a block has an odd number of paths) keeps stepping from the start point, unrecorded,
@@ -486,103 +482,98 @@ def run_paths_scalar(data, x0, opt0, key, path_offset, n_paths, block_size, para
     and their values copied, never by rebinding array variables: a rebound array costs an
     atomic reference count, which at every checkpoint would cost more than the steps.
     """
-    n_blocks = counts.shape[0]
     n_ckpt = checkpoints.shape[0]
     n_obs = means.shape[2]
-    for b in prange(n_blocks):
-        rng_a = np.empty(4, dtype=np.uint64)
-        rng_b = np.empty(4, dtype=np.uint64)
-        pstate_a = np.zeros(max(state_size, 1), dtype=np.int64)
-        pstate_b = np.zeros(max(state_size, 1), dtype=np.int64)
-        xa = np.empty(1)
-        xb = np.empty(1)
-        g1a = np.empty(1)
-        g1b = np.empty(1)
-        g2a = np.empty(1)
-        g2b = np.empty(1)
-        noise_a = np.empty((1, 1))
-        noise_b = np.empty((1, 1))
-        za = np.empty(1)
-        zb = np.empty(1)
-        x = np.empty(1)  # the lane being recorded, and scratch for its observables
-        grad = np.empty(1)
-        noise = np.empty((1, 1))
-        live = np.empty(2, dtype=np.bool_)
-        obs = np.empty(n_obs)
-        delta = np.empty(n_obs)
-        no_opt = np.empty(0)
-        start, f_loc, c_loc, k_loc = x0.copy(), f_mat.copy(), c_vec.copy(), k_mat.copy()
-        local = copy_arrays(data)
-        last = min((b + 1) * block_size, n_paths)
-        for p in range(b * block_size, last, 2):
-            # lane a runs path p, lane b path p + 1 (or, unrecorded, path p again)
-            paths = (path_offset + p, path_offset + p + 1 if p + 1 < last else path_offset + p)
-            s = slot(b, block_size, p)
-            state = status(resume, s)
-            if state == DONE:
-                continue
-            if state == NEW:
-                live[0] = True
-                live[1] = p + 1 < last
-                start_path(xa, start, local, key, paths[0], rng_a, pstate_a, noise_a, constant_noise, kept, no_opt,
-                           no_opt)
-                start_path(xb, start, local, key, paths[1], rng_b, pstate_b, noise_b, constant_noise, kept, no_opt,
-                           no_opt)
-                k = 0
-                ci = 0
-            else:   # paused by the call before (sdesim.kernels.slicing)
-                live[0] = state == LIVE
-                live[1] = status(resume, s + 1) == LIVE
-                k, ci = load_path(resume, s, xa, no_opt, rng_a, pstate_a)
-                load_path(resume, s + 1, xb, no_opt, rng_b, pstate_b)
-                if constant_noise:
-                    noise_factor(start, local, noise_a)
-                    noise_factor(start, local, noise_b)
-            keep = paths[0] < kept.shape[0]  # lane a has the lower path index
-            paused = False
-            while ci < n_ckpt and (live[0] or live[1]):
-                # advance both lanes to the next checkpoint (or kept point, or the call's end) in one tight loop
-                stop = checkpoints[ci]
-                if keep:
-                    stop = min(stop, (k // keep_every + 1) * keep_every)
-                stop = min(stop, until)
-                while k < stop and (live[0] or live[1]):
-                    bad = advance_pair(stop - k, xa, xb, local, rng_a, rng_b, pstate_a, pstate_b, no_opt, params,
-                                       f_loc, c_loc, k_loc, corrections, g1a, g1b, g2a, g2b, noise_a, noise_b, za, zb,
-                                       constant_noise)
-                    if bad < 0:
-                        k = stop
-                        break
-                    k += bad + 1
-                    for lane in range(2):
-                        if not np.isfinite(xa[0] if lane == 0 else xb[0]):
-                            if live[lane]:
-                                live[lane] = False
-                                bad_counts[b] += 1
-                                first_bad[b] = min(first_bad[b], k)
-                            if lane == 0:  # idle from now on
-                                xa[0] = start[0]
-                            else:
-                                xb[0] = start[0]
-                # keep and record the live lanes, in path order
-                at_checkpoint = k == checkpoints[ci]
-                for lane in range(2):
-                    if not live[lane]:
-                        continue
-                    x[0] = xa[0] if lane == 0 else xb[0]
-                    if not record(x, paths[lane], k, ci, at_checkpoint, b, local, want, grad, noise, obs,
-                                  delta, keep_every, counts, means, m2s, comoments, kept, bad_counts, first_bad,
-                                  no_opt, 1.0):
-                        live[lane] = False
-                if at_checkpoint:
-                    ci += 1
-                if k == until and ci < n_ckpt and (live[0] or live[1]):
-                    save_path(resume, s, LIVE if live[0] else IDLE, k, ci, xa, no_opt, rng_a, pstate_a)
-                    save_path(resume, s + 1, LIVE if live[1] else IDLE, k, ci, xb, no_opt, rng_b, pstate_b)
-                    paused = True
+    rng_a = np.empty(4, dtype=np.uint64)
+    rng_b = np.empty(4, dtype=np.uint64)
+    pstate_a = np.zeros(max(state_size, 1), dtype=np.int64)
+    pstate_b = np.zeros(max(state_size, 1), dtype=np.int64)
+    xa = np.empty(1)
+    xb = np.empty(1)
+    g1a = np.empty(1)
+    g1b = np.empty(1)
+    g2a = np.empty(1)
+    g2b = np.empty(1)
+    noise_a = np.empty((1, 1))
+    noise_b = np.empty((1, 1))
+    za = np.empty(1)
+    zb = np.empty(1)
+    x = np.empty(1)  # the lane being recorded, and scratch for its observables
+    grad = np.empty(1)
+    noise = np.empty((1, 1))
+    live = np.empty(2, dtype=np.bool_)
+    obs = np.empty(n_obs)
+    delta = np.empty(n_obs)
+    no_opt = np.empty(0)
+    start, f_loc, c_loc, k_loc = x0.copy(), f_mat.copy(), c_vec.copy(), k_mat.copy()
+    local = copy_arrays(data)
+    last = min((b + 1) * block_size, n_paths)
+    for p in range(b * block_size, last, 2):
+        # lane a runs path p, lane b path p + 1 (or, unrecorded, path p again)
+        paths = (path_offset + p, path_offset + p + 1 if p + 1 < last else path_offset + p)
+        s = slot(b, block_size, p)
+        state = status(resume, s)
+        if state == DONE:
+            continue
+        if state == NEW:
+            live[0] = True
+            live[1] = p + 1 < last
+            start_path(xa, start, local, key, paths[0], rng_a, pstate_a, noise_a, constant_noise, kept, no_opt,
+                       no_opt)
+            start_path(xb, start, local, key, paths[1], rng_b, pstate_b, noise_b, constant_noise, kept, no_opt,
+                       no_opt)
+            k = 0
+            ci = 0
+        else:   # paused by the call before (sdesim.kernels.slicing)
+            live[0] = state == LIVE
+            live[1] = status(resume, s + 1) == LIVE
+            k, ci = load_path(resume, s, xa, no_opt, rng_a, pstate_a)
+            load_path(resume, s + 1, xb, no_opt, rng_b, pstate_b)
+            if constant_noise:
+                noise_factor(start, local, noise_a)
+                noise_factor(start, local, noise_b)
+        keep = paths[0] < kept.shape[0]  # lane a has the lower path index
+        paused = False
+        while ci < n_ckpt and (live[0] or live[1]):
+            # advance both lanes to the next checkpoint (or kept point, or the call's end) in one tight loop
+            stop = next_stop(checkpoints[ci], k, keep, keep_every, until)
+            while k < stop and (live[0] or live[1]):
+                bad = advance_pair(stop - k, xa, xb, local, rng_a, rng_b, pstate_a, pstate_b, no_opt, params,
+                                   f_loc, c_loc, k_loc, corrections, g1a, g1b, g2a, g2b, noise_a, noise_b, za, zb,
+                                   constant_noise)
+                if bad < 0:
+                    k = stop
                     break
-            if not paused:
-                finish(resume, s)
+                k += bad + 1
+                for lane in range(2):
+                    if not np.isfinite(xa[0] if lane == 0 else xb[0]):
+                        if live[lane]:
+                            live[lane] = False
+                            bad_counts[b] += 1
+                            first_bad[b] = min(first_bad[b], k)
+                        if lane == 0:  # idle from now on
+                            xa[0] = start[0]
+                        else:
+                            xb[0] = start[0]
+            # keep and record the live lanes, in path order
+            at_checkpoint = k == checkpoints[ci]
+            for lane in range(2):
+                if not live[lane]:
+                    continue
+                x[0] = xa[0] if lane == 0 else xb[0]
+                if not record(x, paths[lane], k, ci, at_checkpoint, b, local, want, grad, noise, obs,
+                              delta, keep_every, counts, means, m2s, comoments, kept, bad_counts, first_bad,
+                              no_opt, 1.0):
+                    live[lane] = False
+            if at_checkpoint:
+                ci += 1
+            if k == until and ci < n_ckpt and (live[0] or live[1]):
+                save_path(resume, s, LIVE if live[0] else IDLE, k, ci, xa, no_opt, rng_a, pstate_a)
+                save_path(resume, s + 1, LIVE if live[1] else IDLE, k, ci, xb, no_opt, rng_b, pstate_b)
+                paused = True
+                break
+        if not paused:
+            finish(resume, s)
 
 
 EXPONENT_BITS = np.uint64(0x7FF0000000000000)
@@ -689,10 +680,7 @@ def run_lanes_block(b, data, x0, key, path_offset, n_paths, block_size, params, 
         n_live = LANES
         paused = False
         while ci < n_ckpt and n_live > 0:
-            stop = checkpoints[ci]
-            if keep:
-                stop = min(stop, (k // keep_every + 1) * keep_every)
-            stop = min(stop, until)
+            stop = next_stop(checkpoints[ci], k, keep, keep_every, until)
             if stop > k:
                 n_live = advance_lanes(stop - k, k, xs, bits, lanes, outputs, rng, zs, n_normals, live, x, local,
                                        g1, gs, ws, noise, z, params, f_loc, c_loc, k_loc, constant_noise, start, b,
@@ -719,37 +707,35 @@ def run_lanes_block(b, data, x0, key, path_offset, n_paths, block_size, params, 
             finish(resume, s)
 
 
-@parallel_jit
-def run_paths_lanes(data, x0, opt0, key, path_offset, n_paths, block_size, params, f_mat, c_vec, k_mat, corrections,
-                    checkpoints, want, noise_rank, state_size, keep_every, constant_noise,
-                    counts, means, m2s, comoments, kept, bad_counts, first_bad, until, resume):
-    """``run_paths`` for the steps whose only random numbers are standard normals, LANES paths at once."""
+@jit
+def lanes_block(b, data, x0, opt0, key, path_offset, n_paths, block_size, params, f_mat, c_vec, k_mat, corrections,
+                checkpoints, want, noise_rank, state_size, keep_every, constant_noise,
+                counts, means, m2s, comoments, kept, bad_counts, first_bad, until, resume):
+    """Block b of ``run_paths_lanes``, for the steps whose only random numbers are standard normals, LANES paths at once."""
     d = x0.shape[0]
     n_normals = noise_rank if normals_per_noise_column else d
-    for b in prange(counts.shape[0]):
-        x, g1, grad = np.empty(d), np.empty(d), np.empty(d)
-        noise, recorded_noise = np.empty((d, noise_rank)), np.empty((d, noise_rank))
-        z, xs, gs = np.empty(max(n_normals, 1)), np.empty((d, LANES)), np.empty((d, LANES))
-        zs = np.empty((max(n_normals, 1), LANES))
-        run_lanes_block(b, data, x0, key, path_offset, n_paths, block_size, params, f_mat, c_vec, k_mat,
-                        checkpoints, want, state_size, keep_every, constant_noise, counts, means, m2s, comoments,
-                        kept, bad_counts, first_bad, n_normals, (x, g1, grad, noise, recorded_noise, z, xs, gs, zs),
-                        until, resume)
+    x, g1, grad = np.empty(d), np.empty(d), np.empty(d)
+    noise, recorded_noise = np.empty((d, noise_rank)), np.empty((d, noise_rank))
+    z, xs, gs = np.empty(max(n_normals, 1)), np.empty((d, LANES)), np.empty((d, LANES))
+    zs = np.empty((max(n_normals, 1), LANES))
+    run_lanes_block(b, data, x0, key, path_offset, n_paths, block_size, params, f_mat, c_vec, k_mat,
+                    checkpoints, want, state_size, keep_every, constant_noise, counts, means, m2s, comoments,
+                    kept, bad_counts, first_bad, n_normals, (x, g1, grad, noise, recorded_noise, z, xs, gs, zs),
+                    until, resume)
 
 
-@parallel_jit
-def run_paths_lanes_scalar(data, x0, opt0, key, path_offset, n_paths, block_size, params, f_mat, c_vec, k_mat,
-                           corrections, checkpoints, want, noise_rank, state_size, keep_every, constant_noise,
-                           counts, means, m2s, comoments, kept, bad_counts, first_bad, until, resume):
-    """``run_paths_lanes`` for d = 1 and one normal per step, on buffers of constant size (unrolled loops)."""
-    for b in prange(counts.shape[0]):
-        x, g1, grad = np.empty(1), np.empty(1), np.empty(1)
-        noise, recorded_noise = np.empty((1, 1)), np.empty((1, 1))
-        z, xs, gs, zs = np.empty(1), np.empty((1, LANES)), np.empty((1, LANES)), np.empty((1, LANES))
-        run_lanes_block(b, data, x0, key, path_offset, n_paths, block_size, params, f_mat, c_vec, k_mat,
-                        checkpoints, want, state_size, keep_every, constant_noise, counts, means, m2s, comoments,
-                        kept, bad_counts, first_bad, 1, (x, g1, grad, noise, recorded_noise, z, xs, gs, zs),
-                        until, resume)
+@jit
+def lanes_scalar_block(b, data, x0, opt0, key, path_offset, n_paths, block_size, params, f_mat, c_vec, k_mat,
+                       corrections, checkpoints, want, noise_rank, state_size, keep_every, constant_noise,
+                       counts, means, m2s, comoments, kept, bad_counts, first_bad, until, resume):
+    """``lanes_block`` for d = 1 and one normal per step, on buffers of constant size (unrolled loops)."""
+    x, g1, grad = np.empty(1), np.empty(1), np.empty(1)
+    noise, recorded_noise = np.empty((1, 1)), np.empty((1, 1))
+    z, xs, gs, zs = np.empty(1), np.empty((1, LANES)), np.empty((1, LANES)), np.empty((1, LANES))
+    run_lanes_block(b, data, x0, key, path_offset, n_paths, block_size, params, f_mat, c_vec, k_mat,
+                    checkpoints, want, state_size, keep_every, constant_noise, counts, means, m2s, comoments,
+                    kept, bad_counts, first_bad, 1, (x, g1, grad, noise, recorded_noise, z, xs, gs, zs),
+                    until, resume)
 
 
 def run_paths(data, x0, opt0, key, path_offset, n_paths, block_size, params, f_mat, c_vec, k_mat, corrections,
@@ -765,8 +751,11 @@ def run_paths(data, x0, opt0, key, path_offset, n_paths, block_size, params, f_m
     noise factor D is computed once per path instead of at every Gaussian step.
     ``params`` is a `sdesim.methods.StepParams`; ``opt0`` the optimizer state every
     path starts from (empty for methods without one).  Paths stop at small step ``until`` and
-    continue from ``resume`` in the next call (`sdesim.kernels.slicing`).
+    continue from ``resume`` in the next call (`sdesim.kernels.slicing`).  The blocks run in
+    numba's threads (`sdesim.kernels.drivers.in_threads`).
     """
+    given = locals()
+    args = {name: given[name] for name in NAMES}   # the arguments by name, in order
     # d > 1 without lanes moved together runs one path at a time: lanes moved one by one gained 1.4x in
     # 10-D but compiled in 20 s instead of 13 (benchmarks/RESULTS.md §1)
     scalar = x0.shape[0] == 1 and noise_rank == 1 and opt0.shape[0] == 0
@@ -778,6 +767,4 @@ def run_paths(data, x0, opt0, key, path_offset, n_paths, block_size, params, f_m
         kernel = run_paths_scalar
     else:
         kernel = run_paths_any
-    kernel(data, x0, opt0, key, path_offset, n_paths, block_size, params, f_mat, c_vec, k_mat, corrections,
-           checkpoints, want, noise_rank, state_size, keep_every, constant_noise,
-           counts, means, m2s, comoments, kept, bad_counts, first_bad, until, resume)
+    in_threads(kernel, args, slots_per_block(block_size))
