@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import functools
 import importlib.util
+import sys
 from pathlib import Path
 
 import pytest
@@ -29,9 +30,16 @@ B, EFFECTIVE, SEED, LR, DECAY = 4, 3, 7, 0.05, 0.01
 
 @pytest.fixture(scope="module")
 def recipe():
-    spec = importlib.util.spec_from_file_location("hf_svag", EXAMPLE)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    # transformers.trainer, when first imported, takes a process that has imported marimo for a notebook and
+    # then needs IPython (transformers' is_in_notebook); the lesson tests import marimo into the same worker
+    marimo = sys.modules.pop("marimo", None)
+    try:
+        spec = importlib.util.spec_from_file_location("hf_svag", EXAMPLE)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+    finally:
+        if marimo is not None:
+            sys.modules["marimo"] = marimo
     return module
 
 
