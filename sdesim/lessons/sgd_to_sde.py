@@ -70,7 +70,7 @@ def _(demos, l, lr, noise):
 @app.cell
 def _(demo, l, lesson_rows, mo, paths, picture, rows_markdown, skew):
     mo.vstack([
-        mo.hstack([picture(demo.figure), picture(skew.figure)], justify="start"),
+        mo.hstack([picture(demo.figure), picture(skew.figure)], justify="start", wrap=True),
         mo.md(rows_markdown(lesson_rows, note=(
             f"{paths} paths for each of SGD, SVAG with l = {l.value} and the SDE (sampled exactly). "
             "Exact values: the closed forms of `sdesim.demos.svag_exact_moments` and `sde_exact_moments`; "

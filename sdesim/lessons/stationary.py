@@ -92,7 +92,7 @@ def _(lr, mo, picture, rows_markdown, well, well_paths):
 def _(gap, mo, picture, plane, plane_paths, rows_markdown):
     mo.vstack([
         mo.md("## Two dimensions: the Lyapunov covariance against $T H^{-1}$"),
-        mo.hstack([picture(plane.figure), picture(gap.figure)], justify="start"),
+        mo.hstack([picture(plane.figure), picture(gap.figure)], justify="start", wrap=True),
         mo.md(rows_markdown(plane.rows + gap.rows, note=(
             f"{plane_paths} SGD paths per panel at t = 12, from x* = 0. Measured: SGD's covariance, against the "
             "discrete Lyapunov solution; the SDE's and the Gibbs covariances are exact."))),
