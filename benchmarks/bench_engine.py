@@ -65,6 +65,7 @@ from sdesim.problems.quadratic import FUNCTIONS as DENSE_QUADRATIC_FUNCTIONS  # 
 from sdesim.rng import normal, seed_path, stream_key  # noqa: E402
 from sdesim.rng.lanes import LANES  # noqa: E402
 
+import bench_jax  # noqa: E402  (the JAX peers of the 1-D OU row)
 import bench_rng  # noqa: E402  (the bare kernel and the draw loops)
 
 fill_normal_streams = bench_rng.fill_normal_streams
@@ -354,10 +355,14 @@ def section_ou(args, torch, torchsde):
     runs["bare numba kernel (float64)"] = (bare_run, 1, 100)
     runs["bench_rng.bare_ou_kernel (Y=(X-1)/sqrt(eta))"] = (rng_bare_run, 1, 100)
     runs["bench_rng.bare_ou_lanes_kernel (the same, 16 SIMD lanes)"] = (rng_lanes_run, 1, 100)
+    no_jax = bench_jax.unavailable()
+    if no_jax is None:
+        runs.update(bench_jax.jax_runs(eta, mu, x0, dt, paths, args.seed))
 
-    # warm-up (compile or load from cache), then step counts for ~target s per timing
-    for fn, unit, _ in runs.values():
-        fn(2 * unit)
+    # warm-up (compile or load from cache) at the probe's step count, since a JAX run compiles once per step
+    # count, then step counts for ~target s per timing (the round that compiles the chosen count is not the best)
+    for fn, _, probe in runs.values():
+        fn(probe)
     steps = {name: choose_steps(fn, probe, args.target, unit, args.max_steps)
              for name, (fn, unit, probe) in runs.items()}
     cases = {name: ((lambda fn=fn, n=steps[name]: fn(n)), None) for name, (fn, _, _) in runs.items()}
@@ -388,6 +393,9 @@ def section_ou(args, torch, torchsde):
     note = thread_note(rates, "torchsde euler float64", "torchsde euler float64, 1 torch thread")
     if note:
         t.notes.append(note)
+    t.notes.append(no_jax or "jax: its CPU backend, jax_enable_x64 on; 'lax.scan euler' is one jitted lax.scan over "
+                   "the steps of the whole vector of paths, a key split per step (benchmarks/bench_jax.py); "
+                   "'diffrax euler + vmap': diffrax.Euler with an UnsafeBrownianPath, vmap over the paths")
     show(t)
     return rates
 
@@ -784,6 +792,13 @@ def main(argv=None):
         if "torchsde euler float64, 1 torch thread" in r:
             aim("1-D OU: sdesim / torchsde float64 1 thread (info)",
                 s / r["torchsde euler float64, 1 torch thread"], "-", None)
+        if "jax lax.scan euler float64" in r:
+            aim("1-D OU: sdesim / jax scan float64", s / r["jax lax.scan euler float64"], ">= 7x",
+                s / r["jax lax.scan euler float64"] >= 7)
+            aim("1-D OU: sdesim / diffrax euler + vmap float64 (info)", s / r["diffrax euler + vmap float64"], "-",
+                None)
+            aim("1-D OU: sdesim float64 / jax scan float32 (no float32 kernels yet; aim for float32: >= 3x)",
+                s / r["jax lax.scan euler float32"], "-", None)
         aim("1-D OU: sdesim / bare kernel", s / r["bare numba kernel (float64)"], ">= 0.667x",
             s / r["bare numba kernel (float64)"] >= 2 / 3)
         key = "bench_rng.bare_ou_kernel (Y=(X-1)/sqrt(eta))"
