@@ -5,7 +5,6 @@ The commands that judge exit by their verdict (`sdesim.estimators.exit_status`).
 from __future__ import annotations
 
 import argparse
-import inspect
 import sys
 
 import numpy as np
@@ -14,23 +13,16 @@ from sdesim import interrupts
 from sdesim._importable import import_named
 from sdesim.atomic import OutputError
 from sdesim.cli_parser import Parser, refuse_unless
+from sdesim.cli_problem import (add_adaptive_arguments, add_problem_arguments, adaptive_from_args, float_list,
+                                int_list, name_list, problem_factory, problem_from_args)
 from sdesim.estimators.exit_status import OUTPUT_FAILED, PASSED_KIND, exit_status
-from sdesim.estimators.record import user_functions
 from sdesim.estimators.references import REFERENCES
 from sdesim.estimators.test_functions import TESTS
 from sdesim.estimators.weak_error import DEFAULT_ADAPTIVE_L, DEFAULT_EULER_FACTOR, DEFAULT_L, ERROR_KINDS, SWEEP_METHODS
 from sdesim.executors import connect
 from sdesim.methods import METHOD_TABLE, METHODS, SCHEMES
 from sdesim.outputs import distinct_outputs, output_file, output_folder, picture_file, write_json
-from sdesim.problems import NOISE_LAWS, PROBLEMS, SAMPLINGS, Problem, make_problem
-from sdesim.problems.datasets import load_regression_data
 from sdesim.simulate import BUILTIN_OBSERVABLES, simulate
-
-# CLI option -> keyword of the problem constructors
-PROBLEM_OPTIONS = {
-    "dim": "dim", "batch_size": "batch_size", "weight_decay": "weight_decay", "noise": "noise",
-    "sampling": "sampling", "n": "n", "barrier": "barrier", "noise_scale": "noise_scale",
-}
 
 
 class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
@@ -46,129 +38,6 @@ class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
         if isinstance(default, (list, tuple)):
             default = ",".join(str(v) for v in default)
         return f"{help_text} (default: {str(default).replace('%', '%%')})"
-
-
-def _listed(text: str, kind, what: str) -> list:
-    """The comma-separated values of ``text``, each read by ``kind``: at least one, or an error."""
-    try:
-        values = [kind(v.strip()) for v in text.split(",") if v.strip()]
-    except ValueError:
-        values = None
-    if not values:
-        raise argparse.ArgumentTypeError(f"expected comma-separated {what} (at least one), got {text!r}")
-    return values
-
-
-def _floats(text: str) -> list[float]:
-    return _listed(text, float, "numbers")
-
-
-def _ints(text: str) -> list[int]:
-    return _listed(text, int, "integers")
-
-
-def _names(text: str) -> list[str]:
-    return _listed(text, str, "names")
-
-
-def _problem_name(text: str) -> str:
-    if text in PROBLEMS or ":" in text:
-        return text
-    raise argparse.ArgumentTypeError(f"unknown problem {text!r}; built in: {', '.join(sorted(PROBLEMS))}, "
-                                     "or give module:factory for your own")
-
-
-def add_problem_arguments(parser: argparse.ArgumentParser, default: str = "quadratic", *, noise: str | None = None,
-                          x0: str | None = None) -> None:
-    """The problem options; ``noise`` and ``x0`` say in the help what a command uses when they are not given."""
-    g = parser.add_argument_group("problem")
-    g.add_argument("--problem", default=default, type=_problem_name, metavar="{" + ",".join(sorted(PROBLEMS)) + "} or module:factory",
-                   help="a built-in problem, or module:factory, a function of no arguments returning an sdesim "
-                        "Problem, importable from the current directory or PYTHONPATH")
-    g.add_argument("--dim", type=int, help="dimension d")
-    g.add_argument("--batch-size", type=int, help="minibatch size B")
-    g.add_argument("--weight-decay", type=float, help="weight decay λ (gradient of L + λ/2 |x|²)")
-    g.add_argument("--noise", choices=NOISE_LAWS, help="noise law (quadratic, double_well); default: "
-                   + (f"{noise} for this command" if noise else "the problem's (gaussian)"))
-    g.add_argument("--sampling", choices=SAMPLINGS, help="minibatch sampling (linear_regression, scale_invariant)")
-    g.add_argument("--n", type=int, help="examples in the synthetic data set (linear_regression, scale_invariant)")
-    g.add_argument("--barrier", type=float, help="barrier height h (double_well)")
-    g.add_argument("--noise-scale", type=float, help="noise standard deviation σ (double_well)")
-    g.add_argument("--data", help="a .npz with arrays features and targets, or a CSV whose last column is the target")
-    g.add_argument("--x0", type=_floats, help="start point, comma-separated (one number fills every entry); default: "
-                   + (x0 or "the problem's (0, or e₁ for scale_invariant)"))
-
-
-def problem_from_args(args, defaults=None):
-    """Build the problem; options the chosen problem does not take are an error, not ignored.
-
-    ``defaults`` are options applied when the user gave none and the problem takes them.
-    """
-    if ":" in args.problem:
-        return _problem_from_factory(args)
-    accepted = inspect.signature(PROBLEMS[args.problem]).parameters
-    options = {k: v for k, v in (defaults or {}).items() if k in accepted}
-    for option, keyword in PROBLEM_OPTIONS.items():
-        value = getattr(args, option)
-        if value is None:
-            continue
-        if keyword not in accepted:
-            raise ValueError(f"--{option.replace('_', '-')} does not apply to problem {args.problem!r}")
-        options[keyword] = value
-    if args.data is not None:
-        if "features" not in accepted:
-            raise ValueError(f"--data does not apply to problem {args.problem!r}; it takes no data set")
-        if "dim" in options or "n" in options:
-            raise ValueError("--dim and --n come from the data file when --data is given; drop them")
-        options["features"], options["targets"] = load_regression_data(args.data)
-    problem = make_problem(args.problem, **options)
-    return problem, _start_point(args, problem)
-
-
-def _start_point(args, problem):
-    x0 = None
-    if args.x0 is not None:
-        x0 = np.array(args.x0 * problem.dim if len(args.x0) == 1 else args.x0)
-    return problem.start_point(x0)
-
-
-def _problem_from_factory(args):
-    """The problem a user's factory returns (``--problem module:factory``)."""
-    given = [f"--{o.replace('_', '-')}" for o in (*PROBLEM_OPTIONS, "data") if getattr(args, o) is not None]
-    if given:
-        raise ValueError(f"{', '.join(given)} do not apply to a problem from a factory ({args.problem}); set them "
-                         "in the factory")
-    factory = import_named(args.problem, "--problem factory")
-    if not callable(factory):
-        raise ValueError(f"--problem {args.problem}: {type(factory).__name__} is not callable; give a function "
-                         "of no arguments that returns an sdesim Problem")
-    try:
-        problem = factory()
-    except Exception as error:   # the user's code: say whose it is
-        raise ValueError(f"--problem {args.problem}: calling it with no arguments failed: "
-                         f"{type(error).__name__}: {error}") from error
-    if not isinstance(problem, Problem):
-        raise ValueError(f"--problem {args.problem} returned {type(problem).__name__}, not an sdesim Problem "
-                         "(build one with sdesim.problems.custom or a built-in constructor)")
-    return problem, _start_point(args, problem)
-
-
-def adaptive_from_args(args) -> dict:
-    """The adaptive methods' hyperparameters given on the command line (those left out take their defaults)."""
-    given = {"beta1": args.beta1, "beta2": args.beta2, "eps": args.eps, "bias_correction": args.bias_correction,
-             "v0": None if args.v0 is None else (args.v0[0] if len(args.v0) == 1 else args.v0)}
-    return {name: value for name, value in given.items() if value is not None}
-
-
-def add_adaptive_arguments(parser) -> None:
-    g = parser.add_argument_group("adaptive methods (rmsprop, adam, paper_rmsprop and their _sde)")
-    g.add_argument("--beta1", type=float, help="Adam's β₁ (default 0.9)")
-    g.add_argument("--beta2", type=float, help="β₂, the decay of the second-moment average v (default: adam 0.999, "
-                   "rmsprop 0.99)")
-    g.add_argument("--eps", type=float, help="ε, added to √v (default 1e-8)")
-    g.add_argument("--bias-correction", action=argparse.BooleanOptionalAction, default=None,
-                   help="Adam's bias correction (default on; RMSprop has none, paper_rmsprop always)")
-    g.add_argument("--v0", type=_floats, help="start of v, one number or one per coordinate (default 0)")
 
 
 def _simulate_command(args) -> int:
@@ -262,11 +131,6 @@ def _converge_command(args) -> int:
             return OUTPUT_FAILED if isinstance(error, OSError) else 2
         print(f"wrote {picture}")
     return _interrupted(args) if study.interrupted else exit_status(study.fits[t].kind for t in study.test_functions)
-
-
-def problem_factory(args) -> dict:
-    """The record of a ``--problem module:factory`` (its name and source hash); {} for a built-in problem."""
-    return user_functions(factory=import_named(args.problem, "--problem factory")) if ":" in args.problem else {}
 
 
 def _interrupted(args, error=None) -> int:
@@ -376,8 +240,8 @@ def build_parser() -> argparse.ArgumentParser:
     g = sim.add_argument_group("run")
     g.add_argument("--paths", type=int, default=10_000, help="independent paths N")
     g.add_argument("--seed", type=int, default=0, help="random seed")
-    g.add_argument("--checkpoints", type=_ints, help="effective steps to record at, comma-separated (when not given: 0 and K)")
-    g.add_argument("--observables", type=_names, help=f"comma-separated, from {','.join(BUILTIN_OBSERVABLES)} (u, m: the "
+    g.add_argument("--checkpoints", type=int_list, help="effective steps to record at, comma-separated (when not given: 0 and K)")
+    g.add_argument("--observables", type=name_list, help=f"comma-separated, from {','.join(BUILTIN_OBSERVABLES)} (u, m: the "
                    "adaptive methods' state; when not given: all the method has)")
     g.add_argument("--threads", type=int, help="threads (when not given: all cores); results do not depend on it")
     g.add_argument("--progress", action="store_true", help="show a progress bar")
@@ -405,11 +269,11 @@ def build_parser() -> argparse.ArgumentParser:
                    "place of --lr: level l is Euler–Maruyama with step H/l, the maximum over t = kH; --time a "
                    "multiple of H")
     g.add_argument("--time", type=float, default=1.0, help="horizon T, a whole number of steps η (adaptive: η²)")
-    g.add_argument("--test", type=_names, default=["norm4", "norm2"], metavar="NAMES",
+    g.add_argument("--test", type=name_list, default=["norm4", "norm2"], metavar="NAMES",
                    help=f"comma-separated test functions: built in ({','.join(TESTS)}) or module:function (a "
                         "numba-compiled function of x; a vector-valued one gives a row per component) "
                         "(default: norm4,norm2)")
-    g.add_argument("--l", type=_ints, metavar="LIST", help="the sweep of l, comma-separated (default: "
+    g.add_argument("--l", type=int_list, metavar="LIST", help="the sweep of l, comma-separated (default: "
                    f"{','.join(map(str, DEFAULT_L))}; adaptive methods, whose level l takes l² steps: "
                    f"{','.join(map(str, DEFAULT_ADAPTIVE_L))})")
     g.add_argument("--reference", default="auto", metavar="{" + ",".join(REFERENCES) + "} or module:exact",
@@ -453,9 +317,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="svag: Lemmas 4.6/4.7; rmsprop, adam, paper_rmsprop: the 2022 paper's SVAG and its SDE's Euler "
                         "step from the state (x, u = --v0 or diag Σ(x), m = 0), exact by enumerating the noise's values "
                         "(default noise for them: rademacher)")
-    g.add_argument("--x", type=_floats, help="the point x (when not given: --x0, else the problem's start point)")
+    g.add_argument("--x", type=float_list, help="the point x (when not given: --x0, else the problem's start point)")
     g.add_argument("--lr", type=float, default=0.5, help="learning rate η")
-    g.add_argument("--l", type=_ints, default=[1, 2, 4, 8], help="values of l")
+    g.add_argument("--l", type=int_list, default=[1, 2, 4, 8], help="values of l")
     g.add_argument("--paths", type=int, default=1_000_000, help="sampled increments per row")
     g.add_argument("--seed", type=int, default=0, help="random seed")
     g.add_argument("--json", metavar="PATH", help="write the table, every parameter included")
@@ -470,7 +334,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--lr", type=float, default=0.2, help="learning rate η")
     g.add_argument("--time", type=float, default=1.0, help="horizon T, a whole number of steps η (adaptive: η²)")
     g.add_argument("--test", default="norm4", choices=TESTS, help="the test function")
-    g.add_argument("--l", type=_ints, default=[1, 2, 4, 8, 16], help="values of l (l = 1: SGD and NGD)")
+    g.add_argument("--l", type=int_list, default=[1, 2, 4, 8, 16], help="values of l (l = 1: SGD and NGD)")
     g.add_argument("--paths", type=int, default=100_000, help="paths per scheme and l")
     g.add_argument("--seed", type=int, default=0, help="random seed")
     g.add_argument("--no-control-variates", action="store_true", help="plain Monte Carlo")
@@ -493,7 +357,7 @@ def build_parser() -> argparse.ArgumentParser:
     val.add_argument("--out", default="sdesim-validation",
                      help="folder for REPORT.md, results.json and figures/ (created if missing); the repository's "
                           "committed report is regenerated with --out validation")
-    val.add_argument("--only", type=_names, help="comma-separated claims to run (default: all): one_step_moments, "
+    val.add_argument("--only", type=name_list, help="comma-separated claims to run (default: all): one_step_moments, "
                                                  "weak_order, decomposition, equilibrium, scaling_rule, adaptive_weak_order, "
                                                  "square_root_rule")
     val.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None, help="progress bar")

@@ -16,8 +16,8 @@ import json
 import tempfile
 from pathlib import Path
 
-from sdesim.cli import (CONVERGE_DEFAULTS, _reference_from_args, _tests_from_args, build_parser, problem_factory,
-                        problem_from_args)
+from sdesim.cli import CONVERGE_DEFAULTS, _reference_from_args, _tests_from_args, build_parser
+from sdesim.cli_problem import problem_factory, problem_from_args
 from sdesim.estimators.record import changed_functions, differing_rows, git_commit, user_functions, versions
 from sdesim.outputs import distinct_outputs, output_file
 
