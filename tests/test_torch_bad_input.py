@@ -18,6 +18,7 @@ torch = pytest.importorskip("torch")
 
 from sdesim.problems import double_well, quadratic  # noqa: E402
 from sdesim.torch import checkpoint, nets, nsr  # noqa: E402
+from sdesim.torch.scaling_prediction import predict_scaling  # noqa: E402
 from sdesim.torch.data import (  # noqa: E402
     BatchSampler, DatasetData, TensorData, as_data, digits, synthetic_regression,
 )
@@ -241,17 +242,17 @@ BAD = [
      "every minibatch gradient is exactly zero: .* is it the loss the model is trained on"),
     ("2 batches", lambda: nsr.estimate_nsr(tiny_model(), torch.nn.functional.cross_entropy, []), ValueError,
      "need at least 3 batches"),
-    ("plateau without measurements", lambda: nsr.predict_scaling(measurements((0, 1.0, 1.0)), 8, 0.1, plateau=(5, 9)),
+    ("plateau without measurements", lambda: predict_scaling(measurements((0, 1.0, 1.0)), 8, 0.1, plateau=(5, 9)),
      ValueError, "no measurements"),
-    ("G = 0", lambda: nsr.predict_scaling((0.0, 1.0), 8, 0.1), ValueError, "signal must be > 0"),
-    ("lr=-0.1", lambda: nsr.predict_scaling((1.0, 1.0), 8, -0.1), ValueError, "lr must be"),
-    ("a log without B and η", lambda: nsr.predict_scaling(measurements((0, 1.0, 1.0))), ValueError,
+    ("G = 0", lambda: predict_scaling((0.0, 1.0), 8, 0.1), ValueError, "signal must be > 0"),
+    ("lr=-0.1", lambda: predict_scaling((1.0, 1.0), 8, -0.1), ValueError, "lr must be"),
+    ("a log without B and η", lambda: predict_scaling(measurements((0, 1.0, 1.0))), ValueError,
      "batch_size and lr .* are needed unless source is a TrainResult"),
-    ("a plateau across a decay", lambda: nsr.predict_scaling(run_with_lrs(0.4, 0.4, 0.04), plateau=(0, 20)),
+    ("a plateau across a decay", lambda: predict_scaling(run_with_lrs(0.4, 0.4, 0.04), plateau=(0, 20)),
      ValueError, r"learning rates on the plateau are \[0.04, 0.4\], not one: .* or pass lr="),
-    ("B* beyond the data set", lambda: nsr.predict_scaling((1.0, 100.0), 8, 0.1, n_train=1000), UserWarning,
+    ("B* beyond the data set", lambda: predict_scaling((1.0, 100.0), 8, 0.1, n_train=1000), UserWarning,
      "B\\* = 1616 exceeds the training set's 1000 examples"),
-    ("a drifting plateau", lambda: nsr.predict_scaling(measurements(*[(s, 1.0 + s / 100, 5.0) for s in range(0, 60, 10)]),
+    ("a drifting plateau", lambda: predict_scaling(measurements(*[(s, 1.0 + s / 100, 5.0) for s in range(0, 60, 10)]),
                                                       8, 0.1), UserWarning,
      r"Ĝ \(grad_norm2\) drifts along the log: .* choose a later plateau or train longer"),
     # -- adaptive methods and the scaling rules
@@ -458,13 +459,13 @@ def test_predict_scaling_prints_a_summary_and_reads_a_run():
 
     run = TrainResult(log=measurements((0, 1.0, 5.0), (10, 1.2, 5.5), (20, 0.8, 4.5), lr=0.4), steps=20,
                       config={"batch_size": 8, "n_train": 1000})
-    prediction = nsr.predict_scaling(run)
-    assert prediction == nsr.predict_scaling(run.log, 8, 0.4, n_train=1000)
+    prediction = predict_scaling(run)
+    assert prediction == predict_scaling(run.log, 8, 0.4, n_train=1000)
     text = str(prediction)
     assert text.startswith("Theorem 5.6 from a baseline at B = 8, η = 0.4 (3 measurements, N = 1000):")
     assert f"B* = {prediction.critical_batch_size:.4g}" in text and "warning" not in text
     with pytest.warns(UserWarning, match="exceeds the training set's 50 examples"):
-        beyond = nsr.predict_scaling(run, n_train=50)
+        beyond = predict_scaling(run, n_train=50)
     assert beyond.notes and f"warning: {beyond.notes[0]}" in str(beyond)
 
 

@@ -18,6 +18,7 @@ torch = pytest.importorskip("torch")
 
 from sdesim.estimators import scaling_rule  # noqa: E402
 from sdesim.torch import nets, nsr  # noqa: E402
+from sdesim.torch.scaling_prediction import predict_scaling  # noqa: E402
 
 torch.set_num_threads(1)
 N_EXAMPLES, BATCH = 6, 2
@@ -141,7 +142,7 @@ def test_batch_norm_gradient_uses_each_batchs_own_statistics():
 def test_predict_scaling_matches_scaling_rule():
     log = [{"step": s, nsr.SIGNAL: G, nsr.NOISE: N} for s, G, N in
            [(0, 9.0, 1.0), (100, 1.0, 10.0), (200, 1.2, 11.0), (300, 0.8, 12.0), (400, 0.01, 30.0)]]
-    got = nsr.predict_scaling(log, batch_size=16, lr=0.05, plateau=(100, 300))
+    got = predict_scaling(log, batch_size=16, lr=0.05, plateau=(100, 300))
     G, N = np.array([1.0, 1.2, 0.8]), np.array([10.0, 11.0, 12.0])
     cov = np.cov(G, N) / 3
     expected = scaling_rule.critical_batch_size(16, N.mean(), G.mean(), noise_se=math.sqrt(cov[1, 1]),
@@ -152,8 +153,8 @@ def test_predict_scaling_matches_scaling_rule():
     assert got.kappa == pytest.approx(scaling_rule.largest_kappa(N.mean(), G.mean()))
     assert got.critical_lr == pytest.approx(0.05 * got.kappa)
     as_columns = {key: [r[key] for r in log] for key in log[0]}
-    assert nsr.predict_scaling(as_columns, 16, 0.05, plateau=(100, 300)) == got
-    pair = nsr.predict_scaling((2.0, 6.0), 32, 0.1, C=2.0)
+    assert predict_scaling(as_columns, 16, 0.05, plateau=(100, 300)) == got
+    pair = predict_scaling((2.0, 6.0), 32, 0.1, C=2.0)
     assert pair.kappa == scaling_rule.largest_kappa(6.0, 2.0, C=2.0) and pair.kappa_se == 0.0
 
 

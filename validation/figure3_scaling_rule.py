@@ -42,6 +42,7 @@ if str(ROOT) not in sys.path:
 
 from sdesim.estimators import scaling_rule  # noqa: E402
 from sdesim.torch import data, nets, nsr  # noqa: E402
+from sdesim.torch.scaling_prediction import predict_scaling  # noqa: E402
 from sdesim.torch.training import LogSettings, train  # noqa: E402
 from sdesim.atomic import save_figure, write_text  # noqa: E402
 from sdesim.validation.report import describe_t_bound, FALSE_ALARM, seed_mean, student_t  # noqa: E402
@@ -114,7 +115,7 @@ def main(argv=None):
     runs = {kappa: [run(cfg, train_set, test_set, kappa=kappa, seed=s, device=args.device) for s in cfg["seeds"]]
             for kappa in cfg["kappas"][:1]}
     base_log = [r for rec in runs[1] for r in plateau_rows(rec)]
-    prediction = nsr.predict_scaling(base_log, cfg["batch"], cfg["lr"], C)
+    prediction = predict_scaling(base_log, cfg["batch"], cfg["lr"], C)
     # |x|² on the plateau: one mean per seed, so its standard error has n − 1 degrees of freedom
     R, R_se = seed_mean([np.mean([r[nsr.NORM] for r in plateau_rows(rec)]) for rec in runs[1]])
     R11 = scaling_rule.sgd_equilibrium_norm(cfg["lr"], cfg["weight_decay"], prediction.signal, prediction.noise)

@@ -28,7 +28,8 @@ from sdesim.torch.nets import (
 from sdesim.torch.ngd import ngd_gradient, ngd_weights, noise_scale, weighted_gradient
 from sdesim.torch.optim import SVAG, AdamSVAG, AdamWSVAG, NoisyGD, PaperRMSpropSVAG, RMSpropSVAG
 from sdesim.torch.samplers import epoch_reshuffling, two_independent_batches
-from sdesim.torch.nsr import NSREstimate, NSRMonitor, estimate_nsr, predict_scaling
+from sdesim.torch.nsr import NSREstimate, NSRMonitor, estimate_nsr
+from sdesim.torch.scaling_prediction import ScalingPrediction, predict_scaling
 from sdesim.torch.scaling import scale_config
 from sdesim.torch.sde import ProblemSDE, solve, to_torchsde
 from sdesim.torch.training import Checkpoints, DataSettings, LogSettings, Speed, Trainer, TrainResult, train
@@ -38,7 +39,7 @@ __all__ = [
     "ngd_gradient", "ngd_weights", "noise_scale", "weighted_gradient",
     "BatchSampler", "DatasetData", "TensorData", "as_data", "cifar10", "digits", "synthetic_classification",
     "synthetic_regression",
-    "NSREstimate", "NSRMonitor", "estimate_nsr", "predict_scaling",
+    "NSREstimate", "NSRMonitor", "estimate_nsr", "predict_scaling", "ScalingPrediction",
     "check_scale_invariance", "cnn", "mlp", "scale_invariant_cnn", "scale_invariant_mlp", "trainable_parameters",
     "weight_norm2",
     "ProblemSDE", "solve", "to_torchsde",
