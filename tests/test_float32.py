@@ -18,7 +18,7 @@ from sdesim.estimators.float32_rounding import rounding_bound
 from sdesim.estimators.weak_error import weak_error_study
 from sdesim.kernels.precision import as_dtype
 from sdesim.kernels.stats import BlockStats
-from sdesim.problems import custom, quadratic
+from sdesim.problems import custom, linear_regression, quadratic
 from sdesim.result import Result
 from sdesim.simulate import Run
 
@@ -207,3 +207,21 @@ def test_cli_dtype(tmp_path, capsys):
     with pytest.raises(SystemExit) as stop:
         main([*base, "--dtype", "float16"])
     assert stop.value.code == 2 and "--dtype" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("flag, recorded", [([], "float32"), (["--dtype", "float32"], None)])
+def test_rerun_refuses_a_record_whose_dtype_is_not_its_commands(flag, recorded, tmp_path, capsys):
+    """rerun runs the dtype the recorded command names (float64 without --dtype); a record saying another
+    (or, with --dtype float32, one without dtype, which means float64) is refused before any work."""
+    command = ["sdesim", "converge", "--exact", "--problem", "linear_regression", "--test", "norm2", "--plot", "none",
+               *flag]
+    record = weak_error_study(linear_regression(), exact=True, tests=["norm2"], l_values=[1, 2, 4, 8]).to_dict()
+    record["command"] = command
+    if recorded is None:
+        del record["dtype"]
+    else:
+        record["dtype"] = recorded
+    path = tmp_path / "study.json"
+    path.write_text(json.dumps(record))
+    assert main(["rerun", str(path)]) == 2
+    assert "its record says dtype" in capsys.readouterr().err
