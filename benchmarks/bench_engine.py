@@ -513,6 +513,7 @@ def section_linear(args, torch, torchsde):
     runs = {
         "sdesim simulate, declared diagonal (float64)": (sdesim_case(problem, eta, l, paths, args.seed), l, 10 * l),
         "sdesim simulate, dense path forced (float64)": (sdesim_case(dense, eta, l, paths, args.seed), l, 10 * l),
+        "sdesim float32, declared diagonal": (sdesim_case(problem, eta, l, paths, args.seed, dtype="float32"), l, 10 * l),
         "sdesim, declared diagonal, one-path kernel (before the lanes)": (
             sdesim_case(problem, eta, l, paths, args.seed, kernel="run_paths_any"), l, 10 * l),
         "torchsde euler general float32": (torch_case(torch.float32), 1, 10),
@@ -839,6 +840,8 @@ def main(argv=None):
         aim(f"{args.dim}-D: sdesim / torchsde float32", s / r["torchsde euler general float32"], ">= 10x",
             s / r["torchsde euler general float32"] >= 10)
         aim(f"{args.dim}-D: sdesim / torchsde float64 (info)", s / r["torchsde euler general float64"], "-", None)
+        aim(f"{args.dim}-D: sdesim float32 / sdesim float64, same run (info)",
+            r["sdesim float32, declared diagonal"] / s, "-", None)
         key = "torchsde euler general float32, 1 torch thread"
         if key in r:
             aim(f"{args.dim}-D: sdesim / torchsde float32 1 thread (info)", s / r[key], "-", None)

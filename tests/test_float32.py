@@ -111,17 +111,28 @@ def test_every_method_runs_in_float32_close_to_float64(method, kw):
 
 def test_float32_gradient_descent_stagnates_where_the_bound_says():
     """Without noise, Euler towards x* = 1 from 2 stops where h·a·(x − 1) falls below half an ulp of x
-    (2⁻²⁴ for x in [1, 2)): at x − 1 ≤ 2⁻²⁴/(h a), a distance growing like l, while float64 goes on to
-    (1 − ha)^K.  At l = 1000 (h = 10⁻⁴, 10⁵ steps to T = 10) that is 6·10⁻⁴ against 4.5·10⁻⁵: the weak
-    error of E x is rounding, not discretization (docs/guide/float32.md)."""
+    (2⁻²⁴ for x in [1, 2)): at x − 1 ≤ 2⁻²⁴/(h a) = 2⁻²⁴·l/(η a), growing like l, while the discretization
+    error of E x at T = 10, (1 − h)^K − e^{−T} ≈ T h e^{−T}/2, shrinks like 1/l.  They cross at
+    l* = √(T e^{−T} η² / (2·2⁻²⁴)) ≈ 6 (docs/guide/float32.md): at l = 2 float32 is the discretization error
+    give or take the stall bound; at l = 1000 (10⁵ steps) it is the stall, 6·10⁻⁴, against 4.5·10⁻⁵."""
     problem = quadratic(1, hessian=[[1.0]], minimizer=[1.0], noise_cov=[[0.0]])
-    args = dict(lr=LR, l=1000, steps=100, paths=16, x0=[2.0], observables=["x"])
-    r32, r64 = (simulate(problem, "sde", dtype=dtype, **args) for dtype in ("float32", "float64"))
-    h = LR / 1000
-    stall = U32 / h
-    gap32, gap64 = r32.mean("x")[-1, 0] - 1.0, r64.mean("x")[-1, 0] - 1.0
-    assert gap64 == pytest.approx((1 - h) ** 100_000, rel=1e-9)
-    assert stall * (1 - 2 * h) - 2 ** -23 <= gap32 <= stall
+    time_ = 10.0
+    crossing = np.sqrt(time_ * np.exp(-time_) * LR ** 2 / (2 * U32))
+    assert 5 < crossing < 8
+    for l in (2, 1000):
+        args = dict(lr=LR, l=l, steps=100, paths=16, x0=[2.0], observables=["x"])
+        r32, r64 = (simulate(problem, "sde", dtype=dtype, **args) for dtype in ("float32", "float64"))
+        h = LR / l
+        stall, exact = U32 / h, np.exp(-time_)
+        gap32, gap64 = r32.mean("x")[-1, 0] - 1.0, r64.mean("x")[-1, 0] - 1.0
+        assert gap64 == pytest.approx((1 - h) ** (100 * l), rel=1e-9)
+        discretization = abs(gap64 - exact)
+        if l < crossing:   # rounding is below the discretization error: float32 sees the same error
+            # each step rounds x + Δ by at most 2⁻²⁴ (x in [1, 2); x − 1 is exact), contracted by 1 − h: Σ ≤ 2⁻²⁴/h,
+            # plus the product h·(x − 1)'s rounding, u·h|x − 1| a step (5% covers it)
+            assert stall < discretization and abs(gap32 - gap64) <= 1.05 * stall
+        else:              # float32 has stalled: its error is rounding, far above the discretization error
+            assert stall * (1 - 2 * h) - 2 ** -23 <= gap32 <= stall and gap32 - exact > 10 * discretization
 
 
 def test_study_warns_when_its_precision_is_below_float32_rounding():
