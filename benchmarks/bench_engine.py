@@ -113,12 +113,13 @@ def bare_linear_diagonal(key, a_diag, x_star, s, dt, steps, draws_only, out):
         out[p] = x[0]
 
 
-def sdesim_case(problem, eta, l, paths, seed, kernel=None):
+def sdesim_case(problem, eta, l, paths, seed, kernel=None, dtype="float64"):
     """A timing of ``simulate(problem, "sde", ...)`` over n small steps: (mean, stderr of x_0 at the end, steps).
 
     With ``kernel``, the kernel of the run's module by that name is forced on the same `Run`
     (``run_paths_scalar``: two paths at a time; ``run_paths_any``: one path at a time), the engine's
     paths before the SIMD lanes; the numbers are the same bit for bit (tests/test_engine.py).
+    ``dtype``: the paths' floating-point type (float32: docs/guide/float32.md).
     """
     from types import SimpleNamespace
 
@@ -127,7 +128,7 @@ def sdesim_case(problem, eta, l, paths, seed, kernel=None):
     def run(n_small):
         if kernel is None:
             result = sdesim.simulate(problem, "sde", lr=eta, l=l, steps=n_small // l, paths=paths,
-                                     observables=["x"], seed=seed)
+                                     observables=["x"], seed=seed, dtype=dtype)
         else:
             r = Run(problem, "sde", lr=eta, l=l, steps=n_small // l, seed=seed, observables=["x"])
             r.module = SimpleNamespace(run_paths=getattr(r.module, kernel))
@@ -340,6 +341,7 @@ def section_ou(args, torch, torchsde):
 
     runs = {
         "sdesim simulate (float64)": (sdesim_run, l, 10 * l),
+        "sdesim float32": (sdesim_case(problem, eta, l, paths, args.seed, dtype="float32"), l, 10 * l),
         "sdesim, two-path kernel (before the lanes)": (
             sdesim_case(problem, eta, l, paths, args.seed, kernel="run_paths_scalar"), l, 10 * l),
         "sdesim, lanes moved one by one (no lanes_mean_grad)": (
@@ -384,7 +386,9 @@ def section_ou(args, torch, torchsde):
                      "them together (the quadratic's lanes_mean_grad); 'one by one': the same problem without "
                      "lanes_mean_grad, normals drawn together, paths moved one after the other (what a custom "
                      "problem without one runs); 'two-path kernel': run_paths_scalar, the kernel before the lanes; "
-                     "all give the same numbers bit for bit"])
+                     "all give the same numbers bit for bit",
+                     "'sdesim float32': the same run with dtype='float32' (paths and each step's arithmetic in float32, "
+                     "the normals the float64 stream's rounded, statistics in float64; docs/guide/float32.md)"])
     for name, (best, med, (mean, se, hs)) in res.items():
         rate = paths * len(hs) / best
         rates[name] = rate
@@ -509,6 +513,7 @@ def section_linear(args, torch, torchsde):
     runs = {
         "sdesim simulate, declared diagonal (float64)": (sdesim_case(problem, eta, l, paths, args.seed), l, 10 * l),
         "sdesim simulate, dense path forced (float64)": (sdesim_case(dense, eta, l, paths, args.seed), l, 10 * l),
+        "sdesim float32, declared diagonal": (sdesim_case(problem, eta, l, paths, args.seed, dtype="float32"), l, 10 * l),
         "sdesim, declared diagonal, one-path kernel (before the lanes)": (
             sdesim_case(problem, eta, l, paths, args.seed, kernel="run_paths_any"), l, 10 * l),
         "torchsde euler general float32": (torch_case(torch.float32), 1, 10),
@@ -797,8 +802,10 @@ def main(argv=None):
                 s / r["jax lax.scan euler float64"] >= 7)
             aim("1-D OU: sdesim / diffrax euler + vmap float64 (info)", s / r["diffrax euler + vmap float64"], "-",
                 None)
-            aim("1-D OU: sdesim float64 / jax scan float32 (no float32 kernels yet; aim for float32: >= 3x)",
-                s / r["jax lax.scan euler float32"], "-", None)
+            aim("1-D OU: sdesim float32 / jax scan float32", r["sdesim float32"] / r["jax lax.scan euler float32"],
+                ">= 3x", r["sdesim float32"] / r["jax lax.scan euler float32"] >= 3)
+            aim("1-D OU: sdesim float64 / jax scan float32 (info)", s / r["jax lax.scan euler float32"], "-", None)
+        aim("1-D OU: sdesim float32 / sdesim float64, same run (info)", r["sdesim float32"] / s, "-", None)
         aim("1-D OU: sdesim / bare kernel", s / r["bare numba kernel (float64)"], ">= 0.667x",
             s / r["bare numba kernel (float64)"] >= 2 / 3)
         key = "bench_rng.bare_ou_kernel (Y=(X-1)/sqrt(eta))"
@@ -833,6 +840,8 @@ def main(argv=None):
         aim(f"{args.dim}-D: sdesim / torchsde float32", s / r["torchsde euler general float32"], ">= 10x",
             s / r["torchsde euler general float32"] >= 10)
         aim(f"{args.dim}-D: sdesim / torchsde float64 (info)", s / r["torchsde euler general float64"], "-", None)
+        aim(f"{args.dim}-D: sdesim float32 / sdesim float64, same run (info)",
+            r["sdesim float32, declared diagonal"] / s, "-", None)
         key = "torchsde euler general float32, 1 torch thread"
         if key in r:
             aim(f"{args.dim}-D: sdesim / torchsde float32 1 thread (info)", s / r[key], "-", None)

@@ -13,8 +13,8 @@ from sdesim import interrupts
 from sdesim._importable import import_named
 from sdesim.atomic import OutputError
 from sdesim.cli_parser import Parser, refuse_unless
-from sdesim.cli_problem import (add_adaptive_arguments, add_problem_arguments, adaptive_from_args, float_list,
-                                int_list, name_list, problem_factory, problem_from_args)
+from sdesim.cli_problem import (add_adaptive_arguments, add_dtype_argument, add_problem_arguments, adaptive_from_args,
+                                float_list, int_list, name_list, problem_factory, problem_from_args)
 from sdesim.estimators.exit_status import OUTPUT_FAILED, PASSED_KIND, exit_status
 from sdesim.estimators.references import REFERENCES
 from sdesim.estimators.test_functions import TESTS
@@ -46,7 +46,8 @@ def _simulate_command(args) -> int:
     result = simulate(
         problem, args.method, lr=args.lr, l=args.l, steps=args.steps, paths=args.paths, seed=args.seed, x0=x0,
         checkpoints=args.checkpoints, observables=args.observables, dt=args.dt, scheme=args.scheme,
-        threads=args.threads, progress=args.progress, keep_interrupted=True, **adaptive_from_args(args),
+        threads=args.threads, progress=args.progress, keep_interrupted=True, dtype=args.dtype,
+        **adaptive_from_args(args),
     )
     print(result.table())
     if args.json:
@@ -115,7 +116,7 @@ def _converge_command(args) -> int:
         seed=args.seed, x0=x0, error=args.error, expected=args.expected, precision=args.precision,
         fit_from=args.fit_from, control_variates=not args.no_control_variates, euler_factor=args.euler_factor,
         client=_scheduler(args), progress=_progress(args),
-        hyperparameters=adaptive_from_args(args))
+        hyperparameters=adaptive_from_args(args), dtype=args.dtype)
     study.command = ["sdesim", *args.argv] if hasattr(args, "argv") else None
     study.user_functions = {**problem_factory(args), **study.user_functions}
     print(study.table())
@@ -150,7 +151,7 @@ def _decompose_command(args) -> int:
     result = decompose(problem, lr=args.lr, time=args.time, test=args.test, l_values=args.l, paths=args.paths,
                        seed=args.seed, x0=x0, control_variates=not args.no_control_variates,
                        precision=args.precision, client=_scheduler(args),
-                       progress=_progress(args))
+                       progress=_progress(args), dtype=args.dtype)
     print(result.table())
     write_json(args.json, result.to_dict())
     return _interrupted(args) if result.interrupted else exit_status(None if f is None else f.kind
@@ -244,6 +245,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--observables", type=name_list, help=f"comma-separated, from {','.join(BUILTIN_OBSERVABLES)} (u, m: the "
                    "adaptive methods' state; when not given: all the method has)")
     g.add_argument("--threads", type=int, help="threads (when not given: all cores); results do not depend on it")
+    add_dtype_argument(g)
     g.add_argument("--progress", action="store_true", help="show a progress bar")
     g.add_argument("--json", metavar="PATH", help="also write the result and every parameter to PATH")
     sim.set_defaults(run=_simulate_command)
@@ -292,6 +294,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="the smallest l in the order fit, fixed before the run (l = 1, SGD itself, is the most "
                         "pre-asymptotic: with the maximum over steps its step of largest gap often differs)")
     g.add_argument("--exact", action="store_true", help="exact moments instead of Monte Carlo (quadratic tests)")
+    add_dtype_argument(g)
     g.add_argument("--paths", type=int, default=100_000, help="paths per l (at least 100)")
     g.add_argument("--seed", type=int, default=0, help="random seed")
     g.add_argument("--no-control-variates", action="store_true", help="plain Monte Carlo (for comparison)")
@@ -338,6 +341,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--paths", type=int, default=100_000, help="paths per scheme and l")
     g.add_argument("--seed", type=int, default=0, help="random seed")
     g.add_argument("--no-control-variates", action="store_true", help="plain Monte Carlo")
+    add_dtype_argument(g)
     g.add_argument("--precision", type=float, default=0.1,
                    help="confirmed needs a 95%% interval for each part's order at most this wide either side")
     g.add_argument("--scheduler", metavar="ADDRESS", help="run the paths on this Dask scheduler")

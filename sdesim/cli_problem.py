@@ -10,6 +10,7 @@ import numpy as np
 
 from sdesim._importable import import_named
 from sdesim.estimators.record import user_functions
+from sdesim.kernels.precision import DEFAULT_DTYPE, DTYPES
 from sdesim.problems import NOISE_LAWS, PROBLEMS, SAMPLINGS, Problem, make_problem
 from sdesim.problems.datasets import load_regression_data
 
@@ -123,6 +124,13 @@ def _problem_from_factory(args):
         raise ValueError(f"--problem {args.problem} returned {type(problem).__name__}, not an sdesim Problem "
                          "(build one with sdesim.problems.custom or a built-in constructor)")
     return problem, _start_point(args, problem)
+
+
+def add_dtype_argument(group) -> None:
+    """``--dtype``: the type the paths are held and stepped in (`sdesim.kernels.precision`)."""
+    group.add_argument("--dtype", default=DEFAULT_DTYPE, choices=DTYPES,
+                       help="the paths' floating-point type (statistics are float64 either way; float32: "
+                            "docs/guide/float32.md; the adaptive methods run in float64 only)")
 
 
 def adaptive_from_args(args) -> dict:

@@ -58,6 +58,10 @@ def rerun(path, out=None) -> int:
     """Repeat the study recorded at ``path``; 0 when every row equals the record's bit for bit, 1 when one differs."""
     record = read_record(path)
     args = recorded_args(record, path)
+    recorded = record.get("dtype", "float64")   # a record without it ran in float64
+    if getattr(args, "dtype", "float64") != recorded:
+        raise ValueError(f"refusing to re-run {path}: its record says dtype {recorded!r} but its command runs "
+                         f"{args.dtype!r}; the record was edited or written by another version")
     output_file(out, "--json")
     distinct_outputs({"RECORD.json": path, "--json": out})   # the record re-run is the evidence: never overwritten
     try:

@@ -82,6 +82,8 @@ class Result:
             SDEs); ``"dt"``: an SDE in its own terms, t = k·dt (``lr`` holds dt).
         hyperparameters: the adaptive methods' beta1, beta2, eps, ...
         interrupted: Ctrl-C or SIGTERM stopped the run; ``counts`` paths reached each checkpoint.
+        dtype: the floating-point type the paths were held and stepped in, ``float64`` or ``float32``
+            (statistics are float64 either way); a record without it is float64.
     """
 
     problem: dict                 # {"name": ..., "params": {...}}
@@ -108,6 +110,7 @@ class Result:
                                   # "dt": an SDE in its own terms, t = k·dt (``lr`` holds dt)
     hyperparameters: dict = field(default_factory=dict)   # the adaptive methods' beta1, beta2, eps, ...
     interrupted: bool = False     # Ctrl-C or SIGTERM stopped the run: ``counts`` paths reached each checkpoint
+    dtype: str = "float64"        # the paths' floating-point type (sdesim.kernels.precision)
 
     def mean(self, name: str) -> np.ndarray:
         """ḡ_k = (1/n_k) Σᵢ g(x_k⁽ⁱ⁾): the estimate of E g(x_k) at each checkpoint, one row per checkpoint.
@@ -138,6 +141,7 @@ class Result:
             "first_divergence_time": self.first_divergence_time, "x0": self.x0, "dt": self.dt,
             "scheme": self.scheme, "block_size": self.block_size, "path_offset": self.path_offset,
             "versions": self.versions, "time_scale": self.time_scale, "hyperparameters": self.hyperparameters, "interrupted": self.interrupted,
+            "dtype": self.dtype,
         }
         if self.kept_paths is not None:
             out["kept_paths"] = self.kept_paths
@@ -174,6 +178,7 @@ class Result:
             kept_times=None if kept is None else np.asarray(data["kept_times"], dtype=np.float64),
             versions=data.get("versions", {}), time_scale=data.get("time_scale", "lr"),
             hyperparameters=data.get("hyperparameters", {}), interrupted=data.get("interrupted", False),
+            dtype=data.get("dtype", "float64"),
         )
 
     @classmethod

@@ -18,7 +18,9 @@ from sdesim import rng
 from sdesim._checks import check_memory, format_bytes, positive_int, user_call
 from sdesim.kernels import slicing
 from sdesim.kernels.build import kernel_module
+from sdesim.kernels.dtype_check import check_functions_take
 from sdesim.kernels.guards import FLAGGED_BUILTINS, Guard
+from sdesim.kernels.precision import DEFAULT_DTYPE, as_dtype, check_dtype, check_kind
 from sdesim.kernels.stats import BlockStats
 from sdesim.methods import ADAPTIVE_SDE, LINEAR, METHOD_TABLE, StepPlan, own_terms_plan, plan
 from sdesim.problems.base import Problem
@@ -206,13 +208,16 @@ class Run:
     ``block_size``); statistics of disjoint ranges concatenate into exactly those
     of one run over their union.  See `simulate` for the arguments; for an SDE in its own
     terms ``lr`` may also give the time of one effective step (a study's H, with ``dt`` the
-    Euler step, default H/l), the time ``dt`` gives when ``lr`` is left out.
+    Euler step, default H/l), the time ``dt`` gives when ``lr`` is left out.  ``dtype``: the paths'
+    floating-point type (`sdesim.kernels.precision`).
     """
 
     def __init__(self, problem: Problem, method: str = "sgd", *, lr: float | None = None, l: int = 1, steps: int = 100,
                  seed: int = 0, x0=None, checkpoints=None, observables=None, user_observables=None,
                  dt: float | None = None, scheme: str = "euler", keep_paths: int = 0, keep_every: int | None = None,
-                 block_size: int = DEFAULT_BLOCK_SIZE, covariance: bool = False, **hyperparameters):
+                 block_size: int = DEFAULT_BLOCK_SIZE, covariance: bool = False, dtype: str = DEFAULT_DTYPE,
+                 **hyperparameters):
+        self.dtype = check_dtype(dtype)
         if not isinstance(problem, Problem):
             raise TypeError(f"problem must be an sdesim Problem (see sdesim.problems), got {type(problem).__name__}")
         self.seed = positive_int("seed", seed, allow_zero=True)
@@ -223,6 +228,7 @@ class Run:
             lr = 0.1 if lr is None else lr
             self.plan = plan(method, lr, l, dt=dt, scheme=scheme, **hyperparameters)
         self.problem, self.lr, self.l, self.covariance = problem, lr, l, covariance
+        check_kind(self.dtype, self.plan.kind, method)
         self.steps = positive_int("steps", steps, allow_zero=True)
         self.block_size = positive_int("block_size", block_size)
         self.keep_paths = positive_int("keep_paths", keep_paths, allow_zero=True)
@@ -248,11 +254,12 @@ class Run:
                      "Keep fewer paths (keep_paths) or fewer points (a larger keep_every)")
         self.kept = np.full(kept_shape, np.nan)
         self.module = kernel_module(problem.functions, self.plan.kind, self.layout.user_functions, self.layout.user_sizes,
-                                    constant_noise=problem.constant_noise)
+                                    constant_noise=problem.constant_noise, dtype=self.dtype)
         self.slicer = slicing.Slicer()   # kernel calls of bounded wall time, so that signals are seen
         self.partial = None              # what an interrupted `blocks` had computed
         users = [name for name in self.layout.slices if name not in BUILTIN_OBSERVABLES]
         self.guard = Guard(problem.name, problem.functions, dict(zip(users, self.layout.user_functions)))
+        check_functions_take(problem, self.x0, dict(zip(users, self.layout.user_functions)), self.dtype)
         self.run_paths = self.guard.naming_failures(self.module.run_paths)   # an exception names its function
 
     def _optimizer_start(self) -> np.ndarray:
@@ -318,14 +325,14 @@ class Run:
         """One piece of `blocks`, appended to ``parts`` and filled by kernel calls until every path has run every step."""
         n_blocks = math.ceil(paths / self.block_size)
         stats = BlockStats.empty(n_blocks, len(self.small), self.layout.size,
-                                 covariance=self.covariance, tracked=self.layout.observed)
+                                 covariance=self.covariance, tracked=self.layout.observed, dtype=self.dtype)
         parts.append(stats)
-        f_mat, c_vec, k_mat = self.transition
-        params = self.plan.step_params(self.problem.weight_decay, self.problem.diagonal_noise)
+        data, x0, f_mat, c_vec, k_mat = as_dtype((self.problem.data, self.x0, *self.transition), self.dtype)
+        params = as_dtype(self.plan.step_params(self.problem.weight_decay, self.problem.diagonal_noise), self.dtype)
 
         def call(until, resume):
             self.run_paths(
-                self.problem.data, self.x0, self.opt0, self.key, path_offset, paths, self.block_size,
+                data, x0, self.opt0, self.key, path_offset, paths, self.block_size,
                 params, f_mat, c_vec, k_mat, self.corrections, self.small, self.layout.want, self.problem.noise_rank, self.problem.state_size, self.keep_every,
                 self.problem.constant_noise,
                 stats.counts, stats.means, stats.m2s, stats.comoments, self.kept, stats.bad_counts, stats.first_bad,
@@ -348,9 +355,12 @@ class Run:
 
     def result(self, stats: BlockStats, paths: int, path_offset: int = 0) -> Result:
         """The `Result` of merged block statistics ``stats`` covering ``paths`` paths from ``path_offset``."""
+        if stats.dtype != self.dtype:
+            raise ValueError(f"these block statistics were simulated in {stats.dtype}, this run in {self.dtype}; "
+                             "a result summarizes paths of one dtype")
         return make_result(self.problem, self.plan, stats, self.layout, lr=self.lr, l=self.l, steps=self.steps,
                            paths=paths, seed=self.seed, x0=self.x0, effective=self.effective,
-                           block_size=self.block_size, path_offset=path_offset,
+                           block_size=self.block_size, path_offset=path_offset, dtype=self.dtype,
                            kept=self.kept if self.keep_paths else None,
                            kept_times=np.arange(self.kept.shape[1]) * self.keep_every * self.plan.small_dt)
 
@@ -360,7 +370,7 @@ def simulate(problem: Problem, method: str = "sgd", *, lr: float | None = None, 
              user_observables=None, dt: float | None = None, scheme: str = "euler", keep_paths: int = 0,
              keep_every: int | None = None, threads: int | None = None, block_size: int = DEFAULT_BLOCK_SIZE,
              path_offset: int = 0, progress: bool = False, return_blocks: bool = False, keep_interrupted: bool = False,
-             **hyperparameters):
+             dtype: str = DEFAULT_DTYPE, **hyperparameters):
     """Run ``paths`` independent paths of ``method`` on ``problem`` for ``steps`` effective steps.
 
     Effective step k is time t = kη; SVAG with l takes l small steps of η/l per
@@ -382,6 +392,8 @@ def simulate(problem: Problem, method: str = "sgd", *, lr: float | None = None, 
     ``return_blocks``, for merging partial runs of one study).  With ``keep_interrupted``, Ctrl-C (or
     SIGTERM, `sdesim.interrupts`) returns what ran instead of raising: a Result with ``interrupted``
     True whose ``counts`` say how many paths reached each checkpoint (it raises if no kernel call finished).
+    ``dtype`` ``"float32"`` holds and steps the paths in float32, statistics still in float64
+    (`sdesim.kernels.precision`; the adaptive methods run in float64 only).
     """
     if isinstance(problem, Problem) and problem.sde_terms:
         if lr is not None:
@@ -401,7 +413,7 @@ def simulate(problem: Problem, method: str = "sgd", *, lr: float | None = None, 
                          "so that partial runs merge into the same blocks as one run")
     run = Run(problem, method, lr=lr, l=l, steps=steps, seed=seed, x0=x0, checkpoints=checkpoints,
               observables=observables, user_observables=user_observables, dt=dt, scheme=scheme,
-              keep_paths=keep_paths, keep_every=keep_every, block_size=block_size, **hyperparameters)
+              keep_paths=keep_paths, keep_every=keep_every, block_size=block_size, dtype=dtype, **hyperparameters)
     mismatch = lr_mismatch(problem, run.lr)   # None for a problem that declares no η (an SDE in its own terms)
     if mismatch is not None:   # a Result has no warnings of its own: Python's
         warnings.warn(mismatch, UserWarning, stacklevel=2)
@@ -433,7 +445,7 @@ def simulate(problem: Problem, method: str = "sgd", *, lr: float | None = None, 
 
 
 def make_result(problem, step_plan, stats: BlockStats, layout: Layout, *, lr, l, steps, paths, seed, x0,
-                effective, block_size, path_offset, kept=None, kept_times=None) -> Result:
+                effective, block_size, path_offset, kept=None, kept_times=None, dtype=DEFAULT_DTYPE) -> Result:
     """Summarize block statistics into a `Result`."""
     counts, mean, stderr = stats.summary()
     observables = {}
@@ -452,7 +464,7 @@ def make_result(problem, step_plan, stats: BlockStats, layout: Layout, *, lr, l,
         observables=observables, counts=counts, diverged=stats.diverged,
         first_divergence_time=None if first is None else first * step_plan.small_dt, x0=x0, dt=step_plan.h,
         scheme=step_plan.scheme, block_size=block_size, path_offset=path_offset,
-        kept_paths=kept, kept_times=None if kept is None else kept_times,
+        kept_paths=kept, kept_times=None if kept is None else kept_times, dtype=dtype,
         versions={"sdesim": sdesim.__version__, "numpy": np.__version__, "numba": numba.__version__,
                   "python": platform.python_version()},
     )

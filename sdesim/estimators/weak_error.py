@@ -30,6 +30,7 @@ from sdesim._checks import check_memory, choice, positive_float, positive_int
 from sdesim.estimators.exact_moments import ExactMoments
 from sdesim.estimators.levels import (CV_ALARM, PARTS, QUADRATIC_TESTS, control_count, estimate_levels,
                                       halves_block_size, scalar_tests)
+from sdesim.estimators.float32_rounding import rounding_warnings
 from sdesim.estimators.order import MODEL, OrderFit, check_confidence, check_precision, fit_order
 from sdesim.estimators import study_warnings
 from sdesim.estimators.record import git_commit, user_functions, versions
@@ -37,6 +38,7 @@ from sdesim.estimators.references import check_reference, plan_references
 from sdesim.estimators.sde_terms import study_clock
 from sdesim.estimators.study_rows import RESOLVED_Z, Row, rows_and_fit
 from sdesim.estimators.test_functions import EXTRA_TESTS, check_tests, describe
+from sdesim.kernels.precision import check_dtype
 from sdesim.kernels.stats import BlockStats
 from sdesim.methods import METHOD_TABLE, plan as step_plan
 from sdesim.problems.base import Problem
@@ -82,6 +84,7 @@ class Study:
     hyperparameters: dict = field(default_factory=dict)
     user_functions: dict = field(default_factory=dict)   # role → {name, sha256} (`sdesim.estimators.record`)
     command: list | None = None  # the argv, when run from the command line
+    dtype: str = "float64"       # the paths' floating-point type (sdesim.kernels.precision)
 
     @property
     def unit(self) -> float:
@@ -142,7 +145,7 @@ class Study:
                       "times": list(r.times), "resolved": r.resolved, "raw_estimate": r.raw_estimate,
                       "raw_stderr": r.raw_stderr, "cv_residual_z": r.cv_residual_z, "diverged": r.diverged}
                      for r in self.rows],
-            "interrupted": self.interrupted, "warnings": self.warnings,
+            "interrupted": self.interrupted, "warnings": self.warnings, "dtype": self.dtype,
             "command": self.command, "user_functions": self.user_functions, "versions": versions(), "git": git_commit(),
         })
 
@@ -284,7 +287,7 @@ def weak_error_study(problem: Problem, *, lr: float | None = None, time: float =
                      error: str = "max_over_steps", expected: float | None = None, precision: float = 0.1,
                      confidence: float = 0.95, fit_from: int = 2, control_variates: bool = True,
                      euler_factor: int | None = None, client=None, progress: bool = False, block_size: int = 1024,
-                     hyperparameters=None, dt: float | None = None) -> Study:
+                     hyperparameters=None, dt: float | None = None, dtype: str = "float64") -> Study:
     """Estimate e(l) for each test function and l, fit the order p and judge order ``expected``.
 
     ``method``: ``"svag"`` or ``"sde"`` (Euler with step η/l) against the SDE of eq. (2); or an
@@ -313,7 +316,9 @@ def weak_error_study(problem: Problem, *, lr: float | None = None, time: float =
 
     An SDE in its own terms (`sdesim.problems.sde`) takes ``dt`` = H instead of ``lr``: level l
     is Euler–Maruyama with step H/l (method ``sde``), the maximum is over t = kH, T a multiple of H
-    (`sdesim.estimators.sde_terms`).  Every argument is checked before any path moves.
+    (`sdesim.estimators.sde_terms`).  ``dtype``: the levels' floating-point type (``"float32"``: each
+    row is checked against float32's rounding bound, `sdesim.estimators.float32_rounding`).
+    Every argument is checked before any path moves.
     """
     if not isinstance(problem, Problem):
         raise TypeError(f"problem must be an sdesim Problem, got {type(problem).__name__}")
@@ -323,6 +328,7 @@ def weak_error_study(problem: Problem, *, lr: float | None = None, time: float =
     lr = positive_float("lr (the learning rate η)", lr)
     time = positive_float("time (the horizon T)", time)
     hyperparameters = dict(hyperparameters or {})
+    dtype = check_dtype(dtype)
     spec = METHOD_TABLE[method]
     level_one = step_plan(method, lr, 1, **hyperparameters)             # checks the hyperparameters too
     unit = level_one.time_per_step
@@ -357,7 +363,8 @@ def weak_error_study(problem: Problem, *, lr: float | None = None, time: float =
                   time=time, l_values=l_values, reference=_describe_reference(reference), seed=seed, x0=x0,
                   recorded_times=times, error_kind=kind,
                   time_scale="dt" if problem.sde_terms else "lr^2" if spec.adaptive else "lr",
-                  hyperparameters=hyperparameters, user_functions=user_functions(problem, user_tests, reference))
+                  hyperparameters=hyperparameters, user_functions=user_functions(problem, user_tests, reference),
+                  dtype=dtype)
 
     if spec.adaptive and not level_one.adaptive.bias_correction \
             and not np.any(hyperparameters.get("v0", 0.0)):
@@ -378,6 +385,9 @@ def weak_error_study(problem: Problem, *, lr: float | None = None, time: float =
         if euler_given:
             raise ValueError("euler_factor applies only to the Euler–Maruyama reference; exact=True computes the "
                              "reference exactly")
+        if dtype != "float64":
+            raise ValueError(f"dtype {dtype!r} applies to simulated paths; exact=True draws none (its moments are "
+                             "computed in float64)")
         engine = ExactMoments(problem, lr)  # raises if the moments do not close
         higher = [t for t in all_tests if t not in QUADRATIC_TESTS]
         if higher:
@@ -410,7 +420,8 @@ def weak_error_study(problem: Problem, *, lr: float | None = None, time: float =
                   layout.size + (control_count(problem.dim) if use_cv else 0), use_cv)
     levels, outcome = estimate_levels(problem, labels, all_tests, user_tests, lr=lr, steps=steps, x0=x0,
                                       ckpts=ckpts, paths=paths, seed=seed, use_cv=use_cv, client=client,
-                                      progress=progress, block_size=block_size, hyperparameters=hyperparameters)
+                                      progress=progress, block_size=block_size, hyperparameters=hyperparameters,
+                                      dtype=dtype)
     names = scalar_tests(layout.slices, all_tests)
     rows, fits, references, notes, warnings = [], {}, {}, {}, []
     for name, test, j in names:
@@ -428,6 +439,7 @@ def weak_error_study(problem: Problem, *, lr: float | None = None, time: float =
         warnings += [f"{name}, l = {r.l}: the error {r.error:.3g} is within {RESOLVED_Z:g} standard errors "
                      f"({r.stderr:.2g}) of 0: the Monte Carlo noise floor" for r in test_rows
                      if not r.resolved and math.isfinite(r.error) and math.isfinite(r.stderr)]
+        warnings += rounding_warnings(dtype, name, level_rows, steps)
     for label, level in levels.items():   # a diverged level is reported as such, once, and nothing else
         if level.diverged:
             what = (f"{label[0]} l = {label[1]}" if label[2] is None

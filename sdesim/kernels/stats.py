@@ -32,12 +32,13 @@ class BlockStats:
     bad_counts: np.ndarray  # (blocks,) paths that blew up
     first_bad: np.ndarray   # (blocks,) first small step at which one did (huge if none)
     comoments: np.ndarray   # (blocks, checkpoints, c, c) with c = observables, or c = 0 if not tracked
+    dtype: str = "float64"  # the type the paths were simulated in (sdesim.kernels.precision)
 
     FIELDS = ("counts", "means", "m2s", "bad_counts", "first_bad", "comoments")
 
     @classmethod
     def empty(cls, n_blocks: int, n_checkpoints: int, n_obs: int, covariance: bool = False,
-              tracked: int | None = None) -> "BlockStats":
+              tracked: int | None = None, dtype: str = "float64") -> "BlockStats":
         """Zero statistics; with ``covariance``, co-moments of the first ``tracked`` observables (default all)."""
         c = (n_obs if tracked is None else tracked) if covariance else 0
         return cls(
@@ -46,7 +47,7 @@ class BlockStats:
             m2s=np.zeros((n_blocks, n_checkpoints, n_obs)),
             bad_counts=np.zeros(n_blocks, dtype=np.int64),
             first_bad=np.full(n_blocks, np.iinfo(np.int64).max, dtype=np.int64),
-            comoments=np.zeros((n_blocks, n_checkpoints, c, c)),
+            comoments=np.zeros((n_blocks, n_checkpoints, c, c)), dtype=dtype,
         )
 
     @staticmethod
@@ -59,11 +60,16 @@ class BlockStats:
     def concatenate(parts) -> "BlockStats":
         """The statistics of several runs' blocks, one after another in the order given (merged later, in that order)."""
         parts = list(parts)
-        return BlockStats(*(np.concatenate([getattr(p, f) for p in parts]) for f in BlockStats.FIELDS))
+        dtypes = sorted({p.dtype for p in parts})
+        if len(dtypes) > 1:
+            raise ValueError(f"cannot merge block statistics of paths simulated in {' and '.join(dtypes)}: "
+                             "a merged run must hold its paths in one dtype")
+        return BlockStats(*(np.concatenate([getattr(p, f) for p in parts]) for f in BlockStats.FIELDS),
+                          dtype=parts[0].dtype if parts else "float64")
 
     def subset(self, blocks: slice) -> "BlockStats":
         """The statistics of a range of blocks."""
-        return BlockStats(*(getattr(self, f)[blocks] for f in BlockStats.FIELDS))
+        return BlockStats(*(getattr(self, f)[blocks] for f in BlockStats.FIELDS), dtype=self.dtype)
 
     def _merged_mean(self):
         counts = self.counts.sum(axis=0)

@@ -2,7 +2,8 @@
 # prepends a header that binds the problem's compiled functions
 #   sample_grad, mean_grad, noise_factor, loss, init_state, user_observables
 #   (and lanes_mean_grad where the problem has one)
-# and the decorators jit and kernel_jit, then imports the result as a module
+# and the decorators jit and kernel_jit, and the floating-point type of the paths (FLOAT, ZERO, BITS,
+# EXPONENT_BITS: sdesim.kernels.precision), then imports the result as a module
 # so numba can cache the compiled kernel on disk.
 #
 # and, after the template, ``take_step = <kind>`` for the one kind of step the
@@ -103,10 +104,10 @@ def gaussian_move(x, data, g1, noise, z, p, f_mat, c_vec, k_mat, constant_noise)
     m = noise.shape[1]
     if p.diagonal_noise:   # (D z)_j = 0.0 + D_jj z_j: the dense sum's value, whose other terms are ±0
         for j in range(x.shape[0]):
-            x[j] += p.noise_scale * (0.0 + noise[j, j] * z[j]) - p.h * (g1[j] + p.weight_decay * x[j])
+            x[j] += p.noise_scale * (ZERO + noise[j, j] * z[j]) - p.h * (g1[j] + p.weight_decay * x[j])
     else:
         for j in range(x.shape[0]):
-            w = 0.0
+            w = ZERO
             for k in range(m):
                 w += noise[j, k] * z[k]
             x[j] += p.noise_scale * w - p.h * (g1[j] + p.weight_decay * x[j])
@@ -159,7 +160,7 @@ def gaussian_lanes_together(xs, zs, gs, ws, live, x, z, g1, data, noise, p, f_ma
     for j in range(xs.shape[0]):
         if p.diagonal_noise:
             for lane in range(n):
-                ws[lane] = 0.0 + noise[j, j] * zs[j, lane]
+                ws[lane] = ZERO + noise[j, j] * zs[j, lane]
         else:
             for lane in range(n):
                 ws[lane] = 0.0
@@ -417,11 +418,11 @@ def any_block(b, data, x0, opt0, key, path_offset, n_paths, block_size, params, 
     n_obs = means.shape[2]
     rng = np.empty(4, dtype=np.uint64)
     pstate = np.zeros(max(state_size, 1), dtype=np.int64)
-    x = np.empty(d)
-    g1 = np.empty(d)
-    g2 = np.empty(d)
-    noise = np.empty((d, noise_rank))
-    z = np.empty(max(noise_rank, d))
+    x = np.empty(d, FLOAT)
+    g1 = np.empty(d, FLOAT)
+    g2 = np.empty(d, FLOAT)
+    noise = np.empty((d, noise_rank), FLOAT)
+    z = np.empty(max(noise_rank, d), FLOAT)
     obs = np.empty(n_obs)
     delta = np.empty(n_obs)
     start, f_loc, c_loc, k_loc = x0.copy(), f_mat.copy(), c_vec.copy(), k_mat.copy()
@@ -488,19 +489,19 @@ def scalar_block(b, data, x0, opt0, key, path_offset, n_paths, block_size, param
     rng_b = np.empty(4, dtype=np.uint64)
     pstate_a = np.zeros(max(state_size, 1), dtype=np.int64)
     pstate_b = np.zeros(max(state_size, 1), dtype=np.int64)
-    xa = np.empty(1)
-    xb = np.empty(1)
-    g1a = np.empty(1)
-    g1b = np.empty(1)
-    g2a = np.empty(1)
-    g2b = np.empty(1)
-    noise_a = np.empty((1, 1))
-    noise_b = np.empty((1, 1))
-    za = np.empty(1)
-    zb = np.empty(1)
-    x = np.empty(1)  # the lane being recorded, and scratch for its observables
-    grad = np.empty(1)
-    noise = np.empty((1, 1))
+    xa = np.empty(1, FLOAT)
+    xb = np.empty(1, FLOAT)
+    g1a = np.empty(1, FLOAT)
+    g1b = np.empty(1, FLOAT)
+    g2a = np.empty(1, FLOAT)
+    g2b = np.empty(1, FLOAT)
+    noise_a = np.empty((1, 1), FLOAT)
+    noise_b = np.empty((1, 1), FLOAT)
+    za = np.empty(1, FLOAT)
+    zb = np.empty(1, FLOAT)
+    x = np.empty(1, FLOAT)  # the lane being recorded, and scratch for its observables
+    grad = np.empty(1, FLOAT)
+    noise = np.empty((1, 1), FLOAT)
     live = np.empty(2, dtype=np.bool_)
     obs = np.empty(n_obs)
     delta = np.empty(n_obs)
@@ -576,12 +577,9 @@ def scalar_block(b, data, x0, opt0, key, path_offset, n_paths, block_size, param
             finish(resume, s)
 
 
-EXPONENT_BITS = np.uint64(0x7FF0000000000000)
-
-
 @jit
 def lanes_finite(bits, first, last):
-    """Whether lanes first … last − 1 (columns of ``bits``, float64 numbers seen as uint64) are all
+    """Whether lanes first … last − 1 (columns of ``bits``, FLOAT numbers seen as BITS integers) are all
     finite, that is, no exponent is all ones: one pass with no branch, which the compiler vectorizes."""
     bad = np.uint64(0)
     for j in range(bits.shape[0]):
@@ -640,10 +638,10 @@ def run_lanes_block(b, data, x0, key, path_offset, n_paths, block_size, params, 
     d = x.shape[0]
     n_ckpt = checkpoints.shape[0]
     n_obs = means.shape[2]
-    bits = xs.view(np.uint64)
+    bits = xs.view(BITS)
     lanes = np.empty((4, LANES), dtype=np.uint64)   # the lanes' streams, word-major
     outputs = np.empty(LANES, dtype=np.uint64)
-    ws = np.empty(LANES)
+    ws = np.empty(LANES, FLOAT)
     rng = np.empty(4, dtype=np.uint64)
     pstate = np.zeros(max(state_size, 1), dtype=np.int64)
     live = np.empty(LANES, dtype=np.bool_)
@@ -714,10 +712,10 @@ def lanes_block(b, data, x0, opt0, key, path_offset, n_paths, block_size, params
     """Block b of ``run_paths_lanes``, for the steps whose only random numbers are standard normals, LANES paths at once."""
     d = x0.shape[0]
     n_normals = noise_rank if normals_per_noise_column else d
-    x, g1, grad = np.empty(d), np.empty(d), np.empty(d)
-    noise, recorded_noise = np.empty((d, noise_rank)), np.empty((d, noise_rank))
-    z, xs, gs = np.empty(max(n_normals, 1)), np.empty((d, LANES)), np.empty((d, LANES))
-    zs = np.empty((max(n_normals, 1), LANES))
+    x, g1, grad = np.empty(d, FLOAT), np.empty(d, FLOAT), np.empty(d, FLOAT)
+    noise, recorded_noise = np.empty((d, noise_rank), FLOAT), np.empty((d, noise_rank), FLOAT)
+    z, xs, gs = np.empty(max(n_normals, 1), FLOAT), np.empty((d, LANES), FLOAT), np.empty((d, LANES), FLOAT)
+    zs = np.empty((max(n_normals, 1), LANES), FLOAT)
     run_lanes_block(b, data, x0, key, path_offset, n_paths, block_size, params, f_mat, c_vec, k_mat,
                     checkpoints, want, state_size, keep_every, constant_noise, counts, means, m2s, comoments,
                     kept, bad_counts, first_bad, n_normals, (x, g1, grad, noise, recorded_noise, z, xs, gs, zs),
@@ -729,9 +727,10 @@ def lanes_scalar_block(b, data, x0, opt0, key, path_offset, n_paths, block_size,
                        corrections, checkpoints, want, noise_rank, state_size, keep_every, constant_noise,
                        counts, means, m2s, comoments, kept, bad_counts, first_bad, until, resume):
     """``lanes_block`` for d = 1 and one normal per step, on buffers of constant size (unrolled loops)."""
-    x, g1, grad = np.empty(1), np.empty(1), np.empty(1)
-    noise, recorded_noise = np.empty((1, 1)), np.empty((1, 1))
-    z, xs, gs, zs = np.empty(1), np.empty((1, LANES)), np.empty((1, LANES)), np.empty((1, LANES))
+    x, g1, grad = np.empty(1, FLOAT), np.empty(1, FLOAT), np.empty(1, FLOAT)
+    noise, recorded_noise = np.empty((1, 1), FLOAT), np.empty((1, 1), FLOAT)
+    z, xs, gs, zs = (np.empty(1, FLOAT), np.empty((1, LANES), FLOAT), np.empty((1, LANES), FLOAT),
+                     np.empty((1, LANES), FLOAT))
     run_lanes_block(b, data, x0, key, path_offset, n_paths, block_size, params, f_mat, c_vec, k_mat,
                     checkpoints, want, state_size, keep_every, constant_noise, counts, means, m2s, comoments,
                     kept, bad_counts, first_bad, 1, (x, g1, grad, noise, recorded_noise, z, xs, gs, zs),
