@@ -19,7 +19,7 @@ import user_problem
 import user_sde
 from sdesim.problems import custom, from_record, sde
 from sdesim.result import to_jsonable
-from sdesim.simulate import simulate
+from sdesim.simulate import Run, simulate
 from seeds import seed
 
 
@@ -44,6 +44,9 @@ def test_elementwise_gbm_gives_the_matrix_forms_numbers_bit_for_bit(x0):
                                                   block_size=16)
     first = runs[True, 1]
     assert np.all(np.isfinite(first.kept_paths))
+    moves = {elementwise: Run(user_sde.gbm(x0, elementwise=elementwise), "sde", dt=0.25).module.move_lanes.py_func
+             for elementwise in (True, False)}
+    assert moves[True].__name__ == "gaussian_lanes_elementwise" and moves[False].__name__ == "gaussian_lanes_each"
     for other in runs.values():
         same_numbers(first, other)
 
