@@ -84,7 +84,7 @@ def kernel_module(functions, kind: str, user_functions=(), user_sizes=(), consta
         bound["noise_diagonal"] = bound.pop("noise_factor")
     bound.update({f"user_{i}": fn for i, fn in enumerate(user_functions)})
     lane_lines = _lane_lines(kind, constant_noise and functions.lanes_mean_grad is not None, elementwise)
-    memo_key = (tuple(id(fn) for fn in bound.values()), kind, tuple(user_sizes), lane_lines)
+    memo_key = (tuple(id(fn) for fn in bound.values()), kind, tuple(user_sizes), lane_lines, elementwise)
     if memo_key in _LOADED:
         return _LOADED[memo_key]
     paths = {name: function_path(fn) for name, fn in bound.items()}
