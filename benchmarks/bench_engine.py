@@ -8,7 +8,9 @@ round by round, best of ``--repeats``, so that they share the machine's noise):
    ``simulate`` vs torchsde's Euler scheme (float64 and float32, diagonal noise)
    vs a bare Euler-Maruyama numba kernel, in path-steps per second, plus the raw
    normal-draw rates of NumPy, numba's ``np.random`` and ``sdesim.rng.normal``; and
-   (1c) sdesim against the bare kernel with 1 and with 2 numba threads;
+   (1c) sdesim against the bare kernel with 1 and with 2 numba threads; and a user SDE in the same
+   table, geometric Brownian motion written with ``sde(..., elementwise=True)`` and without it
+   (``benchmarks/bench_user_sde.py``), against the built-in OU;
 2. the 10-D linear SDE (``quadratic(10)``, Euler) vs torchsde with a general
    (d x d) noise, float32 and float64: sdesim with the diagonal structure the problem
    declares and with the dense path forced on it, and bare diagonal-step kernels;
@@ -66,6 +68,7 @@ from sdesim.rng import normal, seed_path, stream_key  # noqa: E402
 from sdesim.rng.lanes import LANES  # noqa: E402
 
 import bench_jax  # noqa: E402  (the JAX peers of the 1-D OU row)
+import bench_user_sde  # noqa: E402  (the user SDE of table 1, importable so its kernels are cached)
 import bench_rng  # noqa: E402  (the bare kernel and the draw loops)
 
 fill_normal_streams = bench_rng.fill_normal_streams
@@ -120,6 +123,7 @@ def sdesim_case(problem, eta, l, paths, seed, kernel=None, dtype="float64"):
     (``run_paths_scalar``: two paths at a time; ``run_paths_any``: one path at a time), the engine's
     paths before the SIMD lanes; the numbers are the same bit for bit (tests/test_engine.py).
     ``dtype``: the paths' floating-point type (float32: docs/guide/float32.md).
+    An SDE in its own terms takes eta as its step H (``dt``), l Euler steps of eta/l each.
     """
     from types import SimpleNamespace
 
@@ -127,8 +131,8 @@ def sdesim_case(problem, eta, l, paths, seed, kernel=None, dtype="float64"):
 
     def run(n_small):
         if kernel is None:
-            result = sdesim.simulate(problem, "sde", lr=eta, l=l, steps=n_small // l, paths=paths,
-                                     observables=["x"], seed=seed, dtype=dtype)
+            result = sdesim.simulate(problem, "sde", **{"dt" if problem.sde_terms else "lr": eta}, l=l,
+                                     steps=n_small // l, paths=paths, observables=["x"], seed=seed, dtype=dtype)
         else:
             r = Run(problem, "sde", lr=eta, l=l, steps=n_small // l, seed=seed, observables=["x"])
             r.module = SimpleNamespace(run_paths=getattr(r.module, kernel))
@@ -303,6 +307,10 @@ def torch_run(torch, torchsde, sde, y0, dt, steps):
 # --- sections ----------------------------------------------------------------------------------
 
 
+GBM_TOGETHER = "sdesim user SDE (GBM), elementwise"
+GBM_EACH = "sdesim user SDE (GBM), matrix diffusion"
+
+
 def section_ou(args, torch, torchsde):
     eta, l = args.lr, args.l
     dt = eta / l
@@ -346,6 +354,8 @@ def section_ou(args, torch, torchsde):
             sdesim_case(problem, eta, l, paths, args.seed, kernel="run_paths_scalar"), l, 10 * l),
         "sdesim, lanes moved one by one (no lanes_mean_grad)": (
             sdesim_case(one_by_one, eta, l, paths, args.seed), l, 10 * l),
+        GBM_TOGETHER: (sdesim_case(bench_user_sde.gbm(elementwise=True), eta, l, paths, args.seed), l, 10 * l),
+        GBM_EACH: (sdesim_case(bench_user_sde.gbm(elementwise=False), eta, l, paths, args.seed), l, 10 * l),
         "torchsde euler float64": (torch_case(torch.float64), 1, 10),
         "torchsde euler float32": (torch_case(torch.float32), 1, 10),
     }
@@ -388,12 +398,19 @@ def section_ou(args, torch, torchsde):
                      "problem without one runs); 'two-path kernel': run_paths_scalar, the kernel before the lanes; "
                      "all give the same numbers bit for bit",
                      "'sdesim float32': the same run with dtype='float32' (paths and each step's arithmetic in float32, "
-                     "the normals the float64 stream's rounded, statistics in float64; docs/guide/float32.md)"])
+                     "the normals the float64 stream's rounded, statistics in float64; docs/guide/float32.md)",
+                     f"user SDE: dX = {bench_user_sde.MU}X dt + {bench_user_sde.SIGMA}X dW, X_0 = "
+                     f"{bench_user_sde.X0}, the same steps (benchmarks/bench_user_sde.py; z against its Euler "
+                     "mean), 'elementwise': sde(..., elementwise=True), its 16 lanes moved together; "
+                     "'matrix diffusion': the same SDE without it, lanes moved one by one; the same numbers bit "
+                     "for bit"])
     for name, (best, med, (mean, se, hs)) in res.items():
         rate = paths * len(hs) / best
         rates[name] = rate
         t.add(name, len(hs), f"{best:.3f}", f"{med:.3f}", mps(rate), f"{1e9 / rate:.2f}",
-              f"{mean:.4f} +- {se:.4f}", zscore(mean, se, euler_mean(1.0, x0, mu, hs)))
+              f"{mean:.4f} +- {se:.4f}",
+              zscore(mean, se, bench_user_sde.euler_mean(hs) if name in (GBM_TOGETHER, GBM_EACH)
+                     else euler_mean(1.0, x0, mu, hs)))
     note = thread_note(rates, "torchsde euler float64", "torchsde euler float64, 1 torch thread")
     if note:
         t.notes.append(note)
@@ -794,6 +811,8 @@ def main(argv=None):
         aim("1-D OU: lanes moved together / one by one, same run (info)",
             s / r["sdesim, lanes moved one by one (no lanes_mean_grad)"], "-", None)
         aim("1-D OU: sdesim / torchsde float32 (info)", s / r["torchsde euler float32"], "-", None)
+        aim("1-D user SDE (GBM) / built-in OU", r[GBM_TOGETHER] / s, ">= 0.8x", r[GBM_TOGETHER] / s >= 0.8)
+        aim("1-D user SDE (GBM) without elementwise / built-in OU (info)", r[GBM_EACH] / s, "-", None)
         if "torchsde euler float64, 1 torch thread" in r:
             aim("1-D OU: sdesim / torchsde float64 1 thread (info)",
                 s / r["torchsde euler float64, 1 torch thread"], "-", None)

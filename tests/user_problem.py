@@ -63,3 +63,39 @@ def loss(x, data):
 @numba.njit
 def no_state(data, state, pstate):
     return None
+
+
+# L(x) = Σ_j x_j⁴/4 with diagonal noise D_jj(x) = s √(1 + x_j²): ∇L and D's diagonal are elementwise, written
+# for ``custom(..., elementwise=True)`` and, for comparison, with D as a d × d matrix.
+@numba.njit
+def quartic_sample_grad(x, data, state, pstate, out):
+    for j in range(x.shape[0]):
+        out[j] = x[j] * x[j] * x[j] + data[0] * np.sqrt(1.0 + x[j] * x[j]) * rng.normal(state)
+
+
+@numba.njit
+def quartic_mean_grad(x, data, out):
+    for j in range(x.shape[0]):
+        out[j] = x[j] * x[j] * x[j]
+
+
+@numba.njit
+def quartic_noise_diagonal(x, data, out):
+    for j in range(x.shape[0]):
+        out[j] = data[0] * np.sqrt(1.0 + x[j] * x[j])
+
+
+@numba.njit
+def quartic_noise_factor(x, data, out):
+    for j in range(x.shape[0]):
+        for k in range(x.shape[0]):
+            out[j, k] = 0.0
+        out[j, j] = data[0] * np.sqrt(1.0 + x[j] * x[j])
+
+
+@numba.njit
+def quartic_loss(x, data):
+    total = 0.0
+    for j in range(x.shape[0]):
+        total += 0.25 * x[j] ** 4
+    return total

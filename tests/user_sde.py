@@ -30,3 +30,34 @@ def reverting_mean(name, times):
     if name != "x":
         return None
     return ALPHA / BETA + (X0 - ALPHA / BETA) * np.exp(-BETA * np.asarray(times, dtype=float))
+
+
+# Geometric Brownian motion dX = μX dt + σX dW, coordinate by coordinate, written twice: with elementwise
+# functions (σ as its diagonal) and as today's matrix diffusion; the two give the same numbers bit for bit.
+MU, SIGMA = -0.5, 0.4
+
+
+@numba.njit
+def gbm_drift(x, data, out):
+    for j in range(x.shape[0]):
+        out[j] = data[0] * x[j]
+
+
+@numba.njit
+def gbm_diagonal(x, data, out):
+    for j in range(x.shape[0]):
+        out[j] = data[1] * x[j]
+
+
+@numba.njit
+def gbm_diffusion(x, data, out):
+    for j in range(x.shape[0]):
+        for k in range(x.shape[0]):
+            out[j, k] = 0.0
+        out[j, j] = data[1] * x[j]
+
+
+def gbm(x0=(1.0,), elementwise=True):
+    """The GBM on R^len(x0), with elementwise functions or (``elementwise=False``) the matrix diffusion."""
+    return sde("gbm", len(x0), drift=gbm_drift, diffusion=gbm_diagonal if elementwise else gbm_diffusion,
+               x0=list(x0), data=(MU, SIGMA), elementwise=elementwise)

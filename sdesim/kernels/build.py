@@ -32,6 +32,7 @@ import numba
 
 from sdesim._importable import function_path
 from sdesim.kernels.drivers import drivers_source
+from sdesim.kernels.elementwise import elementwise_source
 from sdesim.kernels.guards import user_observables_source
 from sdesim.kernels.precision import DEFAULT_DTYPE, kernel_lines
 
@@ -56,10 +57,11 @@ def cache_dir() -> Path:
 STEP_FUNCTIONS = ("stochastic_step", "gaussian_step", "linear_step", "adaptive_step", "adaptive_sde_step")
 # The steps whose only random numbers are standard normals, drawn before the step: whether one step
 # draws one normal per noise column (else one per coordinate), the template's function that moves
-# the lanes for any problem, and the one for a problem with constant noise and a ``lanes_mean_grad``.
+# the lanes for any problem, the one for a problem with constant noise and a ``lanes_mean_grad``, and
+# the one for a problem with elementwise functions (`sdesim.kernels.elementwise`).
 # Their kernels run paths in SIMD lanes (``run_paths_lanes``).
-LANE_MOVES = {"gaussian_step": (True, "gaussian_lanes_each", "gaussian_lanes_together"),
-              "linear_step": (False, "linear_lanes_together", "linear_lanes_together")}
+LANE_MOVES = {"gaussian_step": (True, "gaussian_lanes_each", "gaussian_lanes_together", "gaussian_lanes_elementwise"),
+              "linear_step": (False, "linear_lanes_together", "linear_lanes_together", "linear_lanes_together")}
 
 
 def kernel_module(functions, kind: str, user_functions=(), user_sizes=(), constant_noise: bool = False,
@@ -71,22 +73,28 @@ def kernel_module(functions, kind: str, user_functions=(), user_sizes=(), consta
     ``user_functions`` compiled maps x ↦ value with ``user_sizes`` their sizes (0 for a scalar);
     ``constant_noise``: the problem's noise factor does not depend on x (with a ``lanes_mean_grad``,
     its Gaussian steps then move all lanes at once); ``dtype`` the paths' floating-point type
-    (`sdesim.kernels.precision`).
+    (`sdesim.kernels.precision`).  With ``functions.elementwise`` the noise factor
+    is bound as ``noise_diagonal`` and `sdesim.kernels.elementwise` supplies ``noise_factor`` and the
+    lanes' move.
     Where the cache folder cannot be written (read-only, or not a folder), the kernel is
     compiled in memory instead, with a one-line warning.
     """
     if kind not in STEP_FUNCTIONS:
         raise ValueError(f"unknown step kind {kind!r}; the kernel template has {', '.join(STEP_FUNCTIONS)}")
     bound = dict(functions.items())
+    elementwise = functions.elementwise
+    if elementwise:   # the user's diagonal; the matrix noise_factor comes with elementwise_source()
+        bound["noise_diagonal"] = bound.pop("noise_factor")
     bound.update({f"user_{i}": fn for i, fn in enumerate(user_functions)})
-    lane_lines = _lane_lines(kind, constant_noise and functions.lanes_mean_grad is not None)
-    memo_key = (tuple(id(fn) for fn in bound.values()), kind, tuple(user_sizes), lane_lines, dtype)
+    lane_lines = _lane_lines(kind, constant_noise and functions.lanes_mean_grad is not None, elementwise)
+    memo_key = (tuple(id(fn) for fn in bound.values()), kind, tuple(user_sizes), lane_lines, elementwise, dtype)
     if memo_key in _LOADED:
         return _LOADED[memo_key]
     paths = {name: function_path(fn) for name, fn in bound.items()}
     cached = all(paths.values())
-    body = (kernel_lines(dtype) + user_observables_source(list(user_sizes)) + TEMPLATE.read_text() + drivers_source()
-            + f"\n\ntake_step = {kind}\n" + lane_lines)
+    body = (kernel_lines(dtype) + user_observables_source(list(user_sizes)) + TEMPLATE.read_text()
+            + drivers_source() + (elementwise_source() if elementwise else "") + f"\n\ntake_step = {kind}\n"
+            + lane_lines)
     module = None
     if cached:
         source = _header(bound, paths, persistent=True) + body
@@ -103,15 +111,15 @@ def kernel_module(functions, kind: str, user_functions=(), user_sizes=(), consta
     return module
 
 
-def _lane_lines(kind: str, together: bool) -> str:
+def _lane_lines(kind: str, together: bool, elementwise: bool = False) -> str:
     """``move_lanes``, ``normals_per_noise_column`` and ``moves_lanes_together`` for the lane kernels
     (``move_lanes = None``: none for this kind)."""
     if kind not in LANE_MOVES:
         return "move_lanes = None\nnormals_per_noise_column = False\nmoves_lanes_together = False\n"
-    per_column, each, all_at_once = LANE_MOVES[kind]
-    move = all_at_once if together else each
+    per_column, each, all_at_once, for_elementwise = LANE_MOVES[kind]
+    move = for_elementwise if elementwise else all_at_once if together else each
     return (f"move_lanes = {move}\nnormals_per_noise_column = {per_column}\n"
-            f"moves_lanes_together = {move == all_at_once}\n")
+            f"moves_lanes_together = {move != each or each == all_at_once}\n")
 
 
 def _header(bound: dict, paths: dict, *, persistent: bool) -> str:

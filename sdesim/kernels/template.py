@@ -23,7 +23,8 @@
 #   run_paths_lanes   the steps whose only random numbers are standard normals (gaussian_step,
 #                     linear_step; ``move_lanes``, bound by the builder) where the lanes move
 #                     together (the exact step; Euler/NGD on a problem with a ``lanes_mean_grad``
-#                     and constant noise): 16 paths in SIMD lanes, their normals drawn together
+#                     and constant noise, or with elementwise functions, sdesim.kernels.elementwise):
+#                     16 paths in SIMD lanes, their normals drawn together
 #                     (sdesim.rng.lanes) and their moves made in loops over the lanes
 #   run_paths_lanes_scalar  these steps for d = 1 and one normal per step, on buffers of constant
 #                     size; the lanes move together or, for other problems, one by one
@@ -43,6 +44,7 @@ import math
 import numpy as np
 from sdesim._jit import fma
 from sdesim.kernels.drivers import NAMES, in_threads
+from sdesim.kernels.elementwise import lane_views
 from sdesim.kernels.guards import nan_observables
 from sdesim.kernels.slicing import (DONE, IDLE, LIVE, NEW, finish, load_lanes, load_path, next_stop, save_lanes,
                                      save_path, slot, slots_per_block, status)
@@ -135,7 +137,8 @@ def linear_step(x, data, rng, pstate, opt, p, f_mat, c_vec, k_mat, corrections, 
 
 
 @jit
-def gaussian_lanes_each(xs, zs, gs, ws, live, x, z, g1, data, noise, p, f_mat, c_vec, k_mat, constant_noise):
+def gaussian_lanes_each(xs, zs, gs, ws, live, x, z, g1, data, noise, p, f_mat, c_vec, k_mat, constant_noise,
+                        flat):
     """The Gaussian step of every live lane (a column of xs, its normals a column of zs), lane after lane:
     ``gaussian_move`` on the lane copied into x.  For any problem."""
     for lane in range(xs.shape[1]):
@@ -151,7 +154,8 @@ def gaussian_lanes_each(xs, zs, gs, ws, live, x, z, g1, data, noise, p, f_mat, c
 
 
 @jit
-def gaussian_lanes_together(xs, zs, gs, ws, live, x, z, g1, data, noise, p, f_mat, c_vec, k_mat, constant_noise):
+def gaussian_lanes_together(xs, zs, gs, ws, live, x, z, g1, data, noise, p, f_mat, c_vec, k_mat, constant_noise,
+                            flat):
     """The Gaussian step of all lanes at once, for a problem with constant noise and a ``lanes_mean_grad``:
     ``gaussian_move``'s arithmetic on every lane, in loops over the lanes that the compiler vectorizes
     (lanes not live move too, unrecorded)."""
@@ -172,7 +176,8 @@ def gaussian_lanes_together(xs, zs, gs, ws, live, x, z, g1, data, noise, p, f_ma
 
 
 @jit
-def linear_lanes_together(xs, zs, gs, ws, live, x, z, g1, data, noise, p, f_mat, c_vec, k_mat, constant_noise):
+def linear_lanes_together(xs, zs, gs, ws, live, x, z, g1, data, noise, p, f_mat, c_vec, k_mat, constant_noise,
+                          flat):
     """The exact OU transition of all lanes at once: ``linear_step``'s arithmetic in loops over the lanes."""
     d, n = xs.shape[0], xs.shape[1]
     for j in range(d):
@@ -590,7 +595,7 @@ def lanes_finite(bits, first, last):
 
 @jit
 def advance_lanes(n, k, xs, bits, lanes, outputs, rng, zs, n_normals, live, x, data, g1, gs, ws, noise, z, p,
-                  f_mat, c_vec, k_mat, constant_noise, start, b, bad_counts, first_bad):
+                  f_mat, c_vec, k_mat, constant_noise, start, b, bad_counts, first_bad, flat):
     """Take n small steps of every lane (its x a column of xs) after small step k; return the lanes still live.
 
     Each step draws ``n_normals`` normals for all lanes at once (`normal_lanes`), then moves them
@@ -607,7 +612,7 @@ def advance_lanes(n, k, xs, bits, lanes, outputs, rng, zs, n_normals, live, x, d
             break
         for r in range(n_normals):
             normal_lanes(lanes, outputs, rng, zs, r)
-        move_lanes(xs, zs, gs, ws, live, x, z, g1, data, noise, p, f_mat, c_vec, k_mat, constant_noise)
+        move_lanes(xs, zs, gs, ws, live, x, z, g1, data, noise, p, f_mat, c_vec, k_mat, constant_noise, flat)
         if not lanes_finite(bits, 0, xs.shape[1]):
             for lane in range(xs.shape[1]):
                 if not lanes_finite(bits, lane, lane + 1):
@@ -635,6 +640,7 @@ def run_lanes_block(b, data, x0, key, path_offset, n_paths, block_size, params, 
     statistics are the one-path kernel's bit for bit.
     """
     x, g1, grad, noise, recorded_noise, z, xs, gs, zs = buffers
+    flat = lane_views(xs, gs)   # for elementwise problems (sdesim.kernels.elementwise)
     d = x.shape[0]
     n_ckpt = checkpoints.shape[0]
     n_obs = means.shape[2]
@@ -682,7 +688,7 @@ def run_lanes_block(b, data, x0, key, path_offset, n_paths, block_size, params, 
             if stop > k:
                 n_live = advance_lanes(stop - k, k, xs, bits, lanes, outputs, rng, zs, n_normals, live, x, local,
                                        g1, gs, ws, noise, z, params, f_loc, c_loc, k_loc, constant_noise, start, b,
-                                       bad_counts, first_bad)
+                                       bad_counts, first_bad, flat)
                 k = stop
             at_checkpoint = k == checkpoints[ci]
             for lane in range(LANES):

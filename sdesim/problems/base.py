@@ -14,6 +14,9 @@ A problem supplies five ``@jit`` functions, each taking the problem's ``data`` t
   the columns of ``out``, with ``mean_grad``'s arithmetic on each column, in loops over the
   lanes that the compiler vectorizes.  With constant noise, the Euler and NGD kernels then
   move all their SIMD lanes at once.
+- or, instead, ``elementwise`` (`ProblemFunctions.elementwise`): ``mean_grad`` writes out[j] = f(x[j]) with
+  one formula for every j, and ``noise_factor`` writes the diagonal of a diagonal D(x), out[j] = g(x[j]),
+  shape (d,); the Gaussian steps then move all lanes at once for any noise (`sdesim.kernels.elementwise`).
 
 Weight decay λ is applied by the kernels (∇ of L + λ/2 |x|², eq. (7)), never by
 the problem functions, so every problem has it.
@@ -48,6 +51,7 @@ class ProblemFunctions:
     loss: Callable
     init_state: Callable = no_state
     lanes_mean_grad: Callable | None = None
+    elementwise: bool = False   # mean_grad elementwise, noise_factor writing D's diagonal (see the module docstring)
 
     def items(self):
         roles = (
@@ -160,10 +164,10 @@ class Problem:
         return out
 
     def noise_sqrt(self, x) -> np.ndarray:
-        """A factor D(x), d×m, with Σ(x) = D Dᵀ."""
-        out = np.full((self.dim, self.noise_rank), np.nan)
+        """A factor D(x), d×m, with Σ(x) = D Dᵀ (diag of the diagonal an elementwise problem's function writes)."""
+        out = np.full(self.dim if self.functions.elementwise else (self.dim, self.noise_rank), np.nan)
         self.functions.noise_factor(np.ascontiguousarray(x, dtype=np.float64), self.data, out)
-        return out
+        return np.diag(out) if self.functions.elementwise else out
 
     def sigma(self, x) -> np.ndarray:
         """Σ(x), the covariance of the stochastic gradient ∇L_γ(x)."""
