@@ -18,7 +18,8 @@ from sdesim.cli_problem import (add_adaptive_arguments, add_dtype_argument, add_
 from sdesim.estimators.exit_status import OUTPUT_FAILED, PASSED_KIND, exit_status
 from sdesim.estimators.references import REFERENCES
 from sdesim.estimators.test_functions import TESTS
-from sdesim.estimators.weak_error import DEFAULT_ADAPTIVE_L, DEFAULT_EULER_FACTOR, DEFAULT_L, ERROR_KINDS, SWEEP_METHODS
+from sdesim.estimators.sweep_arguments import ERROR_KINDS
+from sdesim.estimators.weak_error import DEFAULT_ADAPTIVE_L, DEFAULT_EULER_FACTOR, DEFAULT_L, SWEEP_METHODS
 from sdesim.executors import connect
 from sdesim.methods import METHOD_TABLE, METHODS, SCHEMES
 from sdesim.outputs import distinct_outputs, output_file, output_folder, picture_file, write_json

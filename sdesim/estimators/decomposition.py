@@ -21,7 +21,8 @@ from sdesim.estimators.levels import estimate_levels
 from sdesim.estimators.order import OrderFit, check_confidence, check_precision, fit_order
 from sdesim.estimators.references import exact_sde_values, why_not_exact
 from sdesim.estimators.test_functions import check_tests
-from sdesim.estimators.weak_error import MIN_PATHS, _horizon, _l_values
+from sdesim.estimators.sweep_arguments import horizon_steps, l_values_of
+from sdesim.estimators.weak_error import MIN_PATHS
 from sdesim.kernels.precision import check_dtype
 from sdesim.problems.base import Problem
 from sdesim.result import to_jsonable
@@ -86,8 +87,8 @@ def decompose(problem: Problem, *, lr: float = 0.2, time: float = 1.0, test: str
     lr = positive_float("lr (the learning rate η)", lr)
     time = positive_float("time (the horizon T)", time)
     dtype = check_dtype(dtype)
-    steps = _horizon(lr, time)
-    l_values = _l_values(l_values)
+    steps = horizon_steps(lr, time)
+    l_values = l_values_of(l_values)
     (test,) = check_tests([test])
     if test == "x":
         raise ValueError("the decomposition takes a scalar test function (norm4, norm2, loss, grad_norm2, "

@@ -36,6 +36,8 @@ from sdesim.estimators import study_warnings
 from sdesim.estimators.record import git_commit, user_functions, versions
 from sdesim.estimators.references import check_reference, plan_references
 from sdesim.estimators.sde_terms import study_clock
+from sdesim.estimators.sweep_arguments import (check_fit_range, error_kind, fit_levels,
+                                              horizon_steps, l_values_of)
 from sdesim.estimators.study_rows import RESOLVED_Z, Row, rows_and_fit
 from sdesim.estimators.test_functions import EXTRA_TESTS, check_tests, describe
 from sdesim.kernels.precision import check_dtype
@@ -48,7 +50,6 @@ from sdesim.simulate import BUILTIN_OBSERVABLES, observable_layout
 DEFAULT_L = (1, 2, 4, 8, 16, 32, 64)
 DEFAULT_ADAPTIVE_L = (1, 2, 4, 8)   # level l of an adaptive method takes l² small steps per effective step
 SWEEP_METHODS = ("svag", "sde", "rmsprop", "adam", "paper_rmsprop", "rmsprop_sde", "adam_sde", "paper_rmsprop_sde")
-ERROR_KINDS = ("max_over_steps", "at_time")
 MIN_PATHS = 100                 # Monte Carlo paths per level: standard errors to trust, 50 in each half
 MEMORY_LIMIT = 4 * 2**30        # bytes of block statistics a study may hold
 DEFAULT_EULER_FACTOR = 8        # reference 'euler': its step this many times finer than the finest level's
@@ -217,56 +218,7 @@ class Study:
         return "\n".join(lines)
 
 
-# --- arguments ----------------------------------------------------------------------------------
-
-def _horizon(unit: float, time: float, name: str = "η") -> int:
-    steps = time / unit
-    if abs(steps - round(steps)) > 1e-9 * max(1.0, steps) or round(steps) < 1:
-        raise ValueError(f"the horizon T = {time:g} is not a whole number of steps of {name} = {unit:g} "
-                         f"(T/{name} = {steps:g}); choose T = k{name} for an integer k ≥ 1")
-    return int(round(steps))
-
-
-def _l_values(l_values) -> tuple:
-    if isinstance(l_values, (str, bytes)) or not np.iterable(l_values):
-        raise ValueError(f"l values must be a list of integers >= 1, got {l_values!r}")
-    values = []
-    for v in l_values:
-        if isinstance(v, bool) or not isinstance(v, (int, float, np.integer, np.floating)) \
-                or not float(v).is_integer() or v < 1:
-            raise ValueError(f"l values must be integers >= 1, got {v!r}")
-        values.append(int(v))
-    if len(set(values)) != len(values):
-        raise ValueError(f"l values must be distinct, got {list(l_values)}")
-    if len(values) < 2:
-        raise ValueError("a sweep needs at least two l values")
-    return tuple(sorted(values))
-
-
-def fit_levels(l_values: tuple, fit_from: int, extrapolated: bool = False) -> list:
-    """The l values of a fit: those ≥ ``fit_from``, less the two finest when they make the (extrapolated) reference."""
-    return [l for l in l_values if l >= fit_from and not (extrapolated and l in l_values[-2:])]
-
-
-def _check_fit_range(l_values: tuple, fit_from: int, extrapolated: bool) -> None:
-    """Refuse, before any work, a fit range that holds no level of the sweep."""
-    if fit_levels(l_values, fit_from, extrapolated):
-        return
-    listed = ", ".join(map(str, l_values))
-    if not extrapolated or fit_from > l_values[-1]:
-        raise ValueError(f"fit_from = {fit_from} is above every l of the sweep ({listed}): the fit would have no "
-                         f"level; give fit_from at most {l_values[-1]}, or add larger l values")
-    raise ValueError(f"reference 'extrapolation' takes the two finest l ({l_values[-2]}, {l_values[-1]}) out of the "
-                     f"fit, which leaves no l ≥ fit_from = {fit_from} of the sweep ({listed}) to fit; add l values "
-                     f"above {l_values[-1]}, or lower fit_from to at most {l_values[-3] if len(l_values) > 2 else 1}, "
-                     "or use another reference")
-
-
-def error_kind(value: str) -> str:
-    """'max_over_steps' or 'at_time' (hyphens allowed, as on the command line)."""
-    value = value.replace("-", "_") if isinstance(value, str) else value
-    return choice("error", value, ERROR_KINDS)
-
+# --- the study's record ------------------------------------------------------------------------
 
 def _recorded_steps(steps: int, kind: str) -> np.ndarray:
     return np.arange(1, steps + 1, dtype=np.int64) if kind == "max_over_steps" else np.array([steps], np.int64)
@@ -332,12 +284,12 @@ def weak_error_study(problem: Problem, *, lr: float | None = None, time: float =
     spec = METHOD_TABLE[method]
     level_one = step_plan(method, lr, 1, **hyperparameters)             # checks the hyperparameters too
     unit = level_one.time_per_step
-    steps = _horizon(unit, time, "H" if problem.sde_terms else "η²" if spec.adaptive else "η")
-    l_values = _l_values(l_values)
+    steps = horizon_steps(unit, time, "H" if problem.sde_terms else "η²" if spec.adaptive else "η")
+    l_values = l_values_of(l_values)
     kind = error_kind(error)
     rule = dict(expected=expected, precision=check_precision(precision), confidence=check_confidence(confidence))
     fit_from = positive_int("fit_from (the smallest l in the fit)", fit_from)
-    _check_fit_range(l_values, fit_from, extrapolated=False)
+    check_fit_range(l_values, fit_from, extrapolated=False)
     if expected is None:
         rule["expected"] = spec.weak_order
     user_tests = dict(user_tests or {})
@@ -405,7 +357,7 @@ def weak_error_study(problem: Problem, *, lr: float | None = None, time: float =
     kinds = {kind_ for kind_, _ in plan.values()}
     if "extrapolation" in kinds and len(l_values) < 3:
         raise ValueError("reference 'extrapolation' uses the two finest l and needs at least three l values")
-    _check_fit_range(l_values, fit_from, extrapolated="extrapolation" in kinds)
+    check_fit_range(l_values, fit_from, extrapolated="extrapolation" in kinds)
     if euler_given and "euler" not in kinds:
         raise ValueError(f"euler_factor applies only to the Euler–Maruyama reference (reference 'euler', or 'auto' "
                          f"with an adaptive method); this study's references are {', '.join(sorted(kinds))}")

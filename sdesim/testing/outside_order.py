@@ -28,7 +28,8 @@ from sdesim._checks import positive_int
 from sdesim.estimators.levels import PARTS, Estimate, Level
 from sdesim.estimators.order import check_confidence, check_precision
 from sdesim.estimators.study_rows import rows_and_fit
-from sdesim.estimators.weak_error import DEFAULT_L, MIN_PATHS, Study, _l_values, error_kind
+from sdesim.estimators.sweep_arguments import error_kind, l_values_of
+from sdesim.estimators.weak_error import DEFAULT_L, MIN_PATHS, Study
 
 
 def norm2(x: np.ndarray) -> np.ndarray:
@@ -108,7 +109,7 @@ def simulator_study(simulate, *, times, exact=None, reference=None, test=norm2, 
         if exact.shape != times.shape or not np.all(np.isfinite(exact)):
             raise ValueError(f"exact must give one finite E g(X_t) per recorded time ({times.size}), got "
                              f"{np.asarray(values).tolist()}")
-    l_values = _l_values(l_values)
+    l_values = l_values_of(l_values)
     paths = positive_int("paths", paths)
     if paths < MIN_PATHS:
         raise ValueError(f"a Monte Carlo study needs at least {MIN_PATHS} paths per level (standard errors to trust, "
