@@ -1,4 +1,5 @@
-"""How many kernels a study compiles, and the kernels' blocks spread over threads (sdesim.kernels.drivers).
+"""How many kernels a study compiles, how numba inlines into them (sdesim._jit), and the kernels' blocks spread
+over threads (sdesim.kernels.drivers).
 
 Compiling is most of a first study's time (benchmarks/RESULTS.md, "Compile time"): the default study
 compiles one kernel, and every kernel runs its blocks in numba's threads with one thread's numbers.
@@ -64,3 +65,39 @@ def test_blocks_in_threads_give_one_threads_numbers_bit_for_bit():
     for field in BlockStats.FIELDS:
         np.testing.assert_array_equal(getattr(two, field), getattr(one, field), err_msg=field)
     np.testing.assert_array_equal(kept_two, kept_one)
+
+
+def test_a_kernel_compiles_with_shared_scopes_and_leaves_numba_as_it_was(monkeypatch):
+    """Inlining in a kernel copies no scope (`sdesim._jit.scopes_shared_when_inlining`: numba copied the
+    callee's scope once per block, most of a kernel's compile time), gives the inlined function's numbers,
+    and leaves ``ir.Scope`` as it was afterwards, also when one compilation nests in another."""
+    from numba.core import ir
+
+    from sdesim import _jit
+
+    shared = []
+    monkeypatch.setattr(_jit, "_same_scope", lambda scope, memo: shared.append(scope) or scope)
+
+    @numba.njit(inline="always")   # as sdesim._jit.jit and kernel_jit, without the disk cache: compiled here
+    def helper(v, out):
+        for j in range(v.shape[0]):
+            if v[j] > 0.0:
+                out[j] = 2.0 * v[j]
+            else:
+                out[j] = -v[j]
+
+    @numba.njit(pipeline_class=_jit.KernelCompiler)
+    def kernel(v, out):
+        helper(v, out)
+        helper(out, out)
+
+    out = np.empty(3)
+    kernel(np.array([1.5, -2.0, 0.25]), out)
+    assert out.tolist() == [6.0, 4.0, 1.0]
+    assert shared, "the kernel's inlining copied scopes"
+    assert "__deepcopy__" not in vars(ir.Scope)
+    with _jit.scopes_shared_when_inlining():
+        with _jit.scopes_shared_when_inlining():
+            pass
+        assert vars(ir.Scope)["__deepcopy__"] is _jit._same_scope
+    assert "__deepcopy__" not in vars(ir.Scope)
