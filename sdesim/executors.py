@@ -17,7 +17,8 @@ from sdesim import interrupts
 from sdesim._checks import positive_float
 from sdesim.kernels.stats import BlockStats
 from sdesim.problems.base import Problem
-from sdesim.simulate import Footprint, Run, check_footprint, progress_bar
+from sdesim.footprint import Footprint, check_footprint, progress_bar
+from sdesim.simulate import Run
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,7 @@
 """Imports flow one way: each layer imports only from the layers below it.
 
 L-1 atomic (atomic file writes) · L0 _checks, _jit, _importable, interrupts, result · L1 rng · L2 problems, kernels (kernels never
-import problems) · L3 methods · L4 simulate, then executors · L5 estimators · L5.5 outputs · L5.75 cli_parser · L5.8 cli_problem · L6 cli, plotting, testing, validation, demos, then rerun (it parses with the cli's parser) · L6.75 lessons · L6.8 teach (the lessons' command) · L7 torch (the only unit that imports torch).
+import problems) · L3 methods · L3.5 footprint (a run's cost) · L4 simulate, then executors · L5 estimators · L5.5 outputs · L5.75 cli_parser · L5.8 cli_problem · L6 cli, plotting, testing, validation, demos, then rerun (it parses with the cli's parser) · L6.75 lessons · L6.8 teach (the lessons' command) · L7 torch (the only unit that imports torch).
 The core never imports torch, torchsde or matplotlib at module level.
 """
 
@@ -12,7 +12,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1] / "sdesim"
 LAYER = {"_checks": 0, "_jit": 0, "_importable": 0, "interrupts": 0, "result": 0, "atomic": -1, "rng": 1, "problems": 2, "kernels": 2,
-         "methods": 3, "simulate": 4, "executors": 4.5, "estimators": 5, "cli": 6, "plotting": 6, "testing": 6, "lessons": 6.75,
+         "methods": 3, "footprint": 3.5, "simulate": 4, "executors": 4.5, "estimators": 5, "cli": 6, "plotting": 6, "testing": 6, "lessons": 6.75,
          "validation": 6, "demos": 6,
          "cli_parser": 5.75,   # the cli's argument parser (negative values, the options given)
          "cli_problem": 5.8,   # the problem and adaptive options the commands share

@@ -30,7 +30,8 @@ from sdesim.kernels import build
 from sdesim.kernels.stats import BlockStats
 from sdesim.problems import linear_regression, quadratic
 from sdesim.problems.base import ProblemFunctions
-from sdesim.simulate import Footprint, Run, progress_bar
+from sdesim.footprint import Footprint, progress_bar
+from sdesim.simulate import Run
 
 GiB = 2**30
 

@@ -14,6 +14,7 @@ import numpy as np
 from sdesim import rng
 from sdesim._checks import user_call
 from sdesim.kernels.precision import DEFAULT_DTYPE, as_dtype
+from sdesim.rng.lanes import LANES
 
 
 def check_functions_take(problem, x0: np.ndarray, user_observables: dict, dtype: str) -> None:
@@ -42,7 +43,7 @@ def check_functions_take(problem, x0: np.ndarray, user_observables: dict, dtype:
              np.zeros(d, kind))
         call("loss", "loss(x, data)", f.loss, x.copy(), data)
         if f.lanes_mean_grad is not None:
-            xs = np.repeat(x[:, None], 16, axis=1)
+            xs = np.repeat(x[:, None], LANES, axis=1)
             call("lanes_mean_grad", "lanes_mean_grad(xs, data, out)", f.lanes_mean_grad, xs, data,
                  np.zeros_like(xs))
     for name, fn in user_observables.items():

@@ -27,7 +27,7 @@ import numpy as np
 
 from sdesim.estimators.moment_checks import moment_checks
 from sdesim.estimators.order import OrderFit, check_confidence, check_precision, fit_order, refit
-from sdesim.estimators.weak_error import Study
+from sdesim.estimators.study import Study
 from sdesim.problems.base import Problem
 from sdesim.result import Result
 

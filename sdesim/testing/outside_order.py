@@ -29,7 +29,8 @@ from sdesim.estimators.levels import PARTS, Estimate, Level
 from sdesim.estimators.order import check_confidence, check_precision
 from sdesim.estimators.study_rows import rows_and_fit
 from sdesim.estimators.sweep_arguments import error_kind, l_values_of
-from sdesim.estimators.weak_error import DEFAULT_L, MIN_PATHS, Study
+from sdesim.estimators.study import Study
+from sdesim.estimators.weak_error import DEFAULT_L, MIN_PATHS
 
 
 def norm2(x: np.ndarray) -> np.ndarray:

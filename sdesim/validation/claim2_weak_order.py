@@ -22,7 +22,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from sdesim.estimators.weak_error import Study, weak_error_study
+from sdesim.estimators.study import Study
+from sdesim.estimators.weak_error import weak_error_study
 from sdesim.problems import double_well, linear_regression, quadratic
 from sdesim.validation.report import all_passed, Check, ClaimResult, Timer, weak_error_figure
 
