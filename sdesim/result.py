@@ -82,6 +82,8 @@ class Result:
             SDEs); ``"dt"``: an SDE in its own terms, t = k·dt (``lr`` holds dt).
         hyperparameters: the adaptive methods' beta1, beta2, eps, ...
         interrupted: Ctrl-C or SIGTERM stopped the run; ``counts`` paths reached each checkpoint.
+        stream_version: the normal sampler the paths drew from (`sdesim.rng.versions`); 1 for a record
+            written before the field existed.
     """
 
     problem: dict                 # {"name": ..., "params": {...}}
@@ -108,6 +110,7 @@ class Result:
                                   # "dt": an SDE in its own terms, t = k·dt (``lr`` holds dt)
     hyperparameters: dict = field(default_factory=dict)   # the adaptive methods' beta1, beta2, eps, ...
     interrupted: bool = False     # Ctrl-C or SIGTERM stopped the run: ``counts`` paths reached each checkpoint
+    stream_version: int = 1       # the normal sampler (sdesim.rng.versions); 1 in records without the field
 
     def mean(self, name: str) -> np.ndarray:
         """ḡ_k = (1/n_k) Σᵢ g(x_k⁽ⁱ⁾): the estimate of E g(x_k) at each checkpoint, one row per checkpoint.
@@ -138,6 +141,7 @@ class Result:
             "first_divergence_time": self.first_divergence_time, "x0": self.x0, "dt": self.dt,
             "scheme": self.scheme, "block_size": self.block_size, "path_offset": self.path_offset,
             "versions": self.versions, "time_scale": self.time_scale, "hyperparameters": self.hyperparameters, "interrupted": self.interrupted,
+            "stream_version": self.stream_version,
         }
         if self.kept_paths is not None:
             out["kept_paths"] = self.kept_paths
@@ -174,6 +178,7 @@ class Result:
             kept_times=None if kept is None else np.asarray(data["kept_times"], dtype=np.float64),
             versions=data.get("versions", {}), time_scale=data.get("time_scale", "lr"),
             hyperparameters=data.get("hyperparameters", {}), interrupted=data.get("interrupted", False),
+            stream_version=data.get("stream_version", 1),
         )
 
     @classmethod

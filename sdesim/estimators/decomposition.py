@@ -24,6 +24,7 @@ from sdesim.estimators.test_functions import check_tests
 from sdesim.estimators.weak_error import MIN_PATHS, _horizon, _l_values
 from sdesim.problems.base import Problem
 from sdesim.result import to_jsonable
+from sdesim.rng.versions import stream_version as check_stream_version
 
 PARTS = ("total", "discretization", "non_gaussian")
 
@@ -40,11 +41,13 @@ class Decomposition:
     fits: dict          # part -> OrderFit of its size against l, or None where the part is zero to rounding
                         # (all None when interrupted: a run cut short is not judged)
     interrupted: bool = False
+    stream_version: int = 1   # the normal sampler (sdesim.rng.versions)
 
     def to_dict(self) -> dict:
         return to_jsonable({
             "problem": self.problem, "lr": self.lr, "time": self.time, "test": self.test, "paths": self.paths,
-            "seed": self.seed, "rows": self.rows, "interrupted": self.interrupted, "error_kind": "at_time",
+            "seed": self.seed, "stream_version": self.stream_version, "rows": self.rows,
+            "interrupted": self.interrupted, "error_kind": "at_time",
             "fits": {k: (None if f is None else f.to_dict()) for k, f in self.fits.items()},
         })
 
@@ -73,13 +76,15 @@ class Decomposition:
 def decompose(problem: Problem, *, lr: float = 0.2, time: float = 1.0, test: str = "norm4",
               l_values=(1, 2, 4, 8, 16), paths: int = 100_000, seed: int = 0, x0=None,
               control_variates: bool = True, expected: float = 1.0, precision: float = 0.1,
-              confidence: float = 0.95, client=None, progress: bool = False) -> Decomposition:
+              confidence: float = 0.95, client=None, progress: bool = False, stream_version: int = 1) -> Decomposition:
     """Split SVAG's weak error at T into discretization error and non-Gaussian gap at each l (eq. (4)).
 
     Each part's size is fitted against l by `fit_order` and judged by the same rule as a
-    weak-error study (``expected``, ``precision``, ``confidence``).
+    weak-error study (``expected``, ``precision``, ``confidence``).  ``stream_version``: the normal
+    sampler (`sdesim.rng.versions`).
     """
     lr = positive_float("lr (the learning rate η)", lr)
+    stream_version = check_stream_version(stream_version)
     time = positive_float("time (the horizon T)", time)
     steps = _horizon(lr, time)
     l_values = _l_values(l_values)
@@ -99,7 +104,8 @@ def decompose(problem: Problem, *, lr: float = 0.2, time: float = 1.0, test: str
     use_cv = bool(control_variates) and problem.has_linear_quadratic
     labels = [(m, l, None) for l in l_values for m in ("svag", "sde")]
     levels, outcome = estimate_levels(problem, labels, [test], None, lr=lr, steps=steps, x0=x0, ckpts=ckpts,
-                                      paths=paths, seed=seed, use_cv=use_cv, client=client, progress=progress)
+                                      paths=paths, seed=seed, use_cv=use_cv, client=client, progress=progress,
+                                      stream_version=stream_version)
     ref = float(np.asarray(exact_sde_values(problem, lr, [test], [time], x0)[test], float).ravel()[0])
     rows = []
     for l in l_values:
@@ -122,4 +128,5 @@ def decompose(problem: Problem, *, lr: float = 0.2, time: float = 1.0, test: str
         else:
             fits[part] = fit_order([r["l"] for r in rows], values, errors, **rule)
     return Decomposition(problem={"name": problem.name, "params": to_jsonable(problem.params)}, lr=lr, time=time,
-                         test=test, paths=paths, seed=seed, rows=rows, fits=fits, interrupted=outcome.interrupted)
+                         test=test, paths=paths, seed=seed, rows=rows, fits=fits, interrupted=outcome.interrupted,
+                         stream_version=stream_version)

@@ -33,6 +33,7 @@ import numba
 from sdesim._importable import function_path
 from sdesim.kernels.drivers import drivers_source
 from sdesim.kernels.guards import user_observables_source
+from sdesim.rng.versions import DEFAULT_STREAM_VERSION, sampler_bindings
 
 TEMPLATE = Path(__file__).with_name("template.py")
 _ROOT = Path(__file__).resolve().parents[1]
@@ -61,14 +62,16 @@ LANE_MOVES = {"gaussian_step": (True, "gaussian_lanes_each", "gaussian_lanes_tog
               "linear_step": (False, "linear_lanes_together", "linear_lanes_together")}
 
 
-def kernel_module(functions, kind: str, user_functions=(), user_sizes=(), constant_noise: bool = False):
+def kernel_module(functions, kind: str, user_functions=(), user_sizes=(), constant_noise: bool = False,
+                  stream_version: int = DEFAULT_STREAM_VERSION):
     """The module holding ``run_paths`` for these problem functions, step kind and user observables.
 
     ``functions`` is a `ProblemFunctions`; ``kind`` the `StepPlan` kind, the name of a step function
     of the template (one of ``STEP_FUNCTIONS``);
     ``user_functions`` compiled maps x ↦ value with ``user_sizes`` their sizes (0 for a scalar);
     ``constant_noise``: the problem's noise factor does not depend on x (with a ``lanes_mean_grad``,
-    its Gaussian steps then move all lanes at once).
+    its Gaussian steps then move all lanes at once); ``stream_version``: whose ``normal`` and
+    ``normal_lanes`` the kernel calls (`sdesim.rng.versions`).
     Where the cache folder cannot be written (read-only, or not a folder), the kernel is
     compiled in memory instead, with a one-line warning.
     """
@@ -77,7 +80,8 @@ def kernel_module(functions, kind: str, user_functions=(), user_sizes=(), consta
     bound = dict(functions.items())
     bound.update({f"user_{i}": fn for i, fn in enumerate(user_functions)})
     lane_lines = _lane_lines(kind, constant_noise and functions.lanes_mean_grad is not None)
-    memo_key = (tuple(id(fn) for fn in bound.values()), kind, tuple(user_sizes), lane_lines)
+    samplers = sampler_bindings(stream_version)
+    memo_key = (tuple(id(fn) for fn in bound.values()), kind, tuple(user_sizes), lane_lines, samplers)
     if memo_key in _LOADED:
         return _LOADED[memo_key]
     paths = {name: function_path(fn) for name, fn in bound.items()}
@@ -86,7 +90,7 @@ def kernel_module(functions, kind: str, user_functions=(), user_sizes=(), consta
             + f"\n\ntake_step = {kind}\n" + lane_lines)
     module = None
     if cached:
-        source = _header(bound, paths, persistent=True) + body
+        source = _header(bound, paths, persistent=True) + samplers + body
         digest = hashlib.sha256(source.encode())
         digest.update(numba.__version__.encode())
         for path in _source_files(bound.values()):
@@ -95,7 +99,7 @@ def kernel_module(functions, kind: str, user_functions=(), user_sizes=(), consta
     else:
         _clean_stale()
     if module is None:
-        module = _load_in_memory(_header(bound, paths, persistent=False) + body)
+        module = _load_in_memory(_header(bound, paths, persistent=False) + samplers + body)
     _LOADED[memo_key] = module
     return module
 

@@ -32,12 +32,13 @@ class BlockStats:
     bad_counts: np.ndarray  # (blocks,) paths that blew up
     first_bad: np.ndarray   # (blocks,) first small step at which one did (huge if none)
     comoments: np.ndarray   # (blocks, checkpoints, c, c) with c = observables, or c = 0 if not tracked
+    stream_version: int = 1  # whose normals made them (sdesim.rng.versions): only equal versions merge
 
     FIELDS = ("counts", "means", "m2s", "bad_counts", "first_bad", "comoments")
 
     @classmethod
     def empty(cls, n_blocks: int, n_checkpoints: int, n_obs: int, covariance: bool = False,
-              tracked: int | None = None) -> "BlockStats":
+              tracked: int | None = None, stream_version: int = 1) -> "BlockStats":
         """Zero statistics; with ``covariance``, co-moments of the first ``tracked`` observables (default all)."""
         c = (n_obs if tracked is None else tracked) if covariance else 0
         return cls(
@@ -47,6 +48,7 @@ class BlockStats:
             bad_counts=np.zeros(n_blocks, dtype=np.int64),
             first_bad=np.full(n_blocks, np.iinfo(np.int64).max, dtype=np.int64),
             comoments=np.zeros((n_blocks, n_checkpoints, c, c)),
+            stream_version=stream_version,
         )
 
     @staticmethod
@@ -59,11 +61,16 @@ class BlockStats:
     def concatenate(parts) -> "BlockStats":
         """The statistics of several runs' blocks, one after another in the order given (merged later, in that order)."""
         parts = list(parts)
-        return BlockStats(*(np.concatenate([getattr(p, f) for p in parts]) for f in BlockStats.FIELDS))
+        versions = sorted({p.stream_version for p in parts})
+        if len(versions) > 1:
+            raise ValueError(f"cannot merge statistics of stream versions {versions}: their paths drew different "
+                             "normals; run every part with the same stream_version")
+        return BlockStats(*(np.concatenate([getattr(p, f) for p in parts]) for f in BlockStats.FIELDS),
+                          stream_version=versions[0] if versions else 1)
 
     def subset(self, blocks: slice) -> "BlockStats":
         """The statistics of a range of blocks."""
-        return BlockStats(*(getattr(self, f)[blocks] for f in BlockStats.FIELDS))
+        return BlockStats(*(getattr(self, f)[blocks] for f in BlockStats.FIELDS), stream_version=self.stream_version)
 
     def _merged_mean(self):
         counts = self.counts.sum(axis=0)
