@@ -20,8 +20,9 @@ float64 (a float32 draw rounds the result): layer 0 draws the tail, the other la
 wedge against f(z), and a rejected wedge starts over with the next output (its low half for
 float32).  The lane samplers (`normal_lanes_v2`, `normal32_lanes`) draw these numbers for many
 streams at once as `sdesim.rng.lanes` does: a branch-free loop over the lanes (SIMD), then a loop
-finishing the rejected candidates lane by lane.  (Counting the rejections in the first loop, to
-skip the second, measured slower: RESULTS §18.)
+finishing the rejected candidates lane by lane, with the slow path inlined there (version 1 calls
+it as a compiled function, and that call cost more than the draws themselves: twice the time
+of the whole sampler, benchmarks/RESULTS.md §18).
 """
 
 import numpy as np
@@ -75,12 +76,6 @@ def normal_v2(state):
     return ziggurat_v2_from(state, next_u64(state))
 
 
-@jit_leaf
-def normal_v2_continued(state, u):
-    """The normal that `normal_v2` returns when its first draw from ``state`` was ``u``."""
-    return ziggurat_v2_from(state, u)
-
-
 @jit
 def ziggurat32_from(state, h):
     """The float32 draw whose candidate is the 32-bit ``h`` (in a uint64); later outputs from ``state``."""
@@ -106,12 +101,6 @@ def normal32_pair(state):
     return a, ziggurat32_from(state, u >> _SH32)
 
 
-@jit_leaf
-def normal32_continued(state, h):
-    """The float32 normal whose first candidate is the 32-bit ``h``: `normal32_pair`'s slow path."""
-    return ziggurat32_from(state, h)
-
-
 @jit
 def normal_lanes_v2(lanes, outputs, scratch, z, row):
     """One version-2 normal per lane into ``z[row, lane]``: what `normal_v2` draws from that lane's stream.
@@ -130,7 +119,7 @@ def normal_lanes_v2(lanes, outputs, scratch, z, row):
         if np.int64(u >> _SH12) >= K52[np.int64(u & _MASK_LAYER)]:
             for w in range(4):
                 scratch[w] = lanes[w, lane]
-            z[row, lane] = normal_v2_continued(scratch, u)
+            z[row, lane] = ziggurat_v2_from(scratch, u)
             for w in range(4):
                 lanes[w, lane] = scratch[w]
 
@@ -158,7 +147,7 @@ def normal32_lanes(lanes, outputs, scratch, z, row):
                 np.int64(hi >> _SH9) >= K23[np.int64(hi & _MASK_LAYER)]:
             for w in range(4):
                 scratch[w] = lanes[w, lane]
-            z[row, lane] = normal32_continued(scratch, lo)   # the low half's slow draws come first
-            z[row + 1, lane] = normal32_continued(scratch, hi)
+            z[row, lane] = ziggurat32_from(scratch, lo)   # the low half's slow draws come first
+            z[row + 1, lane] = ziggurat32_from(scratch, hi)
             for w in range(4):
                 lanes[w, lane] = scratch[w]
