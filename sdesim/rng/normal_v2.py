@@ -21,8 +21,9 @@ wedge against f(z), and a rejected wedge starts over with the next output (its l
 float32).  The lane samplers (`normal_lanes_v2`, `normal32_lanes`) draw these numbers for many
 streams at once as `sdesim.rng.lanes` does: a branch-free loop over the lanes (SIMD), then a loop
 finishing the rejected candidates lane by lane, with the slow path inlined there (version 1 calls
-it as a compiled function, and that call cost more than the draws themselves: twice the time
-of the whole sampler, benchmarks/RESULTS.md §18).
+it as a compiled function: in a loop compiled by a plain ``numba.njit`` that call, with its
+reference counts, doubled the sampler's time; in the path kernels and ``prange`` loops it costs
+little, benchmarks/RESULTS.md §18).
 """
 
 import numpy as np
