@@ -116,13 +116,14 @@ def bare_linear_diagonal(key, a_diag, x_star, s, dt, steps, draws_only, out):
         out[p] = x[0]
 
 
-def sdesim_case(problem, eta, l, paths, seed, kernel=None, dtype="float64"):
+def sdesim_case(problem, eta, l, paths, seed, kernel=None, dtype="float64", stream_version=1):
     """A timing of ``simulate(problem, "sde", ...)`` over n small steps: (mean, stderr of x_0 at the end, steps).
 
     With ``kernel``, the kernel of the run's module by that name is forced on the same `Run`
     (``run_paths_scalar``: two paths at a time; ``run_paths_any``: one path at a time), the engine's
     paths before the SIMD lanes; the numbers are the same bit for bit (tests/test_engine.py).
-    ``dtype``: the paths' floating-point type (float32: docs/guide/float32.md).
+    ``dtype``: the paths' floating-point type (float32: docs/guide/float32.md); ``stream_version``: the
+    normal sampler (sdesim.rng.versions).
     An SDE in its own terms takes eta as its step H (``dt``), l Euler steps of eta/l each.
     """
     from types import SimpleNamespace
@@ -132,9 +133,11 @@ def sdesim_case(problem, eta, l, paths, seed, kernel=None, dtype="float64"):
     def run(n_small):
         if kernel is None:
             result = sdesim.simulate(problem, "sde", **{"dt" if problem.sde_terms else "lr": eta}, l=l,
-                                     steps=n_small // l, paths=paths, observables=["x"], seed=seed, dtype=dtype)
+                                     steps=n_small // l, paths=paths, observables=["x"], seed=seed, dtype=dtype,
+                                     stream_version=stream_version)
         else:
-            r = Run(problem, "sde", lr=eta, l=l, steps=n_small // l, seed=seed, observables=["x"])
+            r = Run(problem, "sde", lr=eta, l=l, steps=n_small // l, seed=seed, observables=["x"],
+                    stream_version=stream_version)
             r.module = SimpleNamespace(run_paths=getattr(r.module, kernel))
             result = r.result(r.blocks(0, paths), paths)
         return float(result.mean("x")[-1, 0]), float(result.stderr("x")[-1, 0]), np.full(n_small, eta / l)
@@ -347,9 +350,22 @@ def section_ou(args, torch, torchsde):
         xs = mu + math.sqrt(eta) * lanes_out
         return float(xs.mean()), float(xs.std() / math.sqrt(xs.size)), np.full(n, dt)
 
+    def rng_lanes_v2_run(name):  # the same with stream version 2's lane samplers (bench_rng.V2)
+        ou = bench_rng.V2[name][1]
+
+        def run(n):
+            single = "float32" in name
+            lanes_out = np.empty(paths - paths % LANES, np.float32 if single else np.float64)
+            ou(key, (x0 - mu) / math.sqrt(eta), dt, n, lanes_out)
+            xs = mu + math.sqrt(eta) * lanes_out.astype(np.float64)
+            return float(xs.mean()), float(xs.std() / math.sqrt(xs.size)), np.full(n - n % (2 if single else 1), dt)
+        return run
+
     runs = {
         "sdesim simulate (float64)": (sdesim_run, l, 10 * l),
         "sdesim float32": (sdesim_case(problem, eta, l, paths, args.seed, dtype="float32"), l, 10 * l),
+        "sdesim simulate, stream version 2 (float64)": (
+            sdesim_case(problem, eta, l, paths, args.seed, stream_version=2), l, 10 * l),
         "sdesim, two-path kernel (before the lanes)": (
             sdesim_case(problem, eta, l, paths, args.seed, kernel="run_paths_scalar"), l, 10 * l),
         "sdesim, lanes moved one by one (no lanes_mean_grad)": (
@@ -367,6 +383,8 @@ def section_ou(args, torch, torchsde):
     runs["bare numba kernel (float64)"] = (bare_run, 1, 100)
     runs["bench_rng.bare_ou_kernel (Y=(X-1)/sqrt(eta))"] = (rng_bare_run, 1, 100)
     runs["bench_rng.bare_ou_lanes_kernel (the same, 16 SIMD lanes)"] = (rng_lanes_run, 1, 100)
+    for name in bench_rng.V2:
+        runs[f"bench_rng lanes kernel, stream {name}"] = (rng_lanes_v2_run(name), 2, 100)
     no_jax = bench_jax.unavailable()
     if no_jax is None:
         runs.update(bench_jax.jax_runs(eta, mu, x0, dt, paths, args.seed))
@@ -482,15 +500,21 @@ def section_draws(args):
     bench_rng.fill_normal_lanes(key, buf[:16, :10])
     fill_numba_normal(buf[:2, :10])
     gen.standard_normal(10)
+    v2_fills = {name: (fill, np.empty(buf.shape, np.float32 if "float32" in name else np.float64))
+                for name, (fill, _) in bench_rng.V2.items()}
+    for fill, out in v2_fills.values():
+        fill(key, out[:16, :10])
     cases = {
         "sdesim.rng.normal, prange (%d streams)" % streams: (lambda: fill_normal_streams(key, buf), None),
         "sdesim.rng.lanes.normal_lanes, the same numbers 16 streams at once":
             (lambda: bench_rng.fill_normal_lanes(key, buf), None),
+        **{f"stream {name}, 16 streams at once": (lambda fill=fill, out=out: fill(key, out), None)
+           for name, (fill, out) in v2_fills.items()},
         "numba np.random.standard_normal, prange": (lambda: fill_numba_normal(buf), None),
         "numpy default_rng().standard_normal (1 thread)": (lambda: gen.standard_normal(n), None),
     }
     res = interleaved(cases, args.repeats)
-    t = Table(f"1b. Raw normal draws, {n:,} float64 draws, {numba.get_num_threads()} threads",
+    t = Table(f"1b. Raw normal draws, {n:,} draws (float64; float32 where named), {numba.get_num_threads()} threads",
               ["generator", "best s", "M draws/s", "ns/draw (wall)"])
     rates = {}
     for name, (best, _, _) in res.items():
@@ -816,9 +840,16 @@ def main(argv=None):
         if "torchsde euler float64, 1 torch thread" in r:
             aim("1-D OU: sdesim / torchsde float64 1 thread (info)",
                 s / r["torchsde euler float64, 1 torch thread"], "-", None)
+        s2 = r["sdesim simulate, stream version 2 (float64)"]
+        aim("1-D OU: sdesim stream version 2 / version 1, same run (info)", s2 / s, "-", None)
         if "jax lax.scan euler float64" in r:
             aim("1-D OU: sdesim / jax scan float64", s / r["jax lax.scan euler float64"], ">= 7x",
                 s / r["jax lax.scan euler float64"] >= 7)
+            aim("1-D OU: sdesim stream version 2 / jax scan float64", s2 / r["jax lax.scan euler float64"], ">= 7x",
+                s2 / r["jax lax.scan euler float64"] >= 7)
+            v32 = "bench_rng lanes kernel, stream version 2 float32 (normal32_lanes)"
+            aim("1-D OU: bare lanes kernel, float32 sampler / jax scan float32 (no float32 engine here; "
+                "aim for the engine: >= 3x)", r[v32] / r["jax lax.scan euler float32"], "-", None)
             aim("1-D OU: sdesim / diffrax euler + vmap float64 (info)", s / r["diffrax euler + vmap float64"], "-",
                 None)
             aim("1-D OU: sdesim float32 / jax scan float32", r["sdesim float32"] / r["jax lax.scan euler float32"],
@@ -832,7 +863,10 @@ def main(argv=None):
             aim("1-D OU: sdesim / bench_rng.bare_ou_kernel", s / r[key], ">= 0.667x", s / r[key] >= 2 / 3)
         lanes_key = "bench_rng.bare_ou_lanes_kernel (the same, 16 SIMD lanes)"
         if lanes_key in r:
-            aim("1-D OU: sdesim / bench_rng.bare_ou_lanes_kernel (info)", s / r[lanes_key], "-", None)
+            aim("1-D OU: sdesim / bench_rng.bare_ou_lanes_kernel", s / r[lanes_key], ">= 0.85x",
+                s / r[lanes_key] >= 0.85)
+            aim("1-D OU: sdesim stream version 2 / bench_rng.bare_ou_lanes_kernel", s2 / r[lanes_key], ">= 0.85x",
+                s2 / r[lanes_key] >= 0.85)
             aim("1-D OU: bare lanes kernel / torchsde float64 (ceiling, info)",
                 r[lanes_key] / r["torchsde euler float64"], "-", None)
         aim("1-D OU: bare kernel / torchsde float64 (ceiling, info)",

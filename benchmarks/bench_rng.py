@@ -4,13 +4,16 @@ Prints draws per second of
 
 * ``sdesim.rng.normal`` in a ``prange`` loop (one stream per index),
 * ``sdesim.rng.lanes.normal_lanes`` in the same loop, 16 streams at once in SIMD lanes (the same numbers),
+* stream version 2's lane samplers in the same loop: ``normal_lanes_v2`` (float64) and
+  ``normal32_lanes`` (float32, two normals per 64-bit output; `sdesim.rng.normal_v2`),
 * numba's built-in ``np.random.standard_normal`` in the same kind of loop,
 * NumPy's ``np.random.default_rng().standard_normal(N)`` (one thread),
 
 with ratios, and path-steps per second of :func:`bare_ou_kernel`, the
 Euler-Maruyama scheme for dX = -X dt + dW with nothing but the arithmetic and
 the random draws (the floor that the library's kernels are compared with), and of
-:func:`bare_ou_lanes_kernel`, the same numbers 16 paths at a time.
+:func:`bare_ou_lanes_kernel`, the same numbers 16 paths at a time, with stream version 1's and 2's
+samplers (and version 2's float32 one, x in float32).
 
 Run:  PYTHONPATH=. python benchmarks/bench_rng.py
 """
@@ -25,6 +28,7 @@ from numba import prange
 from sdesim._jit import parallel_jit
 from sdesim.rng import normal, seed_path, stream_key
 from sdesim.rng.lanes import LANES, normal_lanes, store_lane
+from sdesim.rng.normal_v2 import normal32_lanes, normal_lanes_v2
 
 N_DRAWS = 20_000_000
 N_STREAMS = 2_000  # streams (prange indices) in the draw benchmarks
@@ -70,45 +74,57 @@ def bare_ou_kernel(key, x0, dt, steps, out):
         out[p] = x
 
 
-@parallel_jit
-def fill_normal_lanes(key, out):
-    """out is (streams, per_stream) as in fill_normal_streams, the same numbers, drawn LANES streams at once."""
-    n_streams, per_stream = out.shape
-    for g in prange(n_streams // LANES):
-        lanes = np.empty((4, LANES), np.uint64)
-        outputs = np.empty(LANES, np.uint64)
-        state = np.empty(4, np.uint64)
-        z = np.empty((1, LANES))
-        for lane in range(LANES):
-            seed_path(key, g * LANES + lane, state)
-            store_lane(lanes, lane, state)
-        for k in range(per_stream):
-            normal_lanes(lanes, outputs, state, z, 0)
+def lanes_kernels(sampler, dtype, rows):
+    """(fill, ou): `fill_normal_lanes` and `bare_ou_lanes_kernel` with another lane sampler, one that writes
+    ``rows`` rows of ``dtype`` draws a call (x and the step in ``dtype``).  Compiled anew in each process
+    (numba's disk cache would mix up closures of one definition)."""
+    njit = numba.njit(parallel=True, nogil=True, fastmath=False)
+
+    def fill(key, out):
+        n_streams, per_stream = out.shape
+        for g in prange(n_streams // LANES):
+            lanes = np.empty((4, LANES), np.uint64)
+            outputs = np.empty(LANES, np.uint64)
+            state = np.empty(4, np.uint64)
+            z = np.empty((rows, LANES), dtype)
             for lane in range(LANES):
-                out[g * LANES + lane, k] = z[0, lane]
+                seed_path(key, g * LANES + lane, state)
+                store_lane(lanes, lane, state)
+            for k in range(0, per_stream - rows + 1, rows):
+                sampler(lanes, outputs, state, z, 0)
+                for r in range(rows):
+                    for lane in range(LANES):
+                        out[g * LANES + lane, k + r] = z[r, lane]
+
+    def ou(key, x0, dt, steps, out):
+        sqdt, dt_ = dtype(math.sqrt(dt)), dtype(dt)
+        for g in prange(out.size // LANES):
+            lanes = np.empty((4, LANES), np.uint64)
+            outputs = np.empty(LANES, np.uint64)
+            state = np.empty(4, np.uint64)
+            z = np.empty((rows, LANES), dtype)
+            x = np.empty(LANES, dtype)
+            for lane in range(LANES):
+                seed_path(key, g * LANES + lane, state)
+                store_lane(lanes, lane, state)
+                x[lane] = x0
+            for _ in range(steps // rows):
+                sampler(lanes, outputs, state, z, 0)
+                for r in range(rows):
+                    for lane in range(LANES):
+                        x[lane] += -x[lane] * dt_ + sqdt * z[r, lane]
+            for lane in range(LANES):
+                out[g * LANES + lane] = x[lane]
+
+    return njit(fill), njit(ou)
 
 
-@parallel_jit
-def bare_ou_lanes_kernel(key, x0, dt, steps, out):
-    """`bare_ou_kernel` on LANES paths at a time (out.size a multiple of LANES): the same numbers bit for
-    bit, the normals drawn by `normal_lanes` and the step a loop over the lanes."""
-    sqdt = math.sqrt(dt)
-    for g in prange(out.size // LANES):
-        lanes = np.empty((4, LANES), np.uint64)
-        outputs = np.empty(LANES, np.uint64)
-        state = np.empty(4, np.uint64)
-        z = np.empty((1, LANES))
-        x = np.empty(LANES)
-        for lane in range(LANES):
-            seed_path(key, g * LANES + lane, state)
-            store_lane(lanes, lane, state)
-            x[lane] = x0
-        for _ in range(steps):
-            normal_lanes(lanes, outputs, state, z, 0)
-            for lane in range(LANES):
-                x[lane] += -x[lane] * dt + sqdt * z[0, lane]
-        for lane in range(LANES):
-            out[g * LANES + lane] = x[lane]
+fill_normal_lanes, bare_ou_lanes_kernel = lanes_kernels(normal_lanes, np.float64, 1)
+"""``fill_normal_lanes(key, out)``: out as in `fill_normal_streams`, the same numbers, drawn LANES streams at
+once; ``bare_ou_lanes_kernel(key, x0, dt, steps, out)``: `bare_ou_kernel` on LANES paths at a time (out.size a
+multiple of LANES), the same numbers bit for bit, the normals drawn by `normal_lanes`."""
+V2 = {"version 2 float64 (normal_lanes_v2)": lanes_kernels(normal_lanes_v2, np.float64, 1),
+      "version 2 float32 (normal32_lanes)": lanes_kernels(normal32_lanes, np.float32, 2)}
 
 
 def _best_of(fn, repeats=3):
@@ -134,6 +150,11 @@ def main():
     fill_normal_lanes(key, buf[:LANES, :10])
     t_ours = _best_of(lambda: fill_normal_streams(key, buf))
     t_lanes = _best_of(lambda: fill_normal_lanes(key, buf))
+    t_v2 = {}
+    for name, (fill, _) in V2.items():
+        out = np.empty(buf.shape, np.float32 if "float32" in name else np.float64)
+        fill(key, out[:LANES, :10])
+        t_v2[name] = _best_of(lambda: fill(key, out))
     t_numba = _best_of(lambda: fill_numba_normal(buf))
     t_numpy = _best_of(lambda: gen.standard_normal(N_DRAWS))
 
@@ -142,6 +163,8 @@ def main():
     print(f"sdesim normal (prange)            : {rate(t_ours) / 1e6:8.1f} M draws/s")
     print(f"sdesim normal_lanes ({LANES} lanes)    : {rate(t_lanes) / 1e6:8.1f} M draws/s"
           f"   (lanes / normal = {t_ours / t_lanes:.2f}x)")
+    for name, t in t_v2.items():
+        print(f"sdesim {name:<34}: {rate(t) / 1e6:8.1f} M draws/s   (/ normal_lanes = {t_lanes / t:.2f}x)")
     print(f"numba np.random.standard_normal  : {rate(t_numba) / 1e6:8.1f} M draws/s"
           f"   (sdesim / numba = {t_numba / t_ours:.2f}x)")
     print(f"numpy default_rng standard_normal: {rate(t_numpy) / 1e6:8.1f} M draws/s"
@@ -159,6 +182,12 @@ def main():
     print(f"the same, {LANES} paths in SIMD lanes           : "
           f"{OU_PATHS * OU_STEPS / t_lanes_ou / 1e6:8.1f} M path-steps/s ({t_lanes_ou * 1e3:.1f} ms, "
           f"{t_ou / t_lanes_ou:.2f}x; same numbers: {same})")
+    for name, (_, ou) in V2.items():
+        v2_out = np.empty(OU_PATHS, np.float32 if "float32" in name else np.float64)
+        ou(key, 1.0, OU_DT, 2, v2_out[:LANES])  # warm-up
+        t_v2_ou = _best_of(lambda: ou(key, 1.0, OU_DT, OU_STEPS, v2_out))
+        print(f"the same, stream {name:<34}: {OU_PATHS * OU_STEPS / t_v2_ou / 1e6:8.1f} M path-steps/s "
+              f"({t_lanes_ou / t_v2_ou:.2f}x the version-1 lanes)")
 
 
 if __name__ == "__main__":

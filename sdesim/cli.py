@@ -12,7 +12,7 @@ import numpy as np
 from sdesim import interrupts
 from sdesim._importable import import_named
 from sdesim.atomic import OutputError
-from sdesim.cli_parser import Parser, refuse_unless
+from sdesim.cli_parser import Parser, add_stream_version_argument, refuse_unless
 from sdesim.cli_problem import (add_adaptive_arguments, add_dtype_argument, add_problem_arguments, adaptive_from_args,
                                 float_list, int_list, name_list, problem_factory, problem_from_args)
 from sdesim.estimators.exit_status import OUTPUT_FAILED, PASSED_KIND, exit_status
@@ -48,6 +48,7 @@ def _simulate_command(args) -> int:
         problem, args.method, lr=args.lr, l=args.l, steps=args.steps, paths=args.paths, seed=args.seed, x0=x0,
         checkpoints=args.checkpoints, observables=args.observables, dt=args.dt, scheme=args.scheme,
         threads=args.threads, progress=args.progress, keep_interrupted=True, dtype=args.dtype,
+        stream_version=args.stream_version,
         **adaptive_from_args(args),
     )
     print(result.table())
@@ -104,7 +105,8 @@ def _converge_command(args) -> int:
     problem, x0 = problem_from_args(args, CONVERGE_DEFAULTS)
     if args.x0 is None and problem.default_x0 is None and ":" not in args.problem:
         x0 = np.full(problem.dim, CONVERGE_X0)
-    refuse_unless(args, not args.exact, ["paths", "seed", "no_control_variates", "euler_factor", "scheduler"],
+    refuse_unless(args, not args.exact, ["paths", "seed", "no_control_variates", "euler_factor", "scheduler",
+                                         "stream_version"],
                   "with --exact: exact moments draw no paths (no seed, control variates, Euler reference or scheduler)")
     tests, user_tests = _tests_from_args(args.test)
     method, unit = study_clock(problem, lr=args.lr, dt=args.dt, method=args.method, exact=args.exact,
@@ -117,7 +119,7 @@ def _converge_command(args) -> int:
         seed=args.seed, x0=x0, error=args.error, expected=args.expected, precision=args.precision,
         fit_from=args.fit_from, control_variates=not args.no_control_variates, euler_factor=args.euler_factor,
         client=_scheduler(args), progress=_progress(args),
-        hyperparameters=adaptive_from_args(args), dtype=args.dtype)
+        hyperparameters=adaptive_from_args(args), dtype=args.dtype, stream_version=args.stream_version)
     study.command = ["sdesim", *args.argv] if hasattr(args, "argv") else None
     study.user_functions = {**problem_factory(args), **study.user_functions}
     print(study.table())
@@ -152,7 +154,7 @@ def _decompose_command(args) -> int:
     result = decompose(problem, lr=args.lr, time=args.time, test=args.test, l_values=args.l, paths=args.paths,
                        seed=args.seed, x0=x0, control_variates=not args.no_control_variates,
                        precision=args.precision, client=_scheduler(args),
-                       progress=_progress(args), dtype=args.dtype)
+                       progress=_progress(args), dtype=args.dtype, stream_version=args.stream_version)
     print(result.table())
     write_json(args.json, result.to_dict())
     return _interrupted(args) if result.interrupted else exit_status(None if f is None else f.kind
@@ -242,6 +244,7 @@ def build_parser() -> argparse.ArgumentParser:
     g = sim.add_argument_group("run")
     g.add_argument("--paths", type=int, default=10_000, help="independent paths N")
     g.add_argument("--seed", type=int, default=0, help="random seed")
+    add_stream_version_argument(g)
     g.add_argument("--checkpoints", type=int_list, help="effective steps to record at, comma-separated (when not given: 0 and K)")
     g.add_argument("--observables", type=name_list, help=f"comma-separated, from {','.join(BUILTIN_OBSERVABLES)} (u, m: the "
                    "adaptive methods' state; when not given: all the method has)")
@@ -298,6 +301,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_dtype_argument(g)
     g.add_argument("--paths", type=int, default=100_000, help="paths per l (at least 100)")
     g.add_argument("--seed", type=int, default=0, help="random seed")
+    add_stream_version_argument(g)
     g.add_argument("--no-control-variates", action="store_true", help="plain Monte Carlo (for comparison)")
     g.add_argument("--euler-factor", type=int, help="reference 'euler' only: how much finer than the finest l "
                    f"(default: {DEFAULT_EULER_FACTOR})")
@@ -341,6 +345,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--l", type=int_list, default=[1, 2, 4, 8, 16], help="values of l (l = 1: SGD and NGD)")
     g.add_argument("--paths", type=int, default=100_000, help="paths per scheme and l")
     g.add_argument("--seed", type=int, default=0, help="random seed")
+    add_stream_version_argument(g)
     g.add_argument("--no-control-variates", action="store_true", help="plain Monte Carlo")
     add_dtype_argument(g)
     g.add_argument("--precision", type=float, default=0.1,

@@ -54,3 +54,12 @@ def refuse_unless(args, needed: bool, options, why: str) -> None:
     named = [f"--{o.replace('_', '-')}" for o in options if o in given(args)]
     if named:
         raise ValueError(f"{', '.join(named)} {'does' if len(named) == 1 else 'do'} not apply {why}")
+
+
+def add_stream_version_argument(group) -> None:
+    """``--stream-version``: the normal sampler of the paths (`sdesim.rng.versions`), 1 or 2."""
+    from sdesim.rng.versions import DEFAULT_STREAM_VERSION, STREAM_VERSIONS
+
+    group.add_argument("--stream-version", type=int, default=DEFAULT_STREAM_VERSION, choices=sorted(STREAM_VERSIONS),
+                       help="the normal sampler: 1, the ziggurat every earlier result used; 2, the same law with a "
+                            "cheaper fast path (other bits); recorded in the JSON")

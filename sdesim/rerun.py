@@ -5,7 +5,8 @@ the user functions that command would use now (the ``--problem`` factory and the
 functions, ``--test`` and ``--reference`` callables) are hashed and held against the record's
 ``user_functions``: a changed source, a function added or gone, or a module that no longer
 imports is a refusal with the reason.  The study then runs as recorded (no picture; its JSON
-to ``--json OUT`` if given) and every row is compared with the record's.
+to ``--json OUT`` if given), with the record's ``stream_version`` (1 for a record without one), and
+every row is compared with the record's.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from sdesim.cli import CONVERGE_DEFAULTS, _reference_from_args, _tests_from_args
 from sdesim.cli_problem import problem_factory, problem_from_args
 from sdesim.estimators.record import changed_functions, differing_rows, git_commit, user_functions, versions
 from sdesim.outputs import distinct_outputs, output_file
+from sdesim.rng.versions import stream_version as check_stream_version
 
 
 def read_record(path) -> dict:
@@ -40,11 +42,16 @@ def read_record(path) -> dict:
 
 
 def recorded_args(record: dict, path):
-    """The recorded command, parsed as the first run parsed it."""
+    """The recorded command, parsed as the first run parsed it, with the record's stream version (1 when it has none)."""
     try:
-        return build_parser().parse_args(record["command"][1:])
+        args = build_parser().parse_args(record["command"][1:])
     except SystemExit:   # argparse has said what it could not parse
         raise ValueError(f"{path!r}: the recorded command no longer parses (options changed since?)") from None
+    try:
+        args.stream_version = check_stream_version(record.get("stream_version", 1))
+    except ValueError as error:
+        raise ValueError(f"{path!r}: {error}") from None
+    return args
 
 
 def functions_now(args) -> dict:

@@ -84,6 +84,8 @@ class Result:
         interrupted: Ctrl-C or SIGTERM stopped the run; ``counts`` paths reached each checkpoint.
         dtype: the floating-point type the paths were held and stepped in, ``float64`` or ``float32``
             (statistics are float64 either way); a record without it is float64.
+        stream_version: the normal sampler the paths drew from (`sdesim.rng.versions`); 1 for a record
+            written before the field existed.
     """
 
     problem: dict                 # {"name": ..., "params": {...}}
@@ -111,6 +113,7 @@ class Result:
     hyperparameters: dict = field(default_factory=dict)   # the adaptive methods' beta1, beta2, eps, ...
     interrupted: bool = False     # Ctrl-C or SIGTERM stopped the run: ``counts`` paths reached each checkpoint
     dtype: str = "float64"        # the paths' floating-point type (sdesim.kernels.precision)
+    stream_version: int = 1       # the normal sampler (sdesim.rng.versions); 1 in records without the field
 
     def mean(self, name: str) -> np.ndarray:
         """ḡ_k = (1/n_k) Σᵢ g(x_k⁽ⁱ⁾): the estimate of E g(x_k) at each checkpoint, one row per checkpoint.
@@ -142,6 +145,7 @@ class Result:
             "scheme": self.scheme, "block_size": self.block_size, "path_offset": self.path_offset,
             "versions": self.versions, "time_scale": self.time_scale, "hyperparameters": self.hyperparameters, "interrupted": self.interrupted,
             "dtype": self.dtype,
+            "stream_version": self.stream_version,
         }
         if self.kept_paths is not None:
             out["kept_paths"] = self.kept_paths
@@ -179,6 +183,7 @@ class Result:
             versions=data.get("versions", {}), time_scale=data.get("time_scale", "lr"),
             hyperparameters=data.get("hyperparameters", {}), interrupted=data.get("interrupted", False),
             dtype=data.get("dtype", "float64"),
+            stream_version=data.get("stream_version", 1),
         )
 
     @classmethod

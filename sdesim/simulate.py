@@ -27,6 +27,8 @@ from sdesim.methods import ADAPTIVE_SDE, LINEAR, METHOD_TABLE, StepPlan, own_ter
 from sdesim.problems.base import Problem
 from sdesim.problems.custom import lr_mismatch
 from sdesim.result import Observable, Result, to_jsonable
+from sdesim.rng.versions import DEFAULT_STREAM_VERSION
+from sdesim.rng.versions import stream_version as check_stream_version
 
 BUILTIN_OBSERVABLES = ("x", "norm2", "loss", "grad_norm2", "noise_trace", "u", "m")
 STATE_OBSERVABLES = {"u": "the adaptive methods", "m": "Adam (adam, adam_sde)"}   # optimizer state, per method
@@ -175,11 +177,12 @@ class Run:
                  seed: int = 0, x0=None, checkpoints=None, observables=None, user_observables=None,
                  dt: float | None = None, scheme: str = "euler", keep_paths: int = 0, keep_every: int | None = None,
                  block_size: int = DEFAULT_BLOCK_SIZE, covariance: bool = False, dtype: str = DEFAULT_DTYPE,
-                 **hyperparameters):
+                 stream_version: int = DEFAULT_STREAM_VERSION, **hyperparameters):
         self.dtype = check_dtype(dtype)
         if not isinstance(problem, Problem):
             raise TypeError(f"problem must be an sdesim Problem (see sdesim.problems), got {type(problem).__name__}")
         self.seed = positive_int("seed", seed, allow_zero=True)
+        self.stream_version = check_stream_version(stream_version)
         if problem.sde_terms:   # the time of one effective step: lr where a study gives its H, else dt
             lr, dt = (dt, None) if lr is None else (lr, dt)
             self.plan = own_terms_plan(method, lr, l, dt=dt, scheme=scheme, **hyperparameters)
@@ -213,7 +216,8 @@ class Run:
                      "Keep fewer paths (keep_paths) or fewer points (a larger keep_every)")
         self.kept = np.full(kept_shape, np.nan)
         self.module = kernel_module(problem.functions, self.plan.kind, self.layout.user_functions, self.layout.user_sizes,
-                                    constant_noise=problem.constant_noise, dtype=self.dtype)
+                                    constant_noise=problem.constant_noise, dtype=self.dtype,
+                                    stream_version=self.stream_version)
         self.slicer = slicing.Slicer()   # kernel calls of bounded wall time, so that signals are seen
         self.partial = None              # what an interrupted `blocks` had computed
         users = [name for name in self.layout.slices if name not in BUILTIN_OBSERVABLES]
@@ -284,7 +288,8 @@ class Run:
         """One piece of `blocks`, appended to ``parts`` and filled by kernel calls until every path has run every step."""
         n_blocks = math.ceil(paths / self.block_size)
         stats = BlockStats.empty(n_blocks, len(self.small), self.layout.size,
-                                 covariance=self.covariance, tracked=self.layout.observed, dtype=self.dtype)
+                                 covariance=self.covariance, tracked=self.layout.observed, dtype=self.dtype,
+                                 stream_version=self.stream_version)
         parts.append(stats)
         data, x0, f_mat, c_vec, k_mat = as_dtype((self.problem.data, self.x0, *self.transition), self.dtype)
         params = as_dtype(self.plan.step_params(self.problem.weight_decay, self.problem.diagonal_noise), self.dtype)
@@ -317,6 +322,9 @@ class Run:
         if stats.dtype != self.dtype:
             raise ValueError(f"these block statistics were simulated in {stats.dtype}, this run in {self.dtype}; "
                              "a result summarizes paths of one dtype")
+        if stats.stream_version != self.stream_version:
+            raise ValueError(f"these statistics are of stream version {stats.stream_version}, this run's is "
+                             f"{self.stream_version}: results of one stream version only")
         return make_result(self.problem, self.plan, stats, self.layout, lr=self.lr, l=self.l, steps=self.steps,
                            paths=paths, seed=self.seed, x0=self.x0, effective=self.effective,
                            block_size=self.block_size, path_offset=path_offset, dtype=self.dtype,
@@ -329,7 +337,7 @@ def simulate(problem: Problem, method: str = "sgd", *, lr: float | None = None, 
              user_observables=None, dt: float | None = None, scheme: str = "euler", keep_paths: int = 0,
              keep_every: int | None = None, threads: int | None = None, block_size: int = DEFAULT_BLOCK_SIZE,
              path_offset: int = 0, progress: bool = False, return_blocks: bool = False, keep_interrupted: bool = False,
-             dtype: str = DEFAULT_DTYPE, **hyperparameters):
+             dtype: str = DEFAULT_DTYPE, stream_version: int = DEFAULT_STREAM_VERSION, **hyperparameters):
     """Run ``paths`` independent paths of ``method`` on ``problem`` for ``steps`` effective steps.
 
     Effective step k is time t = kη; SVAG with l takes l small steps of η/l per
@@ -340,7 +348,8 @@ def simulate(problem: Problem, method: str = "sgd", *, lr: float | None = None, 
     (default: all built-ins) are averaged at ``checkpoints`` (effective steps;
     default the start and the end), with standard errors.  Path i always uses the
     same random stream for the same ``seed``, so two runs with one seed share
-    their random numbers, and the numbers do not depend on ``threads``.
+    their random numbers, and the numbers do not depend on ``threads``.  ``stream_version`` picks the
+    normal sampler (`sdesim.rng.versions`: 1, the default, or 2, the cheaper one); the result records it.
 
     ``lr`` is 0.1 when not given.  An SDE in its own terms (`sdesim.problems.sde`) takes ``dt`` and no
     ``lr``: method ``sde`` takes ``steps`` Euler–Maruyama steps of dt (l of dt/l each with ``l``),
@@ -361,6 +370,7 @@ def simulate(problem: Problem, method: str = "sgd", *, lr: float | None = None, 
         if dt is None:
             raise ValueError(f"{problem.name!r} is an SDE in its own terms: give its step dt (the time of one step)")
     paths = positive_int("paths", paths)
+    check_stream_version(stream_version)
     path_offset = positive_int("path_offset", path_offset, allow_zero=True)
     keep_paths = positive_int("keep_paths", keep_paths, allow_zero=True)
     if keep_paths > paths:
@@ -372,7 +382,8 @@ def simulate(problem: Problem, method: str = "sgd", *, lr: float | None = None, 
                          "so that partial runs merge into the same blocks as one run")
     run = Run(problem, method, lr=lr, l=l, steps=steps, seed=seed, x0=x0, checkpoints=checkpoints,
               observables=observables, user_observables=user_observables, dt=dt, scheme=scheme,
-              keep_paths=keep_paths, keep_every=keep_every, block_size=block_size, dtype=dtype, **hyperparameters)
+              keep_paths=keep_paths, keep_every=keep_every, block_size=block_size, dtype=dtype,
+              stream_version=stream_version, **hyperparameters)
     mismatch = lr_mismatch(problem, run.lr)   # None for a problem that declares no η (an SDE in its own terms)
     if mismatch is not None:   # a Result has no warnings of its own: Python's
         warnings.warn(mismatch, UserWarning, stacklevel=2)
@@ -422,7 +433,7 @@ def make_result(problem, step_plan, stats: BlockStats, layout: Layout, *, lr, l,
                          else step_plan.adaptive.record(METHOD_TABLE[step_plan.method])),
         observables=observables, counts=counts, diverged=stats.diverged,
         first_divergence_time=None if first is None else first * step_plan.small_dt, x0=x0, dt=step_plan.h,
-        scheme=step_plan.scheme, block_size=block_size, path_offset=path_offset,
+        scheme=step_plan.scheme, block_size=block_size, path_offset=path_offset, stream_version=stats.stream_version,
         kept_paths=kept, kept_times=None if kept is None else kept_times, dtype=dtype,
         versions={"sdesim": sdesim.__version__, "numpy": np.__version__, "numba": numba.__version__,
                   "python": platform.python_version()},

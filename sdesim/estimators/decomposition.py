@@ -26,6 +26,7 @@ from sdesim.estimators.weak_error import MIN_PATHS
 from sdesim.kernels.precision import check_dtype
 from sdesim.problems.base import Problem
 from sdesim.result import to_jsonable
+from sdesim.rng.versions import stream_version as check_stream_version
 
 PARTS = ("total", "discretization", "non_gaussian")
 
@@ -43,12 +44,13 @@ class Decomposition:
                         # (all None when interrupted: a run cut short is not judged)
     interrupted: bool = False
     dtype: str = "float64"  # the paths' floating-point type (sdesim.kernels.precision)
+    stream_version: int = 1   # the normal sampler (sdesim.rng.versions)
 
     def to_dict(self) -> dict:
         return to_jsonable({
             "problem": self.problem, "lr": self.lr, "time": self.time, "test": self.test, "paths": self.paths,
-            "seed": self.seed, "rows": self.rows, "interrupted": self.interrupted, "error_kind": "at_time",
-            "dtype": self.dtype,
+            "seed": self.seed, "stream_version": self.stream_version, "rows": self.rows,
+            "interrupted": self.interrupted, "error_kind": "at_time", "dtype": self.dtype,
             "fits": {k: (None if f is None else f.to_dict()) for k, f in self.fits.items()},
         })
 
@@ -77,14 +79,16 @@ class Decomposition:
 def decompose(problem: Problem, *, lr: float = 0.2, time: float = 1.0, test: str = "norm4",
               l_values=(1, 2, 4, 8, 16), paths: int = 100_000, seed: int = 0, x0=None,
               control_variates: bool = True, expected: float = 1.0, precision: float = 0.1,
-              confidence: float = 0.95, client=None, progress: bool = False, dtype: str = "float64") -> Decomposition:
+              confidence: float = 0.95, client=None, progress: bool = False, dtype: str = "float64",
+              stream_version: int = 1) -> Decomposition:
     """Split SVAG's weak error at T into discretization error and non-Gaussian gap at each l (eq. (4)).
 
     Each part's size is fitted against l by `fit_order` and judged by the same rule as a
     weak-error study (``expected``, ``precision``, ``confidence``).  ``dtype``: the paths' floating-point
-    type (`sdesim.kernels.precision`).
+    type (`sdesim.kernels.precision`); ``stream_version``: the normal sampler (`sdesim.rng.versions`).
     """
     lr = positive_float("lr (the learning rate η)", lr)
+    stream_version = check_stream_version(stream_version)
     time = positive_float("time (the horizon T)", time)
     dtype = check_dtype(dtype)
     steps = horizon_steps(lr, time)
@@ -106,7 +110,7 @@ def decompose(problem: Problem, *, lr: float = 0.2, time: float = 1.0, test: str
     labels = [(m, l, None) for l in l_values for m in ("svag", "sde")]
     levels, outcome = estimate_levels(problem, labels, [test], None, lr=lr, steps=steps, x0=x0, ckpts=ckpts,
                                       paths=paths, seed=seed, use_cv=use_cv, client=client, progress=progress,
-                                      dtype=dtype)
+                                      dtype=dtype, stream_version=stream_version)
     ref = float(np.asarray(exact_sde_values(problem, lr, [test], [time], x0)[test], float).ravel()[0])
     rows = []
     for l in l_values:
@@ -130,4 +134,4 @@ def decompose(problem: Problem, *, lr: float = 0.2, time: float = 1.0, test: str
             fits[part] = fit_order([r["l"] for r in rows], values, errors, **rule)
     return Decomposition(problem={"name": problem.name, "params": to_jsonable(problem.params)}, lr=lr, time=time,
                          test=test, paths=paths, seed=seed, rows=rows, fits=fits, interrupted=outcome.interrupted,
-                         dtype=dtype)
+                         dtype=dtype, stream_version=stream_version)

@@ -86,11 +86,11 @@ def halves_block_size(paths: int, block_size: int) -> int:
 
 
 def estimate_levels(problem, labels, tests, user_tests, *, lr, steps, x0, ckpts, paths, seed, use_cv, client=None,
-                    progress=False, block_size=1024, hyperparameters=None, dtype="float64"):
+                    progress=False, block_size=1024, hyperparameters=None, dtype="float64", stream_version=1):
     """Run every level and estimate each test at each recorded step (``ckpts``, effective steps).
 
-    A label is (method, l, dt or None); ``hyperparameters`` go to every level (the adaptive methods'), and
-    ``dtype``, the paths' floating-point type.
+    A label is (method, l, dt or None); ``hyperparameters`` go to every level (the adaptive methods'), and so
+    do ``dtype``, the paths' floating-point type, and ``stream_version`` (`sdesim.rng.versions`).
 
     Returns ({label: `Level`}, the executor's outcome); levels cut short by Ctrl-C are absent.
     """
@@ -102,7 +102,8 @@ def estimate_levels(problem, labels, tests, user_tests, *, lr, steps, x0, ckpts,
         user["second_moments"] = second_moments
     block_size = halves_block_size(paths, block_size)
     common = dict(lr=lr, steps=steps, x0=x0, checkpoints=ckpts, observables=observables,
-                  user_observables=user, block_size=block_size, covariance=use_cv, dtype=dtype)
+                  user_observables=user, block_size=block_size, covariance=use_cv, dtype=dtype,
+                  stream_version=stream_version)
     runs, tasks = {}, []
     for i, label in enumerate(labels):
         m, l, dt = label

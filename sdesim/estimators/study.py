@@ -47,6 +47,7 @@ class Study:
     user_functions: dict = field(default_factory=dict)   # role → {name, sha256} (`sdesim.estimators.record`)
     command: list | None = None  # the argv, when run from the command line
     dtype: str = "float64"       # the paths' floating-point type (sdesim.kernels.precision)
+    stream_version: int = 1      # the normal sampler (sdesim.rng.versions); 1 in records without the field
 
     @property
     def unit(self) -> float:
@@ -91,7 +92,8 @@ class Study:
         return to_jsonable({
             "problem": self.problem, "method": self.method, **self._clock(), "time": self.time,
             "steps": int(round(self.time / self.unit)), "time_scale": self.time_scale,
-            "hyperparameters": self.hyperparameters, "seed": self.seed, "paths": self.paths, "x0": self.x0,
+            "hyperparameters": self.hyperparameters, "seed": self.seed, "stream_version": self.stream_version,
+            "paths": self.paths, "x0": self.x0,
             "test_functions": list(self.test_functions), "l": list(self.l_values), "reference": self.reference,
             "references": self.references, "reference_notes": self.reference_notes, "engine": self.engine,
             "control_variates": self.control_variates, "error_kind": self.error_kind,

@@ -45,6 +45,7 @@ from sdesim.kernels.stats import BlockStats
 from sdesim.methods import METHOD_TABLE, plan as step_plan
 from sdesim.problems.base import Problem
 from sdesim.result import to_jsonable
+from sdesim.rng.versions import stream_version as check_stream_version
 from sdesim.simulate import BUILTIN_OBSERVABLES, observable_layout
 
 DEFAULT_L = (1, 2, 4, 8, 16, 32, 64)
@@ -76,7 +77,8 @@ def weak_error_study(problem: Problem, *, lr: float | None = None, time: float =
                      error: str = "max_over_steps", expected: float | None = None, precision: float = 0.1,
                      confidence: float = 0.95, fit_from: int = 2, control_variates: bool = True,
                      euler_factor: int | None = None, client=None, progress: bool = False, block_size: int = 1024,
-                     hyperparameters=None, dt: float | None = None, dtype: str = "float64") -> Study:
+                     hyperparameters=None, dt: float | None = None, dtype: str = "float64",
+                     stream_version: int = 1) -> Study:
     """Estimate e(l) for each test function and l, fit the order p and judge order ``expected``.
 
     ``method``: ``"svag"`` or ``"sde"`` (Euler with step η/l) against the SDE of eq. (2); or an
@@ -107,6 +109,7 @@ def weak_error_study(problem: Problem, *, lr: float | None = None, time: float =
     is Euler–Maruyama with step H/l (method ``sde``), the maximum is over t = kH, T a multiple of H
     (`sdesim.estimators.sde_terms`).  ``dtype``: the levels' floating-point type (``"float32"``: each
     row is checked against float32's rounding bound, `sdesim.estimators.float32_rounding`).
+    ``stream_version``: the normal sampler of every level (`sdesim.rng.versions`), recorded.
     Every argument is checked before any path moves.
     """
     if not isinstance(problem, Problem):
@@ -114,6 +117,7 @@ def weak_error_study(problem: Problem, *, lr: float | None = None, time: float =
     method, lr = study_clock(problem, lr=lr, dt=dt, method=method, hyperparameters=hyperparameters, exact=exact,
                              control_variates=control_variates)
     choice("method", method, SWEEP_METHODS)
+    stream_version = check_stream_version(stream_version)
     lr = positive_float("lr (the learning rate η)", lr)
     time = positive_float("time (the horizon T)", time)
     hyperparameters = dict(hyperparameters or {})
@@ -149,7 +153,8 @@ def weak_error_study(problem: Problem, *, lr: float | None = None, time: float =
     sizes = {t: (stop - start if vector else 0) for t, (start, stop, vector) in layout.slices.items()}
     all_tests = tests + tuple(user_tests)
     common = dict(problem={"name": problem.name, "params": to_jsonable(problem.params)}, method=method, lr=lr,
-                  time=time, l_values=l_values, reference=_describe_reference(reference), seed=seed, x0=x0,
+                  time=time, l_values=l_values, reference=_describe_reference(reference), seed=seed,
+                  stream_version=stream_version, x0=x0,
                   recorded_times=times, error_kind=kind,
                   time_scale="dt" if problem.sde_terms else "lr^2" if spec.adaptive else "lr",
                   hyperparameters=hyperparameters, user_functions=user_functions(problem, user_tests, reference),
@@ -210,7 +215,7 @@ def weak_error_study(problem: Problem, *, lr: float | None = None, time: float =
     levels, outcome = estimate_levels(problem, labels, all_tests, user_tests, lr=lr, steps=steps, x0=x0,
                                       ckpts=ckpts, paths=paths, seed=seed, use_cv=use_cv, client=client,
                                       progress=progress, block_size=block_size, hyperparameters=hyperparameters,
-                                      dtype=dtype)
+                                      dtype=dtype, stream_version=stream_version)
     names = scalar_tests(layout.slices, all_tests)
     rows, fits, references, notes, warnings = [], {}, {}, {}, []
     for name, test, j in names:

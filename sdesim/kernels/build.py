@@ -35,6 +35,7 @@ from sdesim.kernels.drivers import drivers_source
 from sdesim.kernels.elementwise import elementwise_source
 from sdesim.kernels.guards import user_observables_source
 from sdesim.kernels.precision import DEFAULT_DTYPE, kernel_lines
+from sdesim.rng.versions import DEFAULT_STREAM_VERSION, sampler_bindings
 
 TEMPLATE = Path(__file__).with_name("template.py")
 _ROOT = Path(__file__).resolve().parents[1]
@@ -65,7 +66,7 @@ LANE_MOVES = {"gaussian_step": (True, "gaussian_lanes_each", "gaussian_lanes_tog
 
 
 def kernel_module(functions, kind: str, user_functions=(), user_sizes=(), constant_noise: bool = False,
-                  dtype: str = DEFAULT_DTYPE):
+                  dtype: str = DEFAULT_DTYPE, stream_version: int = DEFAULT_STREAM_VERSION):
     """The module holding ``run_paths`` for these problem functions, step kind and user observables.
 
     ``functions`` is a `ProblemFunctions`; ``kind`` the `StepPlan` kind, the name of a step function
@@ -73,7 +74,8 @@ def kernel_module(functions, kind: str, user_functions=(), user_sizes=(), consta
     ``user_functions`` compiled maps x ↦ value with ``user_sizes`` their sizes (0 for a scalar);
     ``constant_noise``: the problem's noise factor does not depend on x (with a ``lanes_mean_grad``,
     its Gaussian steps then move all lanes at once); ``dtype`` the paths' floating-point type
-    (`sdesim.kernels.precision`).  With ``functions.elementwise`` the noise factor
+    (`sdesim.kernels.precision`); ``stream_version``: whose ``normal`` and ``normal_lanes`` the kernel
+    calls (`sdesim.rng.versions`).  With ``functions.elementwise`` the noise factor
     is bound as ``noise_diagonal`` and `sdesim.kernels.elementwise` supplies ``noise_factor`` and the
     lanes' move.
     Where the cache folder cannot be written (read-only, or not a folder), the kernel is
@@ -87,7 +89,9 @@ def kernel_module(functions, kind: str, user_functions=(), user_sizes=(), consta
         bound["noise_diagonal"] = bound.pop("noise_factor")
     bound.update({f"user_{i}": fn for i, fn in enumerate(user_functions)})
     lane_lines = _lane_lines(kind, constant_noise and functions.lanes_mean_grad is not None, elementwise)
-    memo_key = (tuple(id(fn) for fn in bound.values()), kind, tuple(user_sizes), lane_lines, elementwise, dtype)
+    samplers = sampler_bindings(stream_version)
+    memo_key = (tuple(id(fn) for fn in bound.values()), kind, tuple(user_sizes), lane_lines, elementwise, dtype,
+                samplers)
     if memo_key in _LOADED:
         return _LOADED[memo_key]
     paths = {name: function_path(fn) for name, fn in bound.items()}
@@ -97,7 +101,7 @@ def kernel_module(functions, kind: str, user_functions=(), user_sizes=(), consta
             + lane_lines)
     module = None
     if cached:
-        source = _header(bound, paths, persistent=True) + body
+        source = _header(bound, paths, persistent=True) + samplers + body
         digest = hashlib.sha256(source.encode())
         digest.update(numba.__version__.encode())
         for path in _source_files(bound.values()):
@@ -106,7 +110,7 @@ def kernel_module(functions, kind: str, user_functions=(), user_sizes=(), consta
     else:
         _clean_stale()
     if module is None:
-        module = _load_in_memory(_header(bound, paths, persistent=False) + body)
+        module = _load_in_memory(_header(bound, paths, persistent=False) + samplers + body)
     _LOADED[memo_key] = module
     return module
 

@@ -33,12 +33,13 @@ class BlockStats:
     first_bad: np.ndarray   # (blocks,) first small step at which one did (huge if none)
     comoments: np.ndarray   # (blocks, checkpoints, c, c) with c = observables, or c = 0 if not tracked
     dtype: str = "float64"  # the type the paths were simulated in (sdesim.kernels.precision)
+    stream_version: int = 1  # whose normals made them (sdesim.rng.versions): only equal versions merge
 
     FIELDS = ("counts", "means", "m2s", "bad_counts", "first_bad", "comoments")
 
     @classmethod
     def empty(cls, n_blocks: int, n_checkpoints: int, n_obs: int, covariance: bool = False,
-              tracked: int | None = None, dtype: str = "float64") -> "BlockStats":
+              tracked: int | None = None, dtype: str = "float64", stream_version: int = 1) -> "BlockStats":
         """Zero statistics; with ``covariance``, co-moments of the first ``tracked`` observables (default all)."""
         c = (n_obs if tracked is None else tracked) if covariance else 0
         return cls(
@@ -48,6 +49,7 @@ class BlockStats:
             bad_counts=np.zeros(n_blocks, dtype=np.int64),
             first_bad=np.full(n_blocks, np.iinfo(np.int64).max, dtype=np.int64),
             comoments=np.zeros((n_blocks, n_checkpoints, c, c)), dtype=dtype,
+            stream_version=stream_version,
         )
 
     @staticmethod
@@ -64,12 +66,18 @@ class BlockStats:
         if len(dtypes) > 1:
             raise ValueError(f"cannot merge block statistics of paths simulated in {' and '.join(dtypes)}: "
                              "a merged run must hold its paths in one dtype")
+        versions = sorted({p.stream_version for p in parts})
+        if len(versions) > 1:
+            raise ValueError(f"cannot merge statistics of stream versions {versions}: their paths drew different "
+                             "normals; run every part with the same stream_version")
         return BlockStats(*(np.concatenate([getattr(p, f) for p in parts]) for f in BlockStats.FIELDS),
-                          dtype=parts[0].dtype if parts else "float64")
+                          dtype=parts[0].dtype if parts else "float64",
+                          stream_version=versions[0] if versions else 1)
 
     def subset(self, blocks: slice) -> "BlockStats":
         """The statistics of a range of blocks."""
-        return BlockStats(*(getattr(self, f)[blocks] for f in BlockStats.FIELDS), dtype=self.dtype)
+        return BlockStats(*(getattr(self, f)[blocks] for f in BlockStats.FIELDS), dtype=self.dtype,
+                          stream_version=self.stream_version)
 
     def _merged_mean(self):
         counts = self.counts.sum(axis=0)

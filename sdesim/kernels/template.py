@@ -1,7 +1,8 @@
 # Template of the path kernel.  Not imported directly: sdesim.kernels.build
 # prepends a header that binds the problem's compiled functions
 #   sample_grad, mean_grad, noise_factor, loss, init_state, user_observables
-#   (and lanes_mean_grad where the problem has one)
+#   (and lanes_mean_grad where the problem has one),
+# the normal samplers ``normal`` and ``normal_lanes`` of the run's stream version (sdesim.rng.versions),
 # and the decorators jit and kernel_jit, and the floating-point type of the paths (FLOAT, ZERO, BITS,
 # EXPONENT_BITS: sdesim.kernels.precision), then imports the result as a module
 # so numba can cache the compiled kernel on disk.
@@ -49,8 +50,8 @@ from sdesim.kernels.guards import nan_observables
 from sdesim.kernels.slicing import (DONE, IDLE, LIVE, NEW, finish, load_lanes, load_path, next_stop, save_lanes,
                                      save_path, slot, slots_per_block, status)
 from sdesim.kernels.tuples import copy_arrays
-from sdesim.rng import normal, seed_path
-from sdesim.rng.lanes import LANES, normal_lanes, store_lane
+from sdesim.rng import seed_path
+from sdesim.rng.lanes import LANES, store_lane
 
 # The three kinds of step share one signature; the builder binds take_step to one of
 # them, so that each generated kernel compiles only the step it runs.

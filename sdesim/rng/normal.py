@@ -87,23 +87,31 @@ def ziggurat_from(state, u):
         if j < _ZK[i]:
             return z  # fast path: inside the rectangle, under the curve
         if i == 0:
-            # Beyond r in the base layer: Marsaglia's tail method, r + a with
-            # a ~ Exp(rate r) accepted when 2 b > a**2, b ~ Exp(1); this is
-            # exact for the normal tail conditioned on |z| > r.
-            while True:
-                a = -np.log(1.0 - uniform(state)) * _INV_R
-                b = -np.log(1.0 - uniform(state))
-                if b + b > a * a:
-                    break
-            if z < 0.0:
-                return -(ZIGGURAT_R + a)
-            return ZIGGURAT_R + a
-        # Wedge of layer i: a uniform height between f(x[i]) and f(x[i+1]),
-        # accepted when it lies under f(z).
-        f_lo = _ZF[i]
-        if f_lo + uniform(state) * (_ZF[i + 1] - f_lo) < np.exp(-0.5 * z * z):
+            return tail_beyond_r(state, z < 0.0)
+        if wedge_accepts(state, i, z):
             return z
         u = next_u64(state)
+
+
+@jit
+def tail_beyond_r(state, negative):
+    """A draw of the base layer beyond r: Marsaglia's tail method, ±(r + a) with
+    a ~ Exp(rate r) accepted when 2 b > a², b ~ Exp(1); exact for the normal tail given |z| > r."""
+    while True:
+        a = -np.log(1.0 - uniform(state)) * _INV_R
+        b = -np.log(1.0 - uniform(state))
+        if b + b > a * a:
+            break
+    if negative:
+        return -(ZIGGURAT_R + a)
+    return ZIGGURAT_R + a
+
+
+@jit
+def wedge_accepts(state, i, z):
+    """The wedge test of layer i ≥ 1: a uniform height between f(x[i]) and f(x[i+1]) lies under f(z)."""
+    f_lo = _ZF[i]
+    return f_lo + uniform(state) * (_ZF[i + 1] - f_lo) < np.exp(-0.5 * z * z)
 
 
 @jit_leaf
