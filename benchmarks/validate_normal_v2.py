@@ -9,7 +9,7 @@ edge may move by the draws within float32's rounding of it (a handful in 1e10 at
 
 Run:  PYTHONPATH=. python benchmarks/validate_normal_v2.py [--draws 1e10] [--seed 20261205]
 (about a minute per 1e10 draws and precision on a quiet 2-core machine); the numbers are in
-benchmarks/RESULTS.md §18.
+benchmarks/RESULTS.md §21.
 """
 
 from __future__ import annotations
@@ -26,7 +26,8 @@ from numba import prange
 from sdesim._jit import parallel_jit
 from sdesim.rng import seed_path, stream_key
 from sdesim.rng.normal import ZIGGURAT_R
-from sdesim.rng.normal_v2 import normal32_pair, normal_v2
+from sdesim.rng.normal_v2 import normal32_v2, normal_v2
+from sdesim.rng.xoshiro import STATE_WORDS
 
 EDGES = np.array([ZIGGURAT_R, 4.5, 5.0, 6.0])
 
@@ -36,14 +37,14 @@ def sums(key, streams, per_stream, single, edges, out):
     """out[s] = (Σz, Σz², Σz³, Σz⁴, then the counts of |z| > edges[e]) over stream s's per_stream draws."""
     n_edges = edges.size
     for s in prange(streams):
-        state = np.empty(4, np.uint64)
+        state = np.empty(STATE_WORDS, np.uint64)
         seed_path(key, s, state)
         s1 = s2 = s3 = s4 = 0.0
         counts = np.zeros(n_edges)
         for _ in range(per_stream // 2):
             if single:
-                a, b = normal32_pair(state)
-                za, zb = np.float64(a), np.float64(b)
+                za = np.float64(normal32_v2(state))
+                zb = np.float64(normal32_v2(state))
             else:
                 za = normal_v2(state)
                 zb = normal_v2(state)
@@ -91,7 +92,7 @@ def main(argv=None) -> int:
     key = stream_key(args.seed)
     print(f"threads: {numba.get_num_threads()}, seed {args.seed}, {args.streams} streams of {per_stream} draws")
     ok = True
-    for name, single in (("normal_v2 (float64)", False), ("normal32_pair (float32)", True)):
+    for name, single in (("normal_v2 (float64)", False), ("normal32_v2 (float32)", True)):
         out = np.empty((args.streams, 4 + EDGES.size))
         sums(key, 2, 2, single, EDGES, out[:2])   # compile first
         start = time.perf_counter()

@@ -66,3 +66,13 @@ class StreamV2(Stream):
         u = self.next_u64()
         first = self.normal32(u & 0xFFFFFFFF)
         return first, self.normal32(u >> 32)
+
+    def normal32_v2(self):
+        """float32: the normal held from the last pair if there is one, else the first of a new pair,
+        the second then held."""
+        held = getattr(self, "held", None)
+        if held is not None:
+            self.held = None
+            return held
+        first, self.held = self.normal32_pair()
+        return first

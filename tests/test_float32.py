@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from naive import Stream, ref_stream_key
+from naive_normal_v2 import StreamV2
 from seeds import seed
 from sdesim import simulate
 from sdesim.cli import main
@@ -37,19 +38,21 @@ def kept(dtype, paths=5, steps=20, seed_=3, method="sde", **kw):
     return result.kept_paths[:, :, 0]
 
 
-def test_float32_euler_is_float32_arithmetic_bit_for_bit():
+@pytest.mark.parametrize("version", [1, 2])
+def test_float32_euler_is_float32_arithmetic_bit_for_bit(version):
     """Each step's operations round to float32 (not float64 rounded once): the kernel equals a NumPy
-    float32 recursion x ← x + (s·(0 + D z) − h·(0 + a(x − x*))) on the stream's normals rounded to float32."""
+    float32 recursion x ← x + (s·(0 + D z) − h·(0 + a(x − x*))) on the stream's normals: version 1's
+    float64 normals rounded to float32, version 2's float32 normals (two from each output)."""
     problem, seed_ = ou(), 3
     run = Run(problem, "sde", lr=LR, l=L, steps=20, x0=[2.0], dtype="float32")
     p = as_dtype(run.plan.step_params(problem.weight_decay, problem.diagonal_noise), "float32")
     a, x_star, d = (F32(problem.data[0][0, 0]), F32(problem.data[1][0]), F32(problem.data[3][0, 0]))
-    got = kept("float32", seed_=seed_)
+    got = kept("float32", paths=17 if version == 2 else 5, seed_=seed_, stream_version=version)
     key = ref_stream_key(seed_)
     for path in range(got.shape[0]):
-        stream, x = Stream(key, path), F32(2.0)
+        stream, x = (Stream if version == 1 else StreamV2)(key, path), F32(2.0)
         for k in range(1, got.shape[1]):
-            z = F32(stream.normal())
+            z = F32(stream.normal()) if version == 1 else stream.normal32_v2()
             g = F32(0.0) + a * (x - x_star)
             x = x + (p.noise_scale * (F32(0.0) + d * z) - p.h * (g + p.weight_decay * x))
             assert got[path, k] == float(x), (path, k)
@@ -74,13 +77,14 @@ def test_float32_and_float64_paths_differ_by_at_most_the_rounding_bound():
     assert max(ratios) > 1e-3
 
 
-def test_float32_euler_moments_match_the_discrete_recursion():
+@pytest.mark.parametrize("version", [1, 2])
+def test_float32_euler_moments_match_the_discrete_recursion(version):
     """E x_k and E x_k² against the exact Euler recursion m ← (1−ha)m + ha x*, v ← (1−ha)²v + s²D²,
-    within 5 standard errors plus the rounding bound r = 4·p·K·u·|E g|."""
+    within 5 standard errors plus the rounding bound r = 4·p·K·u·|E g|, for both stream versions."""
     problem, steps, n = ou(), 40, 20_000
     checkpoints = [10, 20, 40]
     result = simulate(problem, "sde", lr=LR, l=L, steps=steps, paths=n, seed=seed(11), x0=[2.0],
-                      checkpoints=checkpoints, observables=["x", "norm2"], dtype="float32")
+                      checkpoints=checkpoints, observables=["x", "norm2"], dtype="float32", stream_version=version)
     assert result.dtype == "float32"
     h, a, x_star = LR / L, 1.5, 0.5
     noise = problem.data[3][0, 0] ** 2 * h * LR

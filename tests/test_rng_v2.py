@@ -5,6 +5,7 @@ errors (5 of them, or p > 1e-6)."""
 
 import importlib.util
 import math
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -17,7 +18,8 @@ from sdesim._jit import jit
 from sdesim.rng import seed_path, stream_key
 from sdesim.rng.lanes import LANES, store_lane
 from sdesim.rng.normal import _X, ZIGGURAT_R
-from sdesim.rng.normal_v2 import K23, K52, normal32_lanes, normal32_pair, normal_lanes_v2, normal_v2
+from sdesim.rng.normal_v2 import K23, K52, normal32_lanes_v2, normal32_v2, normal_lanes_v2, normal_v2
+from sdesim.rng.xoshiro import STATE_WORDS
 
 
 @jit
@@ -30,29 +32,27 @@ def fill_v2(key, path_index, out):
 
 @jit
 def fill_32(key, path_index, out):
-    """out (float32, even size): the pairs of `normal32_pair`, one after another."""
-    state = np.empty(4, np.uint64)
+    """out (float32): the draws of `normal32_v2`, one after another."""
+    state = np.empty(STATE_WORDS, np.uint64)
     seed_path(key, path_index, state)
-    for i in range(out.size // 2):
-        a, b = normal32_pair(state)
-        out[2 * i] = a
-        out[2 * i + 1] = b
+    for i in range(out.size):
+        out[i] = normal32_v2(state)
 
 
 @jit
-def fill_lanes(key, first_path, z, outputs, pairs):
-    """Rows of z: draws of the lanes of paths first_path, first_path + 1, ... (two rows a call with ``pairs``);
-    outputs: each call's first output per lane."""
-    lanes = np.empty((4, z.shape[1]), np.uint64)
-    state = np.empty(4, np.uint64)
+def fill_lanes(key, first_path, z, outputs, float32):
+    """Rows of z: draws of the lanes of paths first_path, first_path + 1, ... (float32 with ``float32``);
+    outputs: each call's first 64-bit output per lane (for float32, the calls of even rows take one; the
+    others return the normal held from it)."""
+    lanes = np.empty((STATE_WORDS, z.shape[1]), np.uint64)
+    state = np.empty(STATE_WORDS, np.uint64)
     for lane in range(z.shape[1]):
         seed_path(key, first_path + lane, state)
         store_lane(lanes, lane, state)
-    if pairs:
-        for call in range(z.shape[0] // 2):
-            normal32_lanes(lanes, outputs[call], state, z, 2 * call)
-    else:
-        for row in range(z.shape[0]):
+    for row in range(z.shape[0]):
+        if float32:
+            normal32_lanes_v2(lanes, outputs[row], state, z, row)
+        else:
             normal_lanes_v2(lanes, outputs[row], state, z, row)
 
 
@@ -93,32 +93,31 @@ def test_normal32_matches_the_reference_in_every_branch(key):
         fill_32(key, path, out)
         assert out.dtype == np.float32
         stream = StreamV2(key, path)
-        expected = [z for _ in range(n // 2) for z in stream.normal32_pair()]
+        expected = [stream.normal32_v2() for _ in range(n)]
         np.testing.assert_array_equal(out, np.array(expected, np.float32))
         branches = stream.branches if branches is None else branches + stream.branches
     assert_every_branch(branches, 2 * n)
 
 
-@pytest.mark.parametrize("pairs", [False, True], ids=["float64", "float32"])
+@pytest.mark.parametrize("float32", [False, True], ids=["float64", "float32"])
 @pytest.mark.parametrize("n_lanes", [LANES, 3])
-def test_lanes_draw_each_streams_own_normals(key, n_lanes, pairs):
+def test_lanes_draw_each_streams_own_normals(key, n_lanes, float32):
     """Many streams at once give every lane exactly the one-stream sampler's draws, in every branch."""
     rows = 40_000
-    z = np.empty((rows, n_lanes), np.float32 if pairs else np.float64)
+    z = np.empty((rows, n_lanes), np.float32 if float32 else np.float64)
     outputs = np.empty((rows, n_lanes), np.uint64)
-    fill_lanes(key, 5, z, outputs, pairs)
+    fill_lanes(key, 5, z, outputs, float32)
     for lane in range(n_lanes):
         one = np.empty(rows, z.dtype)
-        (fill_32 if pairs else fill_v2)(key, 5 + lane, one)
+        (fill_32 if float32 else fill_v2)(key, 5 + lane, one)
         np.testing.assert_array_equal(z[:, lane], one)
     # power: the lanes' own first candidates leave the fast path about 1% of the time (wedges, the tail)
-    calls = outputs[: rows // 2] if pairs else outputs
-    if pairs:
-        halves = [calls & np.uint64(0xFFFFFFFF), calls >> np.uint64(32)]
+    if float32:
+        halves = [outputs[::2] & np.uint64(0xFFFFFFFF), outputs[::2] >> np.uint64(32)]
         rejected = sum(((h >> np.uint64(9)).astype(np.int64) >= K23[(h & np.uint64(0xFF)).astype(np.int64)]).sum()
                        for h in halves)
     else:
-        rejected = ((calls >> np.uint64(12)).astype(np.int64) >= K52[(calls & np.uint64(0xFF)).astype(np.int64)]).sum()
+        rejected = ((outputs >> np.uint64(12)).astype(np.int64) >= K52[(outputs & np.uint64(0xFF)).astype(np.int64)]).sum()
     assert rejected > 0.005 * z.size
     assert np.sum(np.abs(z) > ZIGGURAT_R) > 0
 
@@ -205,6 +204,7 @@ def validation():
     path = Path(__file__).resolve().parents[1] / "benchmarks" / "validate_normal_v2.py"
     spec = importlib.util.spec_from_file_location("validate_normal_v2", path)
     module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module   # importable by name, as numba's disk cache reloads it
     spec.loader.exec_module(module)
     return module
 

@@ -17,7 +17,7 @@ from sdesim.problems import quadratic
 from sdesim.rerun import recorded_args
 from sdesim.rng.lanes import normal_lanes
 from sdesim.rng.normal import normal
-from sdesim.rng.normal_v2 import normal_lanes_v2, normal_v2
+from sdesim.rng.normal_v2 import normal32_lanes_v2, normal32_v2, normal_lanes_v2, normal_v2
 from sdesim.simulate import Run
 
 KW = dict(lr=0.1, l=4, steps=10, paths=2048, seed=11, block_size=512, keep_paths=64)
@@ -46,9 +46,27 @@ def test_version_2_draws_other_bits_of_the_same_law(runs):
 
 def test_the_kernel_binds_the_versions_samplers():
     problem = quadratic(1)
-    for version, samplers in ((1, (normal, normal_lanes)), (2, (normal_v2, normal_lanes_v2))):
-        run = Run(problem, "sde", lr=0.1, l=4, steps=10, stream_version=version)
+    for version, dtype, samplers in ((1, "float64", (normal, normal_lanes)), (2, "float64", (normal_v2, normal_lanes_v2)),
+                                     (1, "float32", (normal, normal_lanes)),
+                                     (2, "float32", (normal32_v2, normal32_lanes_v2))):
+        run = Run(problem, "sde", lr=0.1, l=4, steps=10, stream_version=version, dtype=dtype)
         assert (run.module.normal, run.module.normal_lanes) == samplers
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_version_2s_kernels_agree_and_pause_between_the_halves_of_an_output(dtype):
+    """Version 2's lane kernels give the one-path kernels' numbers bit for bit, and so does every kernel
+    run in slices of 1 and 7 steps: a float32 path paused after an odd number of draws keeps the half of
+    its last output that it holds (`sdesim.rng.xoshiro.STATE_WORDS`)."""
+    from test_engine import kernels_agree
+    from test_interrupts import sliced_equals_unsliced
+
+    run = Run(quadratic(1), "sde", lr=0.1, l=3, steps=7, seed=5, dtype=dtype, stream_version=2,
+              checkpoints=[0, 1, 4, 7], keep_paths=40, keep_every=1, block_size=64)
+    kernels = ["run_paths_lanes_scalar", "run_paths_lanes", "run_paths_any", "run_paths_scalar"]
+    stats = kernels_agree(run, 999, kernels)
+    assert stats.counts.sum() > 0
+    sliced_equals_unsliced(run, 999, kernels[:3:2])
 
 
 def test_the_json_records_the_version_and_an_old_record_is_version_1(runs):

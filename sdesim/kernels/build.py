@@ -89,7 +89,7 @@ def kernel_module(functions, kind: str, user_functions=(), user_sizes=(), consta
         bound["noise_diagonal"] = bound.pop("noise_factor")
     bound.update({f"user_{i}": fn for i, fn in enumerate(user_functions)})
     lane_lines = _lane_lines(kind, constant_noise and functions.lanes_mean_grad is not None, elementwise)
-    samplers = sampler_bindings(stream_version)
+    samplers = sampler_bindings(stream_version, dtype)
     memo_key = (tuple(id(fn) for fn in bound.values()), kind, tuple(user_sizes), lane_lines, elementwise, dtype,
                 samplers)
     if memo_key in _LOADED:

@@ -2,7 +2,7 @@
 
 A kernel call takes ``until``, a small-step index: every path runs to ``until`` at most and, if it
 has checkpoints left, leaves its whole state in ``resume`` — x, the optimizer state (m, v, step
-count), its random stream, its sampler state, its step k and next checkpoint, and whether it is
+count), its random stream with what its normal sampler holds, its problem's sampler state, its step k and next checkpoint, and whether it is
 live — and the next call continues from there.  Statistics are accumulated per block, checkpoint
 by checkpoint, in path order, whatever the slices, so a sliced run equals an unsliced one bit for bit
 (tests/test_interrupts.py).  Between calls Python runs, so Ctrl-C and SIGTERM are seen within a slice.
@@ -24,6 +24,7 @@ import numpy as np
 
 from sdesim._jit import jit
 from sdesim.rng.lanes import LANES
+from sdesim.rng.xoshiro import STATE_WORDS
 
 NEW, LIVE, IDLE, DONE = 0, 1, 2, 3     # a slot's status: not started, paused live, paused idle, finished
 TARGET_SECONDS = 0.4                   # the wall time of one call, aimed at
@@ -38,14 +39,14 @@ def slots_per_block(block_size: int) -> int:
 
 def row_bytes(dim: int, opt_size: int, state_size: int) -> int:
     """Bytes of one slot's state."""
-    return 8 * (3 + dim + opt_size + 4 + max(state_size, 1))
+    return 8 * (3 + dim + opt_size + STATE_WORDS + max(state_size, 1))
 
 
 def resume_state(n_blocks: int, block_size: int, dim: int, opt_size: int, state_size: int, rows=None) -> tuple:
     """Zeroed resume state (every slot NEW) for ``n_blocks`` blocks; ``rows=0``: `no_resume`."""
     rows = n_blocks * slots_per_block(block_size) if rows is None else rows
     return (np.zeros((rows, 3), dtype=np.int64), np.zeros((rows, dim)), np.zeros((rows, opt_size)),
-            np.zeros((rows, 4), dtype=np.uint64), np.zeros((rows, max(state_size, 1)), dtype=np.int64))
+            np.zeros((rows, STATE_WORDS), dtype=np.uint64), np.zeros((rows, max(state_size, 1)), dtype=np.int64))
 
 
 def no_resume(dim: int, opt_size: int, state_size: int) -> tuple:
@@ -94,7 +95,7 @@ def save_path(resume, s, state, k, ci, x, opt, rng, pstate):
         xs[s, j] = x[j]
     for j in range(opt.shape[0]):
         opts[s, j] = opt[j]
-    for w in range(4):
+    for w in range(STATE_WORDS):
         rngs[s, w] = rng[w]
     for j in range(pstate.shape[0]):
         pstates[s, j] = pstate[j]
@@ -108,7 +109,7 @@ def load_path(resume, s, x, opt, rng, pstate):
         x[j] = xs[s, j]
     for j in range(opt.shape[0]):
         opt[j] = opts[s, j]
-    for w in range(4):
+    for w in range(STATE_WORDS):
         rng[w] = rngs[s, w]
     for j in range(pstate.shape[0]):
         pstate[j] = pstates[s, j]
@@ -125,7 +126,7 @@ def save_lanes(resume, s, k, ci, xs, lanes, live):
         pos[s + lane, 2] = ci
         for j in range(xs.shape[0]):
             xrows[s + lane, j] = xs[j, lane]
-        for w in range(4):
+        for w in range(STATE_WORDS):
             rngs[s + lane, w] = lanes[w, lane]
 
 
@@ -137,7 +138,7 @@ def load_lanes(resume, s, xs, lanes, live):
         live[lane] = pos[s + lane, 0] == LIVE
         for j in range(xs.shape[0]):
             xs[j, lane] = xrows[s + lane, j]
-        for w in range(4):
+        for w in range(STATE_WORDS):
             lanes[w, lane] = rngs[s + lane, w]
     return pos[s, 1], pos[s, 2]
 

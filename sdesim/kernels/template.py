@@ -51,6 +51,7 @@ from sdesim.kernels.slicing import (DONE, IDLE, LIVE, NEW, finish, load_lanes, l
                                      save_path, slot, slots_per_block, status)
 from sdesim.kernels.tuples import copy_arrays
 from sdesim.rng import seed_path
+from sdesim.rng.xoshiro import STATE_WORDS
 from sdesim.rng.lanes import LANES, store_lane
 
 # The three kinds of step share one signature; the builder binds take_step to one of
@@ -422,7 +423,7 @@ def any_block(b, data, x0, opt0, key, path_offset, n_paths, block_size, params, 
     d = x0.shape[0]
     n_ckpt = checkpoints.shape[0]
     n_obs = means.shape[2]
-    rng = np.empty(4, dtype=np.uint64)
+    rng = np.empty(STATE_WORDS, dtype=np.uint64)
     pstate = np.zeros(max(state_size, 1), dtype=np.int64)
     x = np.empty(d, FLOAT)
     g1 = np.empty(d, FLOAT)
@@ -491,8 +492,8 @@ def scalar_block(b, data, x0, opt0, key, path_offset, n_paths, block_size, param
     """
     n_ckpt = checkpoints.shape[0]
     n_obs = means.shape[2]
-    rng_a = np.empty(4, dtype=np.uint64)
-    rng_b = np.empty(4, dtype=np.uint64)
+    rng_a = np.empty(STATE_WORDS, dtype=np.uint64)
+    rng_b = np.empty(STATE_WORDS, dtype=np.uint64)
     pstate_a = np.zeros(max(state_size, 1), dtype=np.int64)
     pstate_b = np.zeros(max(state_size, 1), dtype=np.int64)
     xa = np.empty(1, FLOAT)
@@ -646,10 +647,10 @@ def run_lanes_block(b, data, x0, key, path_offset, n_paths, block_size, params, 
     n_ckpt = checkpoints.shape[0]
     n_obs = means.shape[2]
     bits = xs.view(BITS)
-    lanes = np.empty((4, LANES), dtype=np.uint64)   # the lanes' streams, word-major
+    lanes = np.empty((STATE_WORDS, LANES), dtype=np.uint64)   # the lanes' streams, word-major
     outputs = np.empty(LANES, dtype=np.uint64)
     ws = np.empty(LANES, FLOAT)
-    rng = np.empty(4, dtype=np.uint64)
+    rng = np.empty(STATE_WORDS, dtype=np.uint64)
     pstate = np.zeros(max(state_size, 1), dtype=np.int64)
     live = np.empty(LANES, dtype=np.bool_)
     paths = np.empty(LANES, dtype=np.int64)

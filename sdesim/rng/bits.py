@@ -38,3 +38,15 @@ def float32_from_low_bits(typingctx, u):
         return builder.bitcast(low, ir.FloatType())
 
     return numba.types.float32(u), codegen
+
+
+@numba.extending.intrinsic
+def bits_of_float32(typingctx, x):
+    """The bits of the float32 ``x`` as a uint64 (high 32 bits zero): `float32_from_low_bits` undoes it."""
+    if not (isinstance(x, numba.types.Float) and x.bitwidth == 32):
+        return None
+
+    def codegen(context, builder, signature, args):
+        return builder.zext(builder.bitcast(args[0], ir.IntType(32)), ir.IntType(64))
+
+    return numba.types.uint64(x), codegen

@@ -27,8 +27,9 @@ LANES = 16
 
 @jit
 def store_lane(lanes, lane, state):
-    """Put the stream ``state`` (uint64[4]) in column ``lane`` of ``lanes`` (uint64[4, LANES])."""
-    for w in range(4):
+    """Put the stream ``state`` (uint64[w]) in column ``lane`` of ``lanes`` (uint64[w, LANES]), w = 4 or
+    `STATE_WORDS` (`sdesim.rng.xoshiro`)."""
+    for w in range(lanes.shape[0]):
         lanes[w, lane] = state[w]
 
 

@@ -10,15 +10,18 @@ mantissa j (52 bits).  The double with the bits ``j | 0x3FF0…`` is f = 1 + j·
 
 with no int → float conversion (`sdesim.rng.bits`).
 
-float32 (`normal32_pair`): each 32-bit half h of u (the low half first) is one candidate: bits
-0-7 the layer, bit 8 the sign, bits 9-31 the mantissa j (23 bits), f = 1 + j·2⁻²³ from the
-bits ``j | 0x3F800000``, z = (f − 1)·fl32(±x[i]), accepted when j < ⌈2²³ x[i+1]/x[i]⌉: two
-normals per output.
+float32 (`normal32_v2`): each 32-bit half h of u is one candidate: bits 0-7 the layer, bit 8 the
+sign, bits 9-31 the mantissa j (23 bits), f = 1 + j·2⁻²³ from the bits ``j | 0x3F800000``,
+z = (f − 1)·fl32(±x[i]), accepted when j < ⌈2²³ x[i+1]/x[i]⌉: two normals per output, the low
+half's first (its slow draws, if any, come before the high half's).  A draw that finds no normal
+held takes a new output, returns its first normal and holds the second in the state's word 4 (its
+float32 bits; word 5 says one is held, `sdesim.rng.xoshiro.STATE_WORDS`); the next draw returns the
+held one and steps no generator.  So the float32 state is six words.
 
 A candidate the fast path rejects (j ≥ K[i], about 1.5%) goes on exactly as in version 1, in
 float64 (a float32 draw rounds the result): layer 0 draws the tail, the other layers test their
 wedge against f(z), and a rejected wedge starts over with the next output (its low half for
-float32).  The lane samplers (`normal_lanes_v2`, `normal32_lanes`) draw these numbers for many
+float32).  The lane samplers (`normal_lanes_v2`, `normal32_lanes_v2`) draw these numbers for many
 streams at once as `sdesim.rng.lanes` does: a branch-free loop over the lanes (SIMD), then a loop
 finishing the rejected candidates lane by lane, with the slow path inlined there (version 1 calls
 it as a compiled function: in a loop compiled by a plain ``numba.njit`` that call, with its
@@ -29,7 +32,7 @@ little, benchmarks/RESULTS.md §18).
 import numpy as np
 
 from sdesim._jit import jit, jit_leaf
-from sdesim.rng.bits import ONE_BITS32, ONE_BITS64, float32_from_low_bits, float64_from_bits
+from sdesim.rng.bits import ONE_BITS32, ONE_BITS64, bits_of_float32, float32_from_low_bits, float64_from_bits
 from sdesim.rng.normal import _X, N_LAYERS, tail_beyond_r, wedge_accepts
 from sdesim.rng.xoshiro import next_u64, xoshiro_step
 
@@ -44,6 +47,8 @@ _LOW32 = np.uint64(0xFFFFFFFF)
 _ONE64 = np.uint64(ONE_BITS64)
 _ONE32 = np.uint64(ONE_BITS32)
 _F32_ONE = np.float32(1.0)
+_ZERO = np.uint64(0)
+_SPARE, _HELD = 4, 5     # the state's words of the held normal (its float32 bits) and of whether one is held
 
 # float64: accept mantissa j (0 <= j < 2**52) in layer i iff j < K52[i]; zero for the top layer.
 K52 = np.array([int(np.ceil(2.0**52 * (_X[i + 1] / _X[i]))) for i in range(N_LAYERS)], dtype=np.int64)
@@ -95,11 +100,17 @@ def ziggurat32_from(state, h):
 
 
 @jit_leaf
-def normal32_pair(state):
-    """Two standard normals as float32 from one output of ``state`` (its low half, then its high half)."""
+def normal32_v2(state):
+    """Standard normal float32 from ``state`` (uint64[6]): the normal held from the last output if there is
+    one, else the first of the two a new output gives, the second then held (see the module)."""
+    if state[_HELD] != _ZERO:
+        state[_HELD] = _ZERO
+        return float32_from_low_bits(state[_SPARE])
     u = next_u64(state)
-    a = ziggurat32_from(state, u & _LOW32)
-    return a, ziggurat32_from(state, u >> _SH32)
+    first = ziggurat32_from(state, u & _LOW32)
+    state[_SPARE] = bits_of_float32(ziggurat32_from(state, u >> _SH32))
+    state[_HELD] = _ONE
+    return first
 
 
 @jit
@@ -126,19 +137,25 @@ def normal_lanes_v2(lanes, outputs, scratch, z, row):
 
 
 @jit
-def normal32_lanes(lanes, outputs, scratch, z, row):
-    """Two float32 normals per lane into ``z[row, lane]`` and ``z[row + 1, lane]``: the pair
-    `normal32_pair` draws from that lane's stream (``z`` float32; the other arguments as in
-    `normal_lanes_v2`)."""
+def normal32_lanes_v2(lanes, outputs, scratch, z, row):
+    """One float32 normal per lane into ``z[row, lane]`` (``z`` float32): what `normal32_v2` draws from that
+    lane's stream.  ``lanes`` is uint64[6, n]; the lanes hold a normal together or not at all (each lane
+    has drawn as many), so lane 0 says which branch all take.  Other arguments as in `normal_lanes_v2`."""
     n = lanes.shape[1]
+    if lanes[_HELD, 0] != _ZERO:
+        for lane in range(n):
+            z[row, lane] = float32_from_low_bits(lanes[_SPARE, lane])
+            lanes[_HELD, lane] = _ZERO
+        return
     for lane in range(n):
         u, lanes[0, lane], lanes[1, lane], lanes[2, lane], lanes[3, lane] = xoshiro_step(
             lanes[0, lane], lanes[1, lane], lanes[2, lane], lanes[3, lane])
         lo = u & _LOW32
         hi = u >> _SH32
         z[row, lane] = (float32_from_low_bits((lo >> _SH9) | _ONE32) - _F32_ONE) * W23_32[np.int64(lo & _MASK_LAYER_SIGN)]
-        z[row + 1, lane] = ((float32_from_low_bits((hi >> _SH9) | _ONE32) - _F32_ONE)
-                            * W23_32[np.int64(hi & _MASK_LAYER_SIGN)])
+        lanes[_SPARE, lane] = bits_of_float32(
+            (float32_from_low_bits((hi >> _SH9) | _ONE32) - _F32_ONE) * W23_32[np.int64(hi & _MASK_LAYER_SIGN)])
+        lanes[_HELD, lane] = _ONE
         outputs[lane] = u
     for lane in range(n):
         u = outputs[lane]
@@ -149,6 +166,6 @@ def normal32_lanes(lanes, outputs, scratch, z, row):
             for w in range(4):
                 scratch[w] = lanes[w, lane]
             z[row, lane] = ziggurat32_from(scratch, lo)   # the low half's slow draws come first
-            z[row + 1, lane] = ziggurat32_from(scratch, hi)
+            lanes[_SPARE, lane] = bits_of_float32(ziggurat32_from(scratch, hi))
             for w in range(4):
                 lanes[w, lane] = scratch[w]

@@ -3,7 +3,8 @@
 - 1: the ziggurat of `sdesim.rng.normal` (53-bit mantissa, int → float conversion); every result
   made before version 2 existed, and every record without a ``stream_version``, is version 1.
 - 2: `sdesim.rng.normal_v2`, the same ziggurat with the fast-path candidate built from the
-  mantissa bits (other bits, the same law).
+  mantissa bits (other bits, the same law); float32 paths draw two normals from each output
+  (`normal32_v2`), float64 paths one.
 
 A result's ``stream_version`` says which one made its numbers; the kernel builder binds the
 version's ``normal`` and ``normal_lanes`` (`sampler_bindings`).  The streams, the seeding and the
@@ -14,6 +15,8 @@ import operator
 
 STREAM_VERSIONS = {1: ("sdesim.rng.normal", "normal", "sdesim.rng.lanes", "normal_lanes"),
                    2: ("sdesim.rng.normal_v2", "normal_v2", "sdesim.rng.normal_v2", "normal_lanes_v2")}
+FLOAT32_SAMPLERS = {2: ("sdesim.rng.normal_v2", "normal32_v2", "sdesim.rng.normal_v2", "normal32_lanes_v2")}
+"""The versions with samplers of their own for float32 paths; the others' float32 normals are their float64 ones, rounded."""
 DEFAULT_STREAM_VERSION = 1
 """The default: version 1, so that results and the numbers in the docs stay what they were."""
 
@@ -32,8 +35,10 @@ def stream_version(value) -> int:
     return version
 
 
-def sampler_bindings(version: int) -> str:
-    """Source lines binding ``normal`` and ``normal_lanes`` to the samplers of stream ``version``."""
-    normal_module, normal_name, lanes_module, lanes_name = STREAM_VERSIONS[stream_version(version)]
+def sampler_bindings(version: int, dtype: str = "float64") -> str:
+    """Source lines binding ``normal`` and ``normal_lanes`` to the samplers of stream ``version`` for paths of ``dtype``."""
+    version = stream_version(version)
+    own32 = dtype == "float32" and version in FLOAT32_SAMPLERS
+    normal_module, normal_name, lanes_module, lanes_name = (FLOAT32_SAMPLERS if own32 else STREAM_VERSIONS)[version]
     return (f"from {normal_module} import {normal_name} as normal\n"
             f"from {lanes_module} import {lanes_name} as normal_lanes\n")

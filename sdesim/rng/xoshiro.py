@@ -64,9 +64,14 @@ def _mix64(z):
     return z ^ (z >> _SH31)
 
 
+STATE_WORDS = 6
+"""Words of a path kernel's stream state: xoshiro256++'s four, then two a sampler may hold between draws
+(stream version 2's float32 normal keeps the unused half of its last output there, `sdesim.rng.normal_v2`)."""
+
+
 @jit_leaf
 def seed_path(key, path_index, state):
-    """Fill ``state`` (uint64[4]) with the stream of path ``path_index`` under ``key``.
+    """Fill ``state`` (uint64[4], or `STATE_WORDS` long) with the stream of path ``path_index`` under ``key``.
 
     ``key`` is the run's root key (uint64[4], see `stream_key`);
     ``path_index`` an integer >= 0.  Word ``i`` of the state is obtained by a
@@ -80,7 +85,8 @@ def seed_path(key, path_index, state):
     distinct states (``state[0]`` alone already differs), and every word after
     the first depends on the whole key prefix.  The all-zero state, which
     xoshiro cannot leave, is replaced by a fixed non-zero one (this happens for
-    at most one path index per key, with probability about 2**-192).
+    at most one path index per key, with probability about 2**-192).  Words past
+    the fourth (a sampler's, see `STATE_WORDS`) are zeroed.
     """
     if path_index < 0:
         raise ValueError("seed_path: path_index must be >= 0")
@@ -90,6 +96,8 @@ def seed_path(key, path_index, state):
         state[i] = z
     if state[0] == _ZERO and state[1] == _ZERO and state[2] == _ZERO and state[3] == _ZERO:
         state[0] = _GOLDEN
+    for i in range(4, state.shape[0]):   # the sampler's words: nothing held
+        state[i] = _ZERO
 
 
 # --- xoshiro256++ --------------------------------------------------------------
