@@ -76,6 +76,9 @@ fill_numba_normal = bench_rng.fill_numba_normal
 bench_rng_ou = bench_rng.bare_ou_kernel
 bench_rng_ou_lanes = bench_rng.bare_ou_lanes_kernel
 BENCH_RNG_NOTE = "from benchmarks/bench_rng.py"
+LANES_KEY = f"bench_rng.bare_ou_lanes_kernel (the same, {LANES} SIMD lanes)"
+LANES16_KEY = "bench_rng.bare_ou_lanes_kernel, 16 lanes (the width before 64)"
+SDESIM_32_V2 = "sdesim float32, stream version 2"
 
 
 @parallel_jit
@@ -344,9 +347,9 @@ def section_ou(args, torch, torchsde):
             return float(xt.mean()), float(xt.std() / math.sqrt(paths)), hs
         return run
 
-    def rng_lanes_run(n):  # bare_ou_kernel's numbers, 16 paths in SIMD lanes
+    def rng_lanes_run(n, kernel=bench_rng_ou_lanes):  # bare_ou_kernel's numbers, LANES paths in SIMD lanes
         lanes_out = np.empty(paths - paths % LANES)
-        bench_rng_ou_lanes(key, (x0 - mu) / math.sqrt(eta), dt, n, lanes_out)
+        kernel(key, (x0 - mu) / math.sqrt(eta), dt, n, lanes_out)
         xs = mu + math.sqrt(eta) * lanes_out
         return float(xs.mean()), float(xs.std() / math.sqrt(xs.size)), np.full(n, dt)
 
@@ -364,6 +367,7 @@ def section_ou(args, torch, torchsde):
     runs = {
         "sdesim simulate (float64)": (sdesim_run, l, 10 * l),
         "sdesim float32": (sdesim_case(problem, eta, l, paths, args.seed, dtype="float32"), l, 10 * l),
+        SDESIM_32_V2: (sdesim_case(problem, eta, l, paths, args.seed, dtype="float32", stream_version=2), l, 10 * l),
         "sdesim simulate, stream version 2 (float64)": (
             sdesim_case(problem, eta, l, paths, args.seed, stream_version=2), l, 10 * l),
         "sdesim, two-path kernel (before the lanes)": (
@@ -382,7 +386,8 @@ def section_ou(args, torch, torchsde):
             with_threads(torch, 1, torch_case(torch.float32), args.threads), 1, 10)
     runs["bare numba kernel (float64)"] = (bare_run, 1, 100)
     runs["bench_rng.bare_ou_kernel (Y=(X-1)/sqrt(eta))"] = (rng_bare_run, 1, 100)
-    runs["bench_rng.bare_ou_lanes_kernel (the same, 16 SIMD lanes)"] = (rng_lanes_run, 1, 100)
+    runs[LANES_KEY] = (rng_lanes_run, 1, 100)
+    runs[LANES16_KEY] = (lambda n: rng_lanes_run(n, bench_rng.bare_ou_lanes16_kernel), 1, 100)
     for name in bench_rng.V2:
         runs[f"bench_rng lanes kernel, stream {name}"] = (rng_lanes_v2_run(name), 2, 100)
     no_jax = bench_jax.unavailable()
@@ -410,7 +415,7 @@ def section_ou(args, torch, torchsde):
                      "bare kernel: bench_rng.py's loop with this drift: "
                      "x += -(x-1) dt + sqrt(eta dt) z, z = sdesim.rng.normal; "
                      f"draw loops and bare_ou_kernel {BENCH_RNG_NOTE}",
-                     "sdesim runs 16 paths in SIMD lanes (run_paths_lanes_scalar), drawing their normals and moving "
+                     f"sdesim runs {LANES} paths in SIMD lanes (run_paths_lanes_scalar), drawing their normals and moving "
                      "them together (the quadratic's lanes_mean_grad); 'one by one': the same problem without "
                      "lanes_mean_grad, normals drawn together, paths moved one after the other (what a custom "
                      "problem without one runs); 'two-path kernel': run_paths_scalar, the kernel before the lanes; "
@@ -419,7 +424,7 @@ def section_ou(args, torch, torchsde):
                      "the normals the float64 stream's rounded, statistics in float64; docs/guide/float32.md)",
                      f"user SDE: dX = {bench_user_sde.MU}X dt + {bench_user_sde.SIGMA}X dW, X_0 = "
                      f"{bench_user_sde.X0}, the same steps (benchmarks/bench_user_sde.py; z against its Euler "
-                     "mean), 'elementwise': sde(..., elementwise=True), its 16 lanes moved together; "
+                     f"mean), 'elementwise': sde(..., elementwise=True), its {LANES} lanes moved together; "
                      "'matrix diffusion': the same SDE without it, lanes moved one by one; the same numbers bit "
                      "for bit"])
     for name, (best, med, (mean, se, hs)) in res.items():
@@ -497,18 +502,18 @@ def section_draws(args):
     key = stream_key(args.seed)
     gen = np.random.default_rng(args.seed)
     fill_normal_streams(key, buf[:2, :10])
-    bench_rng.fill_normal_lanes(key, buf[:16, :10])
+    bench_rng.fill_normal_lanes(key, buf[:LANES, :10])
     fill_numba_normal(buf[:2, :10])
     gen.standard_normal(10)
     v2_fills = {name: (fill, np.empty(buf.shape, np.float32 if "float32" in name else np.float64))
                 for name, (fill, _) in bench_rng.V2.items()}
     for fill, out in v2_fills.values():
-        fill(key, out[:16, :10])
+        fill(key, out[:LANES, :10])
     cases = {
         "sdesim.rng.normal, prange (%d streams)" % streams: (lambda: fill_normal_streams(key, buf), None),
-        "sdesim.rng.lanes.normal_lanes, the same numbers 16 streams at once":
+        f"sdesim.rng.lanes.normal_lanes, the same numbers {LANES} streams at once":
             (lambda: bench_rng.fill_normal_lanes(key, buf), None),
-        **{f"stream {name}, 16 streams at once": (lambda fill=fill, out=out: fill(key, out), None)
+        **{f"stream {name}, {LANES} streams at once": (lambda fill=fill, out=out: fill(key, out), None)
            for name, (fill, out) in v2_fills.items()},
         "numba np.random.standard_normal, prange": (lambda: fill_numba_normal(buf), None),
         "numpy default_rng().standard_normal (1 thread)": (lambda: gen.standard_normal(n), None),
@@ -580,7 +585,7 @@ def section_linear(args, torch, torchsde):
                      "declared diagonal: quadratic()'s own choice for a diagonal A and S (diagonal functions "
                      "and noise product); dense path forced: the same problem with the dense functions and "
                      "no diagonal_noise (dataclasses.replace), the engine's path before the structure was "
-                     "declared; both give the same numbers bit for bit; both run 16 paths in SIMD lanes "
+                     f"declared; both give the same numbers bit for bit; both run {LANES} paths in SIMD lanes "
                      "(run_paths_lanes); 'one-path kernel': run_paths_any, the kernel before the lanes",
                      "bare kernels: x_j += -A_jj (x_j - x*_j) dt + sqrt(eta dt) z_j, one sdesim stream per "
                      "path, no statistics; 'normals only': x_j += sqrt(eta dt) z_j"])
@@ -854,17 +859,24 @@ def main(argv=None):
                 None)
             aim("1-D OU: sdesim float32 / jax scan float32", r["sdesim float32"] / r["jax lax.scan euler float32"],
                 ">= 3x", r["sdesim float32"] / r["jax lax.scan euler float32"] >= 3)
+            aim("1-D OU: sdesim float32 stream version 2 / jax scan float32",
+                r[SDESIM_32_V2] / r["jax lax.scan euler float32"], ">= 3x",
+                r[SDESIM_32_V2] / r["jax lax.scan euler float32"] >= 3)
             aim("1-D OU: sdesim float64 / jax scan float32 (info)", s / r["jax lax.scan euler float32"], "-", None)
         aim("1-D OU: sdesim float32 / sdesim float64, same run (info)", r["sdesim float32"] / s, "-", None)
+        aim("1-D OU: sdesim float32 stream version 2 / sdesim float64, same run (info)", r[SDESIM_32_V2] / s, "-",
+            None)
         aim("1-D OU: sdesim / bare kernel", s / r["bare numba kernel (float64)"], ">= 0.667x",
             s / r["bare numba kernel (float64)"] >= 2 / 3)
         key = "bench_rng.bare_ou_kernel (Y=(X-1)/sqrt(eta))"
         if key in r:
             aim("1-D OU: sdesim / bench_rng.bare_ou_kernel", s / r[key], ">= 0.667x", s / r[key] >= 2 / 3)
-        lanes_key = "bench_rng.bare_ou_lanes_kernel (the same, 16 SIMD lanes)"
+        lanes_key = LANES_KEY
         if lanes_key in r:
-            aim("1-D OU: sdesim / bench_rng.bare_ou_lanes_kernel", s / r[lanes_key], ">= 0.85x",
+            aim(f"1-D OU: sdesim / bench_rng.bare_ou_lanes_kernel ({LANES} lanes)", s / r[lanes_key], ">= 0.85x",
                 s / r[lanes_key] >= 0.85)
+            aim("1-D OU: sdesim / bench_rng.bare_ou_lanes_kernel, 16 lanes (the issue's reference)",
+                s / r[LANES16_KEY], ">= 0.85x", s / r[LANES16_KEY] >= 0.85)
             aim("1-D OU: sdesim stream version 2 / bench_rng.bare_ou_lanes_kernel", s2 / r[lanes_key], ">= 0.85x",
                 s2 / r[lanes_key] >= 0.85)
             aim("1-D OU: bare lanes kernel / torchsde float64 (ceiling, info)",

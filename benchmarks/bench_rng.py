@@ -3,18 +3,18 @@
 Prints draws per second of
 
 * ``sdesim.rng.normal`` in a ``prange`` loop (one stream per index),
-* ``sdesim.rng.lanes.normal_lanes`` in the same loop, 16 streams at once in SIMD lanes (the same numbers),
+* ``sdesim.rng.lanes.normal_lanes`` in the same loop, LANES (64) streams at once in SIMD lanes (the same numbers),
 * stream version 2's lane samplers in the same loop: ``normal_lanes_v2`` (float64) and
-  ``normal32_lanes_v2`` (float32, two normals per 64-bit output: a call takes the held half of the
-  last output or half of a new one; `sdesim.rng.normal_v2`),
+  ``normal32_lanes_v2`` (float32, two normals per 64-bit output: a call returns the one held from the
+  last output, or the first of a new output's two; `sdesim.rng.normal_v2`),
 * numba's built-in ``np.random.standard_normal`` in the same kind of loop,
 * NumPy's ``np.random.default_rng().standard_normal(N)`` (one thread),
 
 with ratios, and path-steps per second of :func:`bare_ou_kernel`, the
 Euler-Maruyama scheme for dX = -X dt + dW with nothing but the arithmetic and
 the random draws (the floor that the library's kernels are compared with), and of
-:func:`bare_ou_lanes_kernel`, the same numbers 16 paths at a time, with stream version 1's and 2's
-samplers (and version 2's float32 one, x in float32).
+:func:`bare_ou_lanes_kernel`, the same numbers LANES (64) paths at a time (and 16 at a time, the width
+before), with stream version 1's and 2's samplers (and version 2's float32 one, x in float32).
 
 Run:  PYTHONPATH=. python benchmarks/bench_rng.py
 """
@@ -76,47 +76,48 @@ def bare_ou_kernel(key, x0, dt, steps, out):
         out[p] = x
 
 
-def lanes_kernels(sampler, dtype, rows):
+def lanes_kernels(sampler, dtype, rows, width=LANES):
     """(fill, ou): `fill_normal_lanes` and `bare_ou_lanes_kernel` with another lane sampler, one that writes
-    ``rows`` rows of ``dtype`` draws a call (x and the step in ``dtype``).  Compiled anew in each process
+    ``rows`` rows of ``dtype`` draws a call (x and the step in ``dtype``), ``width`` paths at a time (the
+    engine's LANES by default).  Compiled anew in each process
     (numba's disk cache would mix up closures of one definition)."""
     njit = numba.njit(parallel=True, nogil=True, fastmath=False)
 
     def fill(key, out):
         n_streams, per_stream = out.shape
-        for g in prange(n_streams // LANES):
-            lanes = np.empty((STATE_WORDS, LANES), np.uint64)
-            outputs = np.empty(LANES, np.uint64)
+        for g in prange(n_streams // width):
+            lanes = np.empty((STATE_WORDS, width), np.uint64)
+            outputs = np.empty(width, np.uint64)
             state = np.empty(STATE_WORDS, np.uint64)
-            z = np.empty((rows, LANES), dtype)
-            for lane in range(LANES):
-                seed_path(key, g * LANES + lane, state)
+            z = np.empty((rows, width), dtype)
+            for lane in range(width):
+                seed_path(key, g * width + lane, state)
                 store_lane(lanes, lane, state)
             for k in range(0, per_stream - rows + 1, rows):
                 sampler(lanes, outputs, state, z, 0)
                 for r in range(rows):
-                    for lane in range(LANES):
-                        out[g * LANES + lane, k + r] = z[r, lane]
+                    for lane in range(width):
+                        out[g * width + lane, k + r] = z[r, lane]
 
     def ou(key, x0, dt, steps, out):
         sqdt, dt_ = dtype(math.sqrt(dt)), dtype(dt)
-        for g in prange(out.size // LANES):
-            lanes = np.empty((STATE_WORDS, LANES), np.uint64)
-            outputs = np.empty(LANES, np.uint64)
+        for g in prange(out.size // width):
+            lanes = np.empty((STATE_WORDS, width), np.uint64)
+            outputs = np.empty(width, np.uint64)
             state = np.empty(STATE_WORDS, np.uint64)
-            z = np.empty((rows, LANES), dtype)
-            x = np.empty(LANES, dtype)
-            for lane in range(LANES):
-                seed_path(key, g * LANES + lane, state)
+            z = np.empty((rows, width), dtype)
+            x = np.empty(width, dtype)
+            for lane in range(width):
+                seed_path(key, g * width + lane, state)
                 store_lane(lanes, lane, state)
                 x[lane] = x0
             for _ in range(steps // rows):
                 sampler(lanes, outputs, state, z, 0)
                 for r in range(rows):
-                    for lane in range(LANES):
+                    for lane in range(width):
                         x[lane] += -x[lane] * dt_ + sqdt * z[r, lane]
-            for lane in range(LANES):
-                out[g * LANES + lane] = x[lane]
+            for lane in range(width):
+                out[g * width + lane] = x[lane]
 
     return njit(fill), njit(ou)
 
@@ -125,6 +126,8 @@ fill_normal_lanes, bare_ou_lanes_kernel = lanes_kernels(normal_lanes, np.float64
 """``fill_normal_lanes(key, out)``: out as in `fill_normal_streams`, the same numbers, drawn LANES streams at
 once; ``bare_ou_lanes_kernel(key, x0, dt, steps, out)``: `bare_ou_kernel` on LANES paths at a time (out.size a
 multiple of LANES), the same numbers bit for bit, the normals drawn by `normal_lanes`."""
+bare_ou_lanes16_kernel = lanes_kernels(normal_lanes, np.float64, 1, width=16)[1]
+"""`bare_ou_lanes_kernel` 16 paths at a time: the group width before 64 (issue 23's reference for the engine)."""
 V2 = {"version 2 float64 (normal_lanes_v2)": lanes_kernels(normal_lanes_v2, np.float64, 1),
       "version 2 float32 (normal32_lanes_v2)": lanes_kernels(normal32_lanes_v2, np.float32, 1)}
 
@@ -184,6 +187,12 @@ def main():
     print(f"the same, {LANES} paths in SIMD lanes           : "
           f"{OU_PATHS * OU_STEPS / t_lanes_ou / 1e6:8.1f} M path-steps/s ({t_lanes_ou * 1e3:.1f} ms, "
           f"{t_ou / t_lanes_ou:.2f}x; same numbers: {same})")
+    lanes16_out = np.empty(OU_PATHS)
+    bare_ou_lanes16_kernel(key, 1.0, OU_DT, 2, lanes16_out[:16])  # warm-up
+    t_lanes16 = _best_of(lambda: bare_ou_lanes16_kernel(key, 1.0, OU_DT, OU_STEPS, lanes16_out))
+    print(f"the same, 16 paths in SIMD lanes           : "
+          f"{OU_PATHS * OU_STEPS / t_lanes16 / 1e6:8.1f} M path-steps/s ({t_lanes16 * 1e3:.1f} ms, "
+          f"{t_lanes16 / t_lanes_ou:.2f}x slower than {LANES}; same numbers: {np.array_equal(out, lanes16_out)})")
     for name, (_, ou) in V2.items():
         v2_out = np.empty(OU_PATHS, np.float32 if "float32" in name else np.float64)
         ou(key, 1.0, OU_DT, 2, v2_out[:LANES])  # warm-up

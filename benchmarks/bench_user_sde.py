@@ -1,6 +1,6 @@
 """A user SDE for bench_engine.py's table 1, in an importable module so that its kernels are cached on disk:
 geometric Brownian motion dX = μX dt + σX dW, coordinate by coordinate, written with elementwise functions
-(``sde(..., elementwise=True)``: its 16 SIMD lanes move together) and with the matrix diffusion without it
+(``sde(..., elementwise=True)``: its 64 SIMD lanes move together) and with the matrix diffusion without it
 (d = 1: lanes moved one by one; d > 1: one path at a time).  The exact mean of the Euler recursion is
 x₀ Π(1 + μh).
 

@@ -117,7 +117,7 @@ def drift_per_coordinate(x, data, out):   # another formula for each j
 
 
 @numba.njit
-def drift_coupled(x, data, out):          # reads another coordinate: the same at 16 copies, not rotated
+def drift_coupled(x, data, out):          # reads another coordinate: the same at 64 copies, not rotated
     for j in range(x.shape[0]):
         out[j] = -x[j] * x[0]
 
@@ -150,13 +150,13 @@ def diffusion_matrix(x, data, out):       # the matrix form, where elementwise w
 
 @pytest.mark.parametrize("dim,options,error,message", [
     (2, dict(drift=drift_fixed_indices), ValueError,
-     r"drift of SDE 'bad' is declared elementwise but on 16 copies of x0 in the lanes' layout .* gives "
+     r"drift of SDE 'bad' is declared elementwise but on 64 copies of x0 in the lanes' layout .* gives "
      r"out\[2\] = nan .* one formula for every j, for x of any length .* or leave elementwise out"),
-    (2, dict(drift=drift_per_coordinate), ValueError, r"on 16 copies of x0 .* out\[1\] = -2.0 for x\[1\] = 1.0, "
+    (2, dict(drift=drift_per_coordinate), ValueError, r"on 64 copies of x0 .* out\[1\] = -2.0 for x\[1\] = 1.0, "
      r"where at x0 the same coordinate value gives -1.0"),
     (2, dict(drift=drift_coupled), ValueError, r"on x0 with its coordinates rotated \(x = \[2.0, 1.0\]\) it gives "
      r"out\[0\] = -4.0"),
-    (1, dict(drift=drift_summed), ValueError, r"drift of SDE 'bad' is declared elementwise but on 16 copies"),
+    (1, dict(drift=drift_summed), ValueError, r"drift of SDE 'bad' is declared elementwise but on 64 copies"),
     (1, dict(drift=drift_long), ValueError, r"wrote past the end of out at x0"),
     (1, dict(diffusion=diffusion_matrix), TypeError,
      r"diffusion of SDE 'bad' failed when called as diffusion\(x, data, out\) writing σ\(x\)'s diagonal, shape \(1,\)"),
@@ -172,7 +172,7 @@ def test_sde_refuses_a_declaration_its_functions_do_not_keep(dim, options, error
 
 
 @pytest.mark.parametrize("options,message", [
-    (dict(mean_grad=user_problem.mean_grad), r"mean_grad of problem 'bad' is declared elementwise but on 16 copies"),
+    (dict(mean_grad=user_problem.mean_grad), r"mean_grad of problem 'bad' is declared elementwise but on 64 copies"),
     (dict(noise_rank=1), r"noise_rank = 1 does not apply with elementwise=True"),
     (dict(lanes_mean_grad=user_problem.lanes_mean_grad, constant_noise=True),
      "lanes_mean_grad is not used with elementwise=True"),

@@ -178,17 +178,17 @@ def test_paired_kernel_of_one_dimensional_problems_gives_the_one_path_numbers():
 
 
 def test_lane_kernels_give_the_one_path_numbers():
-    """The Euler, NGD and exact steps run 16 paths in SIMD lanes (``run_paths_lanes``, and
+    """The Euler, NGD and exact steps run 64 paths in SIMD lanes (``run_paths_lanes``, and
     ``run_paths_lanes_scalar`` for d = 1): bit for bit the one-path kernel's statistics and kept
     paths, lane by lane (double well) and all lanes at once (a dense quadratic, the exact OU step), with
     paths blowing up, kept paths and blocks that end inside a group of lanes."""
     from sdesim.simulate import Run
 
-    assert LANES == 16
+    assert LANES == 64
     # seed fixed: an exact comparison, on a seed known to blow up some paths and not all
     run = Run(double_well(1, noise_scale=2.0), "sde", lr=0.3, steps=120, seed=3, checkpoints=[0, 1, 5, 50],
-              keep_paths=5, keep_every=7, covariance=True, block_size=40)
-    for paths in (999, 1000):   # blocks of 40 paths: groups of 16, 16 and 8 lanes
+              keep_paths=5, keep_every=7, covariance=True, block_size=160)
+    for paths in (999, 1000):   # blocks of 160 paths: groups of 64, 64 and 32 lanes; the last block 39 or 40
         stats = kernels_agree(run, paths, ["run_paths_lanes_scalar", "run_paths_any"])
         assert 0 < stats.diverged < paths
     dense = quadratic(3, hessian=[[2.0, 0.3, 0.1], [0.3, 1.5, -0.2], [0.1, -0.2, 1.0]],
@@ -198,7 +198,7 @@ def test_lane_kernels_give_the_one_path_numbers():
     # quadratic(3)'s own diagonal Euler step is held to the dense one in test_structure.py
     for problem, method, scheme in ((dense, "ngd", "euler"), (diagonal, "sde", "exact")):
         run = Run(problem, method, scheme=scheme, lr=0.3, steps=50, seed=3, checkpoints=[0, 1, 5, 50],
-                  keep_paths=20, keep_every=3, covariance=True, block_size=40)
+                  keep_paths=20, keep_every=3, covariance=True, block_size=160)
         assert "lanes_together" in run.module.move_lanes.__name__ or scheme == "exact"
         kernels_agree(run, 1001, ["run_paths_lanes", "run_paths_any"])
 

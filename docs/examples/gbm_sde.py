@@ -3,7 +3,7 @@
     E X_t = x₀ e^{μt},   E X_t² = x₀² e^{(2μ + σ²)t}.
 
 Its drift and diffusion act on each coordinate alone, so they are declared elementwise (the diffusion
-written as its diagonal): the kernels move 16 paths at once in SIMD lanes.
+written as its diagonal): the kernels move 64 paths at once in SIMD lanes.
 
     sdesim converge --problem gbm_sde:make_problem --dt 0.25 --time 1 --test x,norm2 \\
         --reference gbm_sde:exact

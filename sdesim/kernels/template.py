@@ -25,7 +25,7 @@
 #                     linear_step; ``move_lanes``, bound by the builder) where the lanes move
 #                     together (the exact step; Euler/NGD on a problem with a ``lanes_mean_grad``
 #                     and constant noise, or with elementwise functions, sdesim.kernels.elementwise):
-#                     16 paths in SIMD lanes, their normals drawn together
+#                     LANES (64) paths in SIMD lanes, their normals drawn together
 #                     (sdesim.rng.lanes) and their moves made in loops over the lanes
 #   run_paths_lanes_scalar  these steps for d = 1 and one normal per step, on buffers of constant
 #                     size; the lanes move together or, for other problems, one by one

@@ -39,11 +39,11 @@ def custom(name: str, dim: int, *, sample_grad, mean_grad, noise_factor, loss, d
     Declare ``constant_noise=True`` when Σ(x) does not depend on x, so that Euler
     steps compute the noise factor once per path.  With it, an optional
     ``lanes_mean_grad(xs, data, out)`` (∇L of every column of xs, mean_grad's numbers
-    bit for bit) lets ``ngd`` and ``sde`` move 16 paths at once.
+    bit for bit) lets ``ngd`` and ``sde`` move 64 paths at once.
 
     Declare ``elementwise=True`` when ∇L is elementwise and Σ diagonal: ``mean_grad`` writes
     out[j] = f(x[j]) with one formula for every j, and ``noise_factor`` writes the diagonal of D,
-    out[j] = g(x[j]), shape (d,) (noise_rank d); ``ngd`` and ``sde`` then move 16 paths at once for any
+    out[j] = g(x[j]), shape (d,) (noise_rank d); ``ngd`` and ``sde`` then move 64 paths at once for any
     noise, with the numbers of the same problem written without it (D as a d × d matrix), bit for bit.
     """
     dim = positive_int("dim", dim)

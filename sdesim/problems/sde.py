@@ -5,7 +5,7 @@
 
 With ``elementwise=True`` the drift writes out[j] = b(x[j]) with one formula for every coordinate j and the
 diffusion is diagonal, written as its diagonal out[j] = σ(x[j]), shape (d,) (m = d): the kernels then move
-16 paths at once in SIMD lanes for any diffusion (`sdesim.kernels.elementwise`), with the numbers of the
+64 paths at once in SIMD lanes for any diffusion (`sdesim.kernels.elementwise`), with the numbers of the
 same SDE written without it, bit for bit.
 
 No learning rate, loss or stochastic gradient: the problem declares ``sde_terms``, and the one
@@ -53,7 +53,7 @@ def sde(name: str, dim: int, *, drift, diffusion, x0, data: tuple = (), noise_di
     top level of an importable module, the record names them ``module:name`` and the kernels are
     cached on disk.  Both are called once at ``x0`` here, their ``out`` filled with NaN and followed by
     NaN padding: each must write every entry of its shape, finite, and nothing past it.  With
-    ``elementwise`` both are also called on 16 copies of x0 laid out as the lanes hold them and, for
+    ``elementwise`` both are also called on 64 copies of x0 laid out as the lanes hold them and, for
     d > 1, on x0 with its coordinates rotated: each must give its numbers at x0, coordinate by coordinate.
     """
     dim = positive_int("dim", dim)

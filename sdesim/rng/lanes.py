@@ -21,8 +21,11 @@ from sdesim._jit import jit
 from sdesim.rng.normal import _MASK_LAYER, _MASK_LAYER_SIGN, _ZK, _ZW, normal_continued
 from sdesim.rng.xoshiro import _SH11, xoshiro_step
 
-LANES = 16
-"""Paths per lane group: 16 float64 draws fill two AVX-512 (four AVX2) registers per word."""
+LANES = 64
+"""Paths per lane group.  A path's step depends on its step before, so a group's step is as long as the
+chain of its arithmetic; 64 lanes give the processor enough independent paths to fill that time, where
+16 left it waiting: the engine's 1-D OU ran 1.36x faster in float64 and 1.53x in float32, a 10-D quadratic
+1.51x (benchmarks/RESULTS.md §22).  A block of fewer than 64 paths still runs 64 lanes, the rest idle."""
 
 
 @jit
