@@ -24,8 +24,8 @@ from sdesim.rng.xoshiro import _SH11, xoshiro_step
 LANES = 64
 """Paths per lane group.  A path's step depends on its step before, so a group's step is as long as the
 chain of its arithmetic; 64 lanes give the processor enough independent paths to fill that time, where
-16 left it waiting: the engine's 1-D OU ran 1.36x faster in float64 and 1.53x in float32, a 10-D quadratic
-1.51x (benchmarks/RESULTS.md §22).  A block of fewer than 64 paths still runs 64 lanes, the rest idle."""
+16 left it waiting: the engine's 1-D OU ran 1.37–1.42x faster in float64 and 1.53–1.59x in float32, a 10-D
+quadratic 1.50x (benchmarks/RESULTS.md §22).  A block of fewer than 64 paths still runs 64 lanes, the rest idle."""
 
 
 @jit
