@@ -194,7 +194,8 @@ def _validate_command(args) -> int:
     from sdesim.validation import validate
 
     output_folder(args.out, "--out")
-    results, path = validate(quick=args.quick, out_dir=args.out, only=args.only, progress=_progress(args))
+    results, path = validate(quick=args.quick, out_dir=args.out, only=args.only, progress=_progress(args),
+                             dtype=args.dtype)
     for result in results:
         print(result.table())
         print()
@@ -214,7 +215,7 @@ def _demo_command(args) -> int:
     from sdesim import demos
 
     out = picture_file(args.out or f"{args.name}.png", "--out")
-    options = {"seed": args.seed}
+    options = {"seed": args.seed, "dtype": args.dtype}
     if args.paths is not None:
         options["paths"] = args.paths
     demo = getattr(demos, DEMOS[args.name])(**options)
@@ -371,6 +372,7 @@ def build_parser() -> argparse.ArgumentParser:
                                                  "weak_order, decomposition, equilibrium, scaling_rule, adaptive_weak_order, "
                                                  "square_root_rule")
     val.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None, help="progress bar")
+    add_dtype_argument(val)
     val.set_defaults(run=_validate_command)
 
     demo = sub.add_parser("demo", help="a teaching demonstration: its picture and the numbers in it, in seconds",
@@ -383,6 +385,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--out", help="where to write the picture (.png, .pdf, .svg, …; default: NAME.png)")
     demo.add_argument("--paths", type=int, help="number of paths (default: the demonstration's own)")
     demo.add_argument("--seed", type=int, default=0, help="random seed")
+    add_dtype_argument(demo)
     demo.set_defaults(run=_demo_command)
 
     again = sub.add_parser("rerun", help="repeat a converge study from its JSON record and compare the rows bit for bit",

@@ -106,12 +106,18 @@ def _stride(total: int, points: int) -> int:
     return max(total, 1)
 
 
-def _final_samples(problem, method, *, lr, steps, paths, seed, x0=None, l=1, dt=None, scheme="euler"):
+def _titled(title: str, dtype: str) -> str:
+    """A demonstration's title, with its paths' type when they are not float64."""
+    return title if dtype == "float64" else f"{title} [paths in {dtype}]"
+
+
+def _final_samples(problem, method, *, lr, steps, paths, seed, x0=None, l=1, dt=None, scheme="euler",
+                   dtype="float64"):
     """x at time steps·η on every path (paths × d), from the kept paths, and the run's Result."""
     h = dt if dt is not None else (lr / l if method in ("svag", "sde") else lr)
     small = int(round(steps * lr / h))
     run = simulate(problem, method, lr=lr, l=l, steps=steps, paths=paths, seed=seed, x0=x0, dt=dt,
-                   scheme=scheme, keep_paths=paths, keep_every=max(small, 1), observables=["x"])
+                   scheme=scheme, keep_paths=paths, keep_every=max(small, 1), observables=["x"], dtype=dtype)
     return run.kept_paths[:, -1, :], run
 
 

@@ -9,7 +9,8 @@ import numpy as np
 from sdesim._checks import positive_float, positive_int
 from sdesim.problems import double_well
 from sdesim.simulate import simulate
-from sdesim.demos.demo import Demo, Row, _check_paths, _figure, _stride
+from sdesim.demos.demo import Demo, Row, _check_paths, _figure, _stride, _titled
+from sdesim.kernels.precision import check_dtype
 
 
 def gibbs_double_well(barrier: float, temperature: float):
@@ -28,12 +29,15 @@ def gibbs_double_well(barrier: float, temperature: float):
 
 
 def double_well_paths(*, lr: float = 0.1, time: float = 100.0, barrier: float = 0.5, noise_scale: float = 2.0,
-                      paths: int = 4_000, shown: int = 4, sde_substeps: int = 10, seed: int = 0) -> Demo:
+                      paths: int = 4_000, shown: int = 4, sde_substeps: int = 10, seed: int = 0,
+                      dtype: str = "float64") -> Demo:
     """Sample paths of the double well L(x) = h(x² − 1)² under SGD and the SDE, from x₀ = −1.
 
     The SDE runs Euler–Maruyama with step η/``sde_substeps``.  The right panel compares where
-    all paths are at ``time`` with the SDE's stationary law exp(−L/T), T = ησ²/2.
+    all paths are at ``time`` with the SDE's stationary law exp(−L/T), T = ησ²/2.  ``dtype``: the paths'
+    floating-point type.
     """
+    dtype = check_dtype(dtype)
     lr = positive_float("lr", lr)
     time = positive_float("time", time)
     paths = positive_int("paths", paths)
@@ -58,7 +62,7 @@ def double_well_paths(*, lr: float = 0.1, time: float = 100.0, barrier: float = 
         small = int(round(steps * lr / h))
         run = simulate(problem, options["method"], lr=lr, steps=steps, paths=paths, seed=seed, x0=[-1.0],
                        dt=options.get("dt"), keep_paths=paths, keep_every=_stride(small, 600),
-                       observables=["norm2"])
+                       observables=["norm2"], dtype=dtype)
         if run.diverged:
             raise RuntimeError(f"{run.diverged} {name} paths blew up; lower lr or noise_scale")
         for i in range(shown):
@@ -85,5 +89,6 @@ def double_well_paths(*, lr: float = 0.1, time: float = 100.0, barrier: float = 
     ax.plot(grid, density(grid), "k--", lw=1, label="exp(−L/T), T = ησ²/2")
     ax.set_title(f"x at t = {time:g}, {paths} paths")
     ax.legend(fontsize=8)
-    return Demo(f"double well h={barrier:g}, σ={noise_scale:g}, η={lr:g} (exact: the SDE's stationary Gibbs law)",
+    return Demo(_titled(f"double well h={barrier:g}, σ={noise_scale:g}, η={lr:g} (exact: the SDE's stationary Gibbs "
+                        "law)", dtype),
                 fig, rows)

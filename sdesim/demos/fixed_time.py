@@ -9,7 +9,8 @@ import numpy as np
 from sdesim._checks import choice, positive_float, positive_int
 from sdesim.problems import quadratic
 from sdesim.problems.noise import NOISE_LAWS, THIRD_MOMENT
-from sdesim.demos.demo import Demo, Row, _central_moments, _check_paths, _figure, _final_samples
+from sdesim.demos.demo import Demo, Row, _central_moments, _check_paths, _figure, _final_samples, _titled
+from sdesim.kernels.precision import check_dtype
 
 
 def svag_exact_moments(lr: float, l: int, steps: int, *, hessian: float = 1.0, minimizer: float = 1.0,
@@ -40,15 +41,16 @@ def sde_exact_moments(lr: float, time: float, *, hessian: float = 1.0, minimizer
 
 
 def histograms(l_values=(1, 2, 8), *, lr: float = 0.5, time: float = 1.0, paths: int = 40_000, seed: int = 0,
-               bins: int = 80, noise: str = "exponential") -> Demo:
+               bins: int = 80, noise: str = "exponential", dtype: str = "float64") -> Demo:
     """Histograms of x at ``time`` for SVAG with each l (l = 1 is SGD) and the SDE, closing in on each other.
 
     The problem is the 1-d quadratic L(x) = ½(x − 1)² started at 0, with the noise law ``noise``
     (`sdesim.problems.noise`; the default, skewed ξ = Exp(1) − 1, has variance 1 and third moment 2).
     The mean follows gradient descent with SVAG's step, E x = 1 − (1 − η/l)^(l·steps) (0.75 for SGD at
     η = 0.5, t = 1), and approaches the SDE's 1 − e^(−t) (0.632) as l grows, as do the variance and
-    skewness (the SDE's skewness is 0).
+    skewness (the SDE's skewness is 0).  ``dtype``: the paths' floating-point type.
     """
+    dtype = check_dtype(dtype)
     l_values = tuple(positive_int("l", l) for l in l_values)
     if not l_values:
         raise ValueError("l_values must name at least one l")
@@ -65,9 +67,9 @@ def histograms(l_values=(1, 2, 8), *, lr: float = 0.5, time: float = 1.0, paths:
     samples_by = {}
     for l in l_values:
         method = "sgd" if l == 1 else "svag"
-        samples, _ = _final_samples(problem, method, l=l, lr=lr, steps=steps, paths=paths, seed=seed + l)
+        samples, _ = _final_samples(problem, method, l=l, lr=lr, steps=steps, paths=paths, seed=seed + l, dtype=dtype)
         samples_by[l] = samples[:, 0]
-    sde, _ = _final_samples(problem, "sde", scheme="exact", lr=lr, steps=steps, paths=paths, seed=seed)
+    sde, _ = _final_samples(problem, "sde", scheme="exact", lr=lr, steps=steps, paths=paths, seed=seed, dtype=dtype)
     sde = sde[:, 0]
     lo, hi = np.quantile(np.concatenate([*samples_by.values(), sde]), [0.0005, 0.9995])
     edges = np.linspace(lo, hi, bins + 1)
@@ -92,4 +94,4 @@ def histograms(l_values=(1, 2, 8), *, lr: float = 0.5, time: float = 1.0, paths:
     law = "skewed" if noise == "exponential" else noise
     ax.set_title(f"SGD → SVAG → SDE on ½(x−1)², {law} noise, η={lr:g}, {paths} paths")
     ax.legend(fontsize=8)
-    return Demo("x at a fixed time: SGD, SVAG and the SDE (exact: closed forms)", fig, rows)
+    return Demo(_titled("x at a fixed time: SGD, SVAG and the SDE (exact: closed forms)", dtype), fig, rows)

@@ -8,7 +8,8 @@ import numpy as np
 
 from sdesim._checks import finite_array, positive_float
 from sdesim.problems import quadratic
-from sdesim.demos.demo import Demo, Row, _check_paths, _figure, _final_samples
+from sdesim.demos.demo import Demo, Row, _check_paths, _figure, _final_samples, _titled
+from sdesim.kernels.precision import check_dtype
 
 
 def stationary_covariances(hessian, noise_cov, lr: float):
@@ -44,14 +45,15 @@ def _ellipse(ax, cov, color, style, label, scale=2.0):
 
 def stationary_gibbs(*, lr: float = 0.1, hessian=((1.0, 0.0), (0.0, 4.0)),
                      noise_cov=((0.4, 0.6), (0.6, 1.6)), time: float = 12.0, paths: int = 20_000,
-                     seed: int = 0) -> Demo:
+                     seed: int = 0, dtype: str = "float64") -> Demo:
     """SGD's stationary spread on a 2-d quadratic with anisotropic noise, against the SDE and Gibbs.
 
     Left: Σ = ``noise_cov`` (not a multiple of I, not commuting with H): the SDE's stationary
     covariance (Lyapunov) is not T H⁻¹, so the law is not Gibbs.  Right: Σ = (Tr Σ/2) I, where
     it is.  The dots are SGD at ``time`` (long enough to forget x₀ = x* = 0), the ellipses
-    the 2-standard-deviation contours of the exact covariances.
+    the 2-standard-deviation contours of the exact covariances.  ``dtype``: the paths' floating-point type.
     """
+    dtype = check_dtype(dtype)
     lr = positive_float("lr", lr)
     time = positive_float("time", time)
     paths = _check_paths("stationary-gibbs", paths)
@@ -66,7 +68,7 @@ def stationary_gibbs(*, lr: float = 0.1, hessian=((1.0, 0.0), (0.0, 4.0)),
     for ax, (name, sigma) in zip(axes, (("anisotropic Σ", s), ("isotropic Σ", isotropic))):
         sgd_exact, sde_exact, gibbs = stationary_covariances(h, sigma, lr)
         problem = quadratic(2, hessian=h, minimizer=np.zeros(2), noise_cov=sigma)
-        x, _ = _final_samples(problem, "sgd", lr=lr, steps=steps, paths=paths, seed=seed)
+        x, _ = _final_samples(problem, "sgd", lr=lr, steps=steps, paths=paths, seed=seed, dtype=dtype)
         centered = x - x.mean(axis=0)
         for i, j, label in ((0, 0, "Var x₁"), (1, 1, "Var x₂"), (0, 1, "Cov x₁x₂")):
             products = centered[:, i] * centered[:, j]
@@ -88,5 +90,5 @@ def stationary_gibbs(*, lr: float = 0.1, hessian=((1.0, 0.0), (0.0, 4.0)),
         ax.legend(fontsize=8, loc="upper right")
     axes[0].set_ylabel("x₂")
     fig.suptitle(f"stationary law on ½xᵀHx, H = diag({h[0, 0]:g}, {h[1, 1]:g}), η = {lr:g}")
-    return Demo("stationary covariance of SGD, against the Lyapunov solution and Gibbs (exact: Lyapunov equations)",
-                fig, rows)
+    return Demo(_titled("stationary covariance of SGD, against the Lyapunov solution and Gibbs (exact: Lyapunov "
+                        "equations)", dtype), fig, rows)

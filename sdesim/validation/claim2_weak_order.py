@@ -29,6 +29,7 @@ from sdesim.validation.report import all_passed, Check, ClaimResult, Timer, weak
 
 NAME = "weak_order"
 TITLE = "Order-1 weak convergence of SVAG to the SDE"
+FLOAT64_ONLY = None   # its paths run in float32 too: settings["dtype"] (`sdesim validate --dtype`)
 REFERENCE = "Theorem 4.3"
 
 # Declared before the run, and printed in the report: fit_from is the smallest l in every order
@@ -107,7 +108,7 @@ def double_well_study(settings) -> Study:
                              l_values=settings["l_values"], paths=settings["plain_paths"], seed=settings["seed"],
                              reference=kolmogorov, expected=settings["expected_order"],
                              precision=settings["precision"], confidence=settings["confidence"],
-                             fit_from=settings["fit_from"])
+                             fit_from=settings["fit_from"], dtype=settings.get("dtype", "float64"))
     note = (f"backward Kolmogorov equation, grid {settings['grid']}; halving the grid moves it by "
             f"{max(grid_errors):.1e}")
     study.reference_notes = {t: note for t in study.test_functions}
@@ -132,11 +133,12 @@ def run(quick: bool = True, out_dir="sdesim-validation", **overrides) -> ClaimRe
     checks, studies = [], {}
     rule = dict(expected=expected, precision=settings["precision"], confidence=settings["confidence"],
                 fit_from=settings["fit_from"])
+    paths_in = {"dtype": settings.get("dtype", "float64")}   # the Monte Carlo studies' paths; exact ones have none
     with Timer() as timer:
         q = QUADRATIC
         quad = quadratic(2, noise="exponential")
         studies["additive noise"] = weak_error_study(quad, lr=q["lr"], time=q["time"], tests=("norm4",), x0=q["x0"],
-                                                     l_values=l_values, paths=paths, seed=seed, **rule)
+                                                     l_values=l_values, paths=paths, seed=seed, **rule, **paths_in)
         checks.append(_order_check("quadratic, additive exponential noise", studies["additive noise"], "norm4",
                                    expected, "Monte Carlo (control variates) vs exact OU"))
         exact_quad = weak_error_study(quad, lr=q["lr"], time=q["time"], tests=("norm2",), x0=q["x0"],
@@ -148,7 +150,7 @@ def run(quick: bool = True, out_dir="sdesim-validation", **overrides) -> ClaimRe
         studies["multiplicative noise"] = weak_error_study(lsq, lr=ls["lr"], time=ls["time"], tests=("norm2",),
                                                            x0=ls["x0"], l_values=l_values,
                                                            paths=settings["plain_paths"], seed=seed + 1,
-                                                           control_variates=False, **rule)
+                                                           control_variates=False, **rule, **paths_in)
         checks.append(_order_check("least squares, minibatch noise", studies["multiplicative noise"], "norm2",
                                    expected, "plain Monte Carlo vs exact moment ODE"))
         exact_lsq = weak_error_study(lsq, lr=ls["lr"], time=ls["time"], tests=("norm2",), x0=ls["x0"],

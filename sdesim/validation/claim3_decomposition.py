@@ -23,6 +23,7 @@ from sdesim.validation.report import all_passed, Check, ClaimResult, figure_path
 
 NAME = "decomposition"
 TITLE = "SGD–SDE gap = discretization error + non-Gaussian gap"
+FLOAT64_ONLY = None   # its paths run in float32 too: settings["dtype"] (`sdesim validate --dtype`)
 REFERENCE = "Eq. (4)"
 
 # Declared before the run, and printed in the report: each part's order is fitted over l ≥ fit_from
@@ -39,7 +40,7 @@ def run(quick: bool = True, out_dir="sdesim-validation", **overrides) -> ClaimRe
     tol = settings["tolerance"]
     problem = quadratic(1, noise="exponential")
     common = dict(lr=settings["lr"], time=settings["time"], l_values=settings["l_values"], x0=list(settings["x0"]),
-                  seed=settings["seed"])
+                  seed=settings["seed"], dtype=settings.get("dtype", "float64"))
     checks = []
     with Timer() as timer:
         quartic = decompose(problem, test="norm4", paths=settings["paths"], **common)

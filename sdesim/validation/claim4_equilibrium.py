@@ -33,6 +33,7 @@ from sdesim.validation.report import all_passed, Check, ClaimResult, figure_path
 
 NAME = "equilibrium"
 TITLE = "Equilibria of SGD and the SDE with weight decay; Theorem 5.2's NSR condition"
+FLOAT64_ONLY = None   # its paths run in float32 too: settings["dtype"] (`sdesim validate --dtype`)
 REFERENCE = "Section 5.1, eq. (9)–(12), Theorem 5.2"
 
 QUICK = dict(weight_decay=0.1, batch_size=8, n=64, lrs=(0.25, 1.0, 4.0), paths=4096, seed=4, sgd_time=40.0,
@@ -85,7 +86,8 @@ def sweep_point(problem, lr: float, settings: dict, index: int) -> dict:
     lam, paths = settings["weight_decay"], settings["paths"]
     seed = settings["seed"] + 10 * index
     sgd_steps = max(200, int(round(settings["sgd_time"] / lr)))
-    sgd = equilibrium(problem, "sgd", lr=lr, steps=sgd_steps, paths=paths, seed=seed)
+    dtype = settings.get("dtype", "float64")
+    sgd = equilibrium(problem, "sgd", lr=lr, steps=sgd_steps, paths=paths, seed=seed, dtype=dtype)
     r11, se11 = sgd.combination([(2 - lr * lam) * lam, -lr, -lr])
     # the SDE starts near its own equilibrium norm: with N ∝ 1/R, 2λR̄ = ηN̄ suggests R̄ ≈ √(ηN R/(2λ)) from
     # SGD's R and N; the finer Euler run starts where the coarser one ended.  From there R relaxes within
@@ -96,7 +98,8 @@ def sweep_point(problem, lr: float, settings: dict, index: int) -> dict:
     sde_steps = max(1, int(round(settings["sde_time"] / lr)))
     euler = {}
     for j, l in enumerate((l_coarse, 2 * l_coarse)):
-        euler[l] = equilibrium(problem, "sde", lr=lr, l=l, steps=sde_steps, paths=paths, seed=seed + 1 + j, x0=x0)
+        euler[l] = equilibrium(problem, "sde", lr=lr, l=l, steps=sde_steps, paths=paths, seed=seed + 1 + j, x0=x0,
+                               dtype=dtype)
         x0[0] = math.sqrt(euler[l].R)
     coarse, fine, h = euler[l_coarse], euler[2 * l_coarse], lr / l_coarse
     eq12 = eq12_check(coarse, fine, lr=lr, weight_decay=lam, h=h, tolerance=settings["tolerance"])

@@ -24,6 +24,7 @@ from sdesim.validation.report import all_passed, Check, ClaimResult, figure_path
 
 NAME = "scaling_rule"
 TITLE = "The largest κ for which the linear scaling rule holds, from one baseline run"
+FLOAT64_ONLY = None   # its paths run in float32 too: settings["dtype"] (`sdesim validate --dtype`)
 REFERENCE = "Section 5.2, Theorems 5.5 and 5.6"
 
 QUICK = dict(weight_decay=0.1, n=64, batch_size=2, lr=0.1, kappas=(4, 8, 16, 32, 64), paths=4096, seed=5,
@@ -54,7 +55,8 @@ def run(quick: bool = True, out_dir="sdesim-validation", **overrides) -> ClaimRe
         problem = scale_invariant(weight_decay=lam, n=settings["n"], batch_size=b0 * kappa)
         lr = lr0 * kappa
         steps = max(settings["min_steps"], int(round(settings["time"] / lr)))
-        return equilibrium(problem, "sgd", lr=lr, steps=steps, paths=paths, seed=seed)
+        return equilibrium(problem, "sgd", lr=lr, steps=steps, paths=paths, seed=seed,
+                           dtype=settings.get("dtype", "float64"))
 
     checks = []
     with Timer() as timer:

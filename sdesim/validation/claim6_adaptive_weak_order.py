@@ -22,6 +22,7 @@ from sdesim.validation.report import all_passed, Check, ClaimResult, Timer, weak
 
 NAME = "adaptive_weak_order"
 TITLE = "Weak convergence of the SVAG for Adam to the Adam SDE"
+FLOAT64_ONLY = "the adaptive methods run in float64 only: they hold torch.optim's float64 arithmetic bit for bit"
 REFERENCE = "Malladi et al. 2022, SVAG for adaptive methods"
 
 QUICK = dict(l_values=(1, 2, 4, 8), paths=40_000, euler_factor=2, seed=6, fit_from=2, precision=0.5,

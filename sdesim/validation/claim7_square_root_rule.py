@@ -26,6 +26,7 @@ from sdesim.validation.report import all_passed, Check, ClaimResult, figure_path
 
 NAME = "square_root_rule"
 TITLE = "The square-root scaling rule for Adam keeps its SDE and its equilibrium; the linear rule does not"
+FLOAT64_ONLY = "the adaptive methods run in float64 only: they hold torch.optim's float64 arithmetic bit for bit"
 REFERENCE = "Malladi et al. 2022, square-root scaling rule"
 
 QUICK = dict(batch_size=1, lr=0.1, beta1=0.9, beta2=0.99, eps=1e-8, steps=1600, kappas=(2, 4), wide_kappas=(8,),

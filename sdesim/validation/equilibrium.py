@@ -37,10 +37,10 @@ class Equilibrium:
 
 
 def equilibrium(problem, method: str, *, lr: float, l: int = 1, steps: int, paths: int, seed: int,
-                x0=None) -> Equilibrium:
-    """Run ``paths`` paths for ``steps`` effective steps and average R, G, N at the end."""
+                x0=None, dtype: str = "float64") -> Equilibrium:
+    """Run ``paths`` paths (held in ``dtype``) for ``steps`` effective steps and average R, G, N at the end."""
     run = Run(problem, method, lr=lr, l=l, steps=steps, seed=seed, x0=x0, observables=list(OBSERVABLES),
-              covariance=True)
+              covariance=True, dtype=dtype)
     stats = BlockStats.concatenate([run.blocks(offset, n) for offset, n in run.chunks(paths)])
     if stats.diverged:
         raise FloatingPointError(f"{stats.diverged} paths of {method} at lr={lr} blew up")

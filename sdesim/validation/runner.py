@@ -7,6 +7,7 @@ import time
 
 from sdesim import interrupts
 from sdesim.atomic import writable_folder
+from sdesim.kernels.precision import DEFAULT_DTYPE, check_dtype
 from sdesim.validation import (claim1_one_step_moments, claim2_weak_order, claim3_decomposition,
                                claim4_equilibrium, claim5_scaling_rule, claim6_adaptive_weak_order,
                                claim7_square_root_rule)
@@ -29,14 +30,32 @@ def select(only=None) -> list:
     return [m for name, m in CLAIMS.items() if name in names]
 
 
-def validate(quick: bool = True, out_dir="sdesim-validation", only=None, progress: bool | None = None):
+def in_dtype(modules, dtype: str) -> tuple[list, list]:
+    """The claim modules that run in ``dtype``, and (name, why) of those that run in float64 only; a ValueError
+    when none of ``modules`` runs in it."""
+    if dtype == DEFAULT_DTYPE:
+        return list(modules), []
+    runs = [m for m in modules if not m.FLOAT64_ONLY]
+    only64 = [(m.NAME, m.FLOAT64_ONLY) for m in modules if m.FLOAT64_ONLY]
+    if not runs:
+        raise ValueError(f"no claim asked for runs in {dtype}: " + "; ".join(f"{name}: {why}" for name, why in only64)
+                         + f". The claims with {dtype} paths: "
+                         + ", ".join(m.NAME for m in CLAIMS.values() if not m.FLOAT64_ONLY))
+    return runs, only64
+
+
+def validate(quick: bool = True, out_dir="sdesim-validation", only=None, progress: bool | None = None,
+             dtype: str = DEFAULT_DTYPE):
     """Check the claims (all, or those named in ``only``), write REPORT.md and results.json in ``out_dir``.
 
+    ``dtype="float32"`` runs the claims' paths in float32 (`sdesim.kernels.precision`; their exact references
+    and statistics stay float64) and leaves out, named in the report, the claims that run in float64 only.
     Returns (list of `ClaimResult`, path of the report).  ``out_dir`` is checked writable before the first claim.
     Ctrl-C or SIGTERM stops the run: the claims that finished are reported, the one cut short and those after
     it are named as not run, never judged (`sdesim.interrupts.received` tells the caller).
     """
-    modules = select(only)
+    dtype = check_dtype(dtype)
+    modules, float64_only = in_dtype(select(only), dtype)
     writable_folder("out_dir", out_dir)
     if progress is None:
         progress = sys.stderr.isatty()
@@ -48,7 +67,7 @@ def validate(quick: bool = True, out_dir="sdesim-validation", only=None, progres
         for module in bar:
             bar.set_postfix_str(module.NAME)
             try:
-                result = module.run(quick=quick, out_dir=out_dir)
+                result = module.run(quick=quick, out_dir=out_dir, **({} if dtype == DEFAULT_DTYPE else {"dtype": dtype}))
             except KeyboardInterrupt:
                 break
             if interrupts.received():   # its studies kept what finished: a claim judged on part of its work
@@ -56,7 +75,8 @@ def validate(quick: bool = True, out_dir="sdesim-validation", only=None, progres
             results.append(result)
         stopped = interrupts.received()
     not_run = [m.NAME for m in modules[len(results):]] if stopped else None
-    path = write_report(results, out_dir, quick=quick, seconds=time.perf_counter() - start, not_run=not_run)
+    path = write_report(results, out_dir, quick=quick, seconds=time.perf_counter() - start, not_run=not_run,
+                        dtype=dtype, float64_only=float64_only)
     return results, path
 
 
