@@ -200,7 +200,7 @@ def test_neighbouring_paths_uncorrelated(key, other):
 
 @pytest.fixture(scope="module")
 def validation():
-    """benchmarks/validate_normal_v2.py, whose 1e10-draw run is in benchmarks/RESULTS.md §18."""
+    """benchmarks/validate_normal_v2.py, whose 1e10-draw run is in benchmarks/RESULTS.md §21 and §22."""
     path = Path(__file__).resolve().parents[1] / "benchmarks" / "validate_normal_v2.py"
     spec = importlib.util.spec_from_file_location("validate_normal_v2", path)
     module = importlib.util.module_from_spec(spec)

@@ -26,7 +26,7 @@ streams at once as `sdesim.rng.lanes` does: a branch-free loop over the lanes (S
 finishing the rejected candidates lane by lane, with the slow path inlined there (version 1 calls
 it as a compiled function: in a loop compiled by a plain ``numba.njit`` that call, with its
 reference counts, doubled the sampler's time; in the path kernels and ``prange`` loops it costs
-little, benchmarks/RESULTS.md §18).
+little, benchmarks/RESULTS.md §21).
 """
 
 import numpy as np
@@ -117,8 +117,9 @@ def normal32_v2(state):
 def normal_lanes_v2(lanes, outputs, scratch, z, row):
     """One version-2 normal per lane into ``z[row, lane]``: what `normal_v2` draws from that lane's stream.
 
-    The arguments are those of `sdesim.rng.lanes.normal_lanes`: ``lanes`` (uint64[4, n]) the
-    streams, advanced in place; ``outputs`` (uint64[n]) and ``scratch`` (uint64[4]) work space.
+    The arguments are those of `sdesim.rng.lanes.normal_lanes`: ``lanes`` (uint64[4, n] or
+    [STATE_WORDS, n]) the streams, advanced in place; ``outputs`` (uint64[n]) and ``scratch`` (four
+    words at least) work space.
     """
     n = lanes.shape[1]
     for lane in range(n):
