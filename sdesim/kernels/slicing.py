@@ -2,10 +2,11 @@
 
 A kernel call takes ``until``, a small-step index: every path runs to ``until`` at most and, if it
 has checkpoints left, leaves its whole state in ``resume`` — x, the optimizer state (m, v, step
-count), its random stream with what its normal sampler holds, its problem's sampler state, its step k and next checkpoint, and whether it is
-live — and the next call continues from there.  Statistics are accumulated per block, checkpoint
-by checkpoint, in path order, whatever the slices, so a sliced run equals an unsliced one bit for bit
-(tests/test_interrupts.py).  Between calls Python runs, so Ctrl-C and SIGTERM are seen within a slice.
+count), its random stream with what its normal sampler holds, its problem's sampler state, its step k
+and next checkpoint, and whether it is live — and the next call continues from there.  Statistics are
+accumulated per block, checkpoint by checkpoint, in path order, whatever the slices, so a sliced run
+equals an unsliced one bit for bit (tests/test_interrupts.py).  Between calls Python runs, so Ctrl-C and
+SIGTERM are seen within a slice.
 
 ``resume`` is a tuple (pos, xs, opts, rngs, pstates) with one row per slot: pos[s] = (status, k, ci).
 A kernel's unit (one path, a pair, a group of LANES lanes) at path p of block b takes the slots from
