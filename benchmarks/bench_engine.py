@@ -495,7 +495,7 @@ def section_ou_threads(args):
 
 def section_draws(args):
     n = args.draws
-    streams = 2_000
+    streams = 2_048   # a multiple of the lane width (LANES = 64), so the lane samplers fill every stream
     per = max(1, n // streams)
     n = streams * per
     buf = np.empty((streams, per))

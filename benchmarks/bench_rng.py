@@ -33,8 +33,8 @@ from sdesim.rng.normal_v2 import normal32_lanes_v2, normal_lanes_v2
 from sdesim.rng.xoshiro import STATE_WORDS
 
 N_DRAWS = 20_000_000
-N_STREAMS = 2_000  # streams (prange indices) in the draw benchmarks
-OU_PATHS = 100_000
+N_STREAMS = 2_048  # streams (prange indices) in the draw benchmarks: a multiple of every lane width
+OU_PATHS = 102_400  # a multiple of every lane width timed (16 and LANES = 64), so every path runs
 OU_STEPS = 1_000
 OU_DT = 1e-3
 
@@ -163,7 +163,7 @@ def main():
     t_numba = _best_of(lambda: fill_numba_normal(buf))
     t_numpy = _best_of(lambda: gen.standard_normal(N_DRAWS))
 
-    rate = lambda t: N_DRAWS / t  # noqa: E731
+    rate = lambda t: buf.size / t  # noqa: E731
     print(f"threads: {numba.get_num_threads()}, draws: {N_DRAWS:.0e}")
     print(f"sdesim normal (prange)            : {rate(t_ours) / 1e6:8.1f} M draws/s")
     print(f"sdesim normal_lanes ({LANES} lanes)    : {rate(t_lanes) / 1e6:8.1f} M draws/s"

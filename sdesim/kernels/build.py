@@ -124,7 +124,7 @@ def _lane_lines(kind: str, together: bool, elementwise: bool = False) -> str:
     per_column, each, all_at_once, for_elementwise = LANE_MOVES[kind]
     move = for_elementwise if elementwise else all_at_once if together else each
     return (f"move_lanes = {move}\nnormals_per_noise_column = {per_column}\n"
-            f"moves_lanes_together = {move != each or each == all_at_once}\n")
+            f"moves_lanes_together = {move in (all_at_once, for_elementwise)}\n")
 
 
 def _header(bound: dict, paths: dict, *, persistent: bool) -> str:

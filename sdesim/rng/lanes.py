@@ -19,7 +19,7 @@ import numpy as np
 
 from sdesim._jit import jit
 from sdesim.rng.normal import _MASK_LAYER, _MASK_LAYER_SIGN, _ZK, _ZW, normal_continued
-from sdesim.rng.xoshiro import _SH11, xoshiro_step
+from sdesim.rng.xoshiro import _SH11, load_stream, save_stream, xoshiro_step
 
 LANES = 64
 """Paths per lane group.  A path's step depends on its step before, so a group's step is as long as the
@@ -54,8 +54,6 @@ def normal_lanes(lanes, outputs, scratch, z, row):
     for lane in range(n):
         u = outputs[lane]
         if np.int64(u >> _SH11) >= _ZK[np.int64(u & _MASK_LAYER)]:
-            for w in range(4):
-                scratch[w] = lanes[w, lane]
+            load_stream(lanes, lane, scratch)
             z[row, lane] = normal_continued(scratch, u)
-            for w in range(4):
-                lanes[w, lane] = scratch[w]
+            save_stream(lanes, lane, scratch)

@@ -33,11 +33,9 @@ import numpy as np
 
 from sdesim._jit import jit, jit_leaf
 from sdesim.rng.bits import ONE_BITS32, ONE_BITS64, bits_of_float32, float32_from_low_bits, float64_from_bits
-from sdesim.rng.normal import _X, N_LAYERS, tail_beyond_r, wedge_accepts
-from sdesim.rng.xoshiro import next_u64, xoshiro_step
+from sdesim.rng.normal import _MASK_LAYER, _MASK_LAYER_SIGN, _X, N_LAYERS, tail_beyond_r, wedge_accepts
+from sdesim.rng.xoshiro import _ZERO, load_stream, next_u64, save_stream, xoshiro_step
 
-_MASK_LAYER = np.uint64(0xFF)
-_MASK_LAYER_SIGN = np.uint64(0x1FF)
 _SH8 = np.uint64(8)
 _SH9 = np.uint64(9)
 _SH12 = np.uint64(12)
@@ -47,7 +45,6 @@ _LOW32 = np.uint64(0xFFFFFFFF)
 _ONE64 = np.uint64(ONE_BITS64)
 _ONE32 = np.uint64(ONE_BITS32)
 _F32_ONE = np.float32(1.0)
-_ZERO = np.uint64(0)
 _SPARE, _HELD = 4, 5     # the state's words of the held normal (its float32 bits) and of whether one is held
 
 # float64: accept mantissa j (0 <= j < 2**52) in layer i iff j < K52[i]; zero for the top layer.
@@ -130,11 +127,9 @@ def normal_lanes_v2(lanes, outputs, scratch, z, row):
     for lane in range(n):
         u = outputs[lane]
         if np.int64(u >> _SH12) >= K52[np.int64(u & _MASK_LAYER)]:
-            for w in range(4):
-                scratch[w] = lanes[w, lane]
+            load_stream(lanes, lane, scratch)
             z[row, lane] = ziggurat_v2_from(scratch, u)
-            for w in range(4):
-                lanes[w, lane] = scratch[w]
+            save_stream(lanes, lane, scratch)
 
 
 @jit
@@ -164,9 +159,7 @@ def normal32_lanes_v2(lanes, outputs, scratch, z, row):
         hi = u >> _SH32
         if np.int64(lo >> _SH9) >= K23[np.int64(lo & _MASK_LAYER)] or \
                 np.int64(hi >> _SH9) >= K23[np.int64(hi & _MASK_LAYER)]:
-            for w in range(4):
-                scratch[w] = lanes[w, lane]
+            load_stream(lanes, lane, scratch)
             z[row, lane] = ziggurat32_from(scratch, lo)   # the low half's slow draws come first
             lanes[_SPARE, lane] = bits_of_float32(ziggurat32_from(scratch, hi))
-            for w in range(4):
-                lanes[w, lane] = scratch[w]
+            save_stream(lanes, lane, scratch)

@@ -104,6 +104,20 @@ def seed_path(key, path_index, state):
 
 
 @jit
+def load_stream(lanes, lane, state):
+    """The four xoshiro256++ words of column ``lane`` of ``lanes`` (a lane kernel's streams) into ``state``."""
+    for w in range(4):
+        state[w] = lanes[w, lane]
+
+
+@jit
+def save_stream(lanes, lane, state):
+    """``load_stream`` undone: the four xoshiro256++ words of ``state`` back into column ``lane``."""
+    for w in range(4):
+        lanes[w, lane] = state[w]
+
+
+@jit
 def xoshiro_step(s0, s1, s2, s3):
     """One xoshiro256++ output from the state words (s0, s1, s2, s3), and the next state:
     ``(output, s0, s1, s2, s3)``."""
