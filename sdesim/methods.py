@@ -42,7 +42,7 @@ import numpy as np
 
 from sdesim._checks import choice, positive_float, positive_int
 
-# the kernel step each method runs: the name of its function in sdesim/kernels/template.py
+# the kernel step each method runs: the name of its function in sdesim/kernels/template_steps.py
 STOCHASTIC, GAUSSIAN, LINEAR = "stochastic_step", "gaussian_step", "linear_step"
 ADAPTIVE, ADAPTIVE_SDE = "adaptive_step", "adaptive_sde_step"
 SCHEMES = ("euler", "exact")

@@ -38,6 +38,7 @@ from sdesim.kernels.precision import DEFAULT_DTYPE, kernel_lines
 from sdesim.rng.versions import DEFAULT_STREAM_VERSION, sampler_bindings
 
 TEMPLATE = Path(__file__).with_name("template.py")
+STEPS_TEMPLATE = Path(__file__).with_name("template_steps.py")   # each method's small step, before the template
 LANES_TEMPLATE = Path(__file__).with_name("template_lanes.py")   # the lane kernels, appended to the template
 _ROOT = Path(__file__).resolve().parents[1]
 # what a kernel can call: the kernels themselves, the problems, the random streams, the jit options
@@ -97,8 +98,9 @@ def kernel_module(functions, kind: str, user_functions=(), user_sizes=(), consta
         return _LOADED[memo_key]
     paths = {name: function_path(fn) for name, fn in bound.items()}
     cached = all(paths.values())
-    body = (kernel_lines(dtype) + user_observables_source(list(user_sizes)) + TEMPLATE.read_text()
-            + LANES_TEMPLATE.read_text() + drivers_source() + (elementwise_source() if elementwise else "")
+    body = (kernel_lines(dtype) + user_observables_source(list(user_sizes)) + STEPS_TEMPLATE.read_text()
+            + TEMPLATE.read_text() + LANES_TEMPLATE.read_text() + drivers_source()
+            + (elementwise_source() if elementwise else "")
             + f"\n\ntake_step = {kind}\n" + lane_lines)
     module = None
     if cached:
